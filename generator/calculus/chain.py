@@ -1,0 +1,172 @@
+"""The chain rule over the ``define`` graph: one partial per edge, a product per path.
+
+``solve_target(part, target)`` finds every path from the function to the
+variable through the ``define`` names, derives each edge's partial with the
+rules (other names held fixed), composes the partials along each path and
+sums over paths (the total derivative), substitutes the definitions back and
+simplifies with the declared assumptions.  A second derivative (``d2f/dx2``)
+differentiates the gradient once more.
+"""
+from __future__ import annotations
+
+from .. import expr as ex
+from ..errors import UnsupportedError
+from ..expr import Expr, shape_str
+from ..trace import Partial, Result, Step
+from .rules import Differentiator, jacobian_dims
+from .simplify import Simplifier
+
+
+def assumptions_of(part) -> dict[str, tuple[str, ...]]:
+    return {s.name: s.assume for s in part.symbols if s.assume}
+
+
+def shapes_of(part) -> dict[str, ex.Shape]:
+    out = {s.name: s.shape for s in part.symbols if s.kind in ("scalar", "array")}
+    out.update({d.name: d.expr.shape for d in part.define})
+    return out
+
+
+def dependency_paths(defs: dict[str, Expr], f: str, x: str) -> list[tuple[str, ...]]:
+    """All paths f -> ... -> x through the define graph, in a stable order."""
+    out: list[tuple[str, ...]] = []
+
+    def walk(node: str, path: tuple[str, ...]) -> None:
+        names = _ordered_names(defs[node])
+        for n in names:
+            if n == x:
+                out.append(path + (x,))
+            elif n in defs and n not in path:
+                walk(n, path + (n,))
+        if len(out) > 64:
+            raise UnsupportedError(f"more than 64 paths from {f} to {x}")
+
+    walk(f, (f,))
+    return out
+
+
+def _ordered_names(e: Expr) -> list[str]:
+    """Symbols in the order they are written."""
+    seen: list[str] = []
+
+    def visit(n: Expr) -> None:
+        if n.op == "sym":
+            if n.name not in seen:
+                seen.append(n.name)
+            return
+        for a in n.args:
+            visit(a)
+
+    visit(e)
+    return seen
+
+
+def compose(j1: Expr, j2: Expr, v_shape: ex.Shape, wrt_kind: str) -> Expr:
+    """(∂F/∂V)(∂V/∂X) for numerator-layout Jacobians, by the shape of V."""
+    if v_shape == ():
+        if j1.shape == () or j2.shape == ():
+            return ex.mul(j1, j2)
+        return ex.matmul(j1, j2)
+    if v_shape[1] == 1 or v_shape[0] == 1:
+        return ex.matmul(j1, j2)
+    if wrt_kind == "scalar" and j1.shape == v_shape:
+        return ex.trace(ex.matmul(ex.transpose(j1), j2))
+    raise UnsupportedError("a chain through a matrix-valued link needs a tensor; not derived yet")
+
+
+def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
+    """Replace define names until only declared symbols remain."""
+    for _ in range(len(defs) + 1):
+        names = ex.free_symbols(e) & defs.keys()
+        if not names:
+            return e
+        e = ex.substitute(e, {n: defs[n] for n in names})
+    return e
+
+
+def solve_target(part, target) -> Result:
+    defs = {d.name: d.expr for d in part.define}
+    shapes = shapes_of(part)
+    simp = Simplifier(assumptions_of(part))
+    f, x = target.of, target.wrt
+    fshape, xshape = shapes[f], shapes[x]
+    if Differentiator(x, xshape).jshape(fshape) is None:
+        raise UnsupportedError(
+            f"{target.text}: the derivative of a {shape_str(fshape)} object with respect to a "
+            f"{shape_str(xshape)} one is a tensor; stepgen does not derive it yet")
+    paths = dependency_paths(defs, f, x)
+    if part.method == "direct" and len(paths) > 0:
+        # the whole expression at once
+        full = substitute_all(defs[f], defs)
+        step = Differentiator(x, xshape, simp).d(full)
+        partial = Partial(f, x, fshape, xshape, full, step)
+        edges = [partial]
+        chain = ((partial,),)
+        paths = [(f, x)]
+        product = step.result
+    else:
+        edges, chain = [], []
+        cache: dict[tuple[str, str], Partial] = {}
+        for path in paths:
+            links = []
+            for a, b in zip(path, path[1:]):
+                if (a, b) not in cache:
+                    D = Differentiator(b, shapes[b], simp)
+                    try:
+                        step = D.d(defs[a])
+                    except UnsupportedError as exc:
+                        raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
+                    cache[(a, b)] = Partial(a, b, shapes[a], shapes[b], defs[a], step)
+                    edges.append(cache[(a, b)])
+                links.append(cache[(a, b)])
+            chain.append(tuple(links))
+        kind = Differentiator(x, xshape).kind
+        terms = []
+        for links in chain:
+            j = links[0].result
+            for link in links[1:]:
+                j = compose(j, link.result, link.of_shape, kind)
+            terms.append(j)
+        product = ex.add(*terms) if len(terms) > 1 else terms[0]
+    substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
+    expanded = substitute_all(product, defs)
+    result = simp(expanded)
+    used = tuple(simp.used)
+    extra: tuple[Step, ...] = ()
+    dims = jacobian_dims(fshape, xshape)
+    rshape_of, rshape_wrt = fshape, xshape
+    if target.order == 2:
+        grad = simp(ex.transpose(result)) if result.shape != () else result
+        D2 = Differentiator(x, xshape, simp)
+        step2 = D2.d(grad)
+        extra = (step2,)
+        result = step2.result
+        dims = jacobian_dims(grad.shape, xshape)
+        used = tuple(simp.used)
+    if target.order == 1 and part.layout == "denominator":
+        result = simp(ex.transpose(result))
+    return Result(
+        of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
+        paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
+        substitutions=substitutions, expanded=expanded, result=result,
+        dims=_layout_dims(dims, part.layout, target.order), shape_of=rshape_of, shape_wrt=rshape_wrt,
+        assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
+    )
+
+
+def _layout_dims(dims: str, layout: str, order: int) -> str:
+    if layout == "numerator" or order == 2:
+        return dims
+    a, _, b = dims.partition("×")
+    if b.startswith("("):
+        return b + "×" + a
+    return f"{b}×{a}"
+
+
+def _ordered_defs(paths, f: str, x: str) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        for n in p[1:-1]:
+            if n not in out:
+                out.append(n)
+    return out

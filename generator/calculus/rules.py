@@ -1,0 +1,540 @@
+"""The derivative rules: one small function per rule, each returning a ``Step``.
+
+``Differentiator(wrt, shape).d(e)`` tries ``RULES`` in order; the first rule
+that applies returns a ``Step`` whose result is the Jacobian of ``e`` with
+respect to the variable ``wrt`` in numerator layout:
+
+=================  ====================  ==========================
+of                 with respect to        Jacobian
+=================  ====================  ==========================
+anything           scalar                 same shape as ``of``
+scalar             vector (n)             row, 1×n
+vector (m)         vector (n)             m×n
+scalar             matrix (p×q)           p×q (written 1×(p×q))
+=================  ====================  ==========================
+
+A rule returns ``None`` when it does not apply.  Results are simplified and
+their shape is checked against the table; a case no rule covers raises
+``UnsupportedError`` — never a guess.  Each rule's docstring is its identity.
+
+To add a rule: write ``def rule_x(e, D) -> Step | None`` with a one-line
+docstring, return ``D.step("x", e, result, cites=..., note=...)`` and put it
+in ``RULES``.  Give it a title in ``TITLES``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import expr as ex
+from ..errors import UnsupportedError
+from ..expr import Expr, shape_str
+from ..trace import Step
+from . import scalar
+from .simplify import Simplifier
+
+TITLES = {
+    "constant": "Constant",
+    "identity": "Identity",
+    "transpose": "Transpose",
+    "sum": "Sum rule",
+    "constant_factor": "Constant factor",
+    "product": "Product rule",
+    "linear_map": "Linear map",
+    "linear_form": "Linear form",
+    "quadratic_form": "Quadratic form",
+    "squared_norm": "Inner product with itself",
+    "bilinear_form": "Bilinear form",
+    "elementwise": "Elementwise function",
+    "scalar_chain": "Chain rule",
+    "power": "Power rule",
+    "quotient": "Quotient rule",
+    "hadamard": "Product rule for the Hadamard product",
+    "sum_entries": "Sum of the entries",
+    "norm": "Euclidean norm",
+    "trace_linear": "Linearity of the trace",
+    "trace_cyclic": "Cyclic property of the trace",
+    "matrix_product_scalar": "Product rule for matrix products",
+    "inverse_scalar": "Derivative of the inverse",
+    "det_scalar": "Derivative of the determinant",
+    "trace_scalar": "Derivative of the trace",
+    "diag_scalar": "Derivative of a diagonal matrix",
+    "kron_scalar": "Product rule for the Kronecker product",
+}
+
+
+class Differentiator:
+    """Differentiates expressions with respect to one variable, recording steps."""
+
+    def __init__(self, wrt: str, wrt_shape: ex.Shape, simplifier: Simplifier | None = None):
+        self.x = wrt
+        self.xshape = wrt_shape
+        self.simp = simplifier or Simplifier()
+        if wrt_shape == ():
+            self.kind = "scalar"
+        elif wrt_shape[1] == 1:
+            self.kind = "vector"
+        else:
+            self.kind = "matrix"
+        self.xvar = ex.sym(wrt, wrt_shape)
+
+    # -- shapes
+    def jshape(self, of_shape: ex.Shape) -> ex.Shape | None:
+        if self.kind == "scalar":
+            return of_shape
+        if of_shape == ():
+            return (1, self.xshape[0]) if self.kind == "vector" else self.xshape
+        if self.kind == "vector":
+            r, c = of_shape
+            if c == 1:
+                return ex.norm_shape(r, self.xshape[0])
+            if r == 1:
+                return ex.norm_shape(c, self.xshape[0])
+        return None
+
+    def dims(self, of_shape: ex.Shape) -> str:
+        return jacobian_dims(of_shape, self.xshape)
+
+    def const(self, e: Expr) -> bool:
+        return not ex.depends_on(e, self.x)
+
+    # -- the driver
+    def d(self, e: Expr) -> Step:
+        if self.jshape(e.shape) is None:
+            raise UnsupportedError(
+                f"the derivative of a {shape_str(e.shape)} expression with respect to the "
+                f"{shape_str(self.xshape)} {self.x} is a tensor; stepgen does not yet derive it "
+                f"({ex.to_text(e)})")
+        for rule in RULES:
+            step = rule(e, self)
+            if step is not None:
+                return step
+        raise UnsupportedError(f"no rule differentiates {ex.to_text(e)} with respect to {self.x}")
+
+    def step(self, rule: str, e: Expr, result: Expr, *, cites: str = "", note: str = "",
+             args: tuple = (), subs: tuple = ()) -> Step:
+        want = self.jshape(e.shape)
+        result = self.simp(result)
+        if result.shape != want:
+            if result.shape == () and want != ():
+                result = self.simp(ex.add(result, ex.zero(want))) if result == ex.ZERO else result
+            if result.shape != want:
+                raise UnsupportedError(
+                    f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
+                    f"expected {shape_str(want)}")
+        return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
+                    cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
+                    wrt_shape=self.xshape)
+
+    # -- Jacobian algebra
+    def zero(self, e: Expr) -> Expr:
+        return ex.zero(self.jshape(e.shape))
+
+    def times_scalar_jac(self, a: Expr, js: Expr) -> Expr:
+        """Jacobian of ``s * a`` through ``s`` only: ``a`` times the Jacobian of the scalar ``s``."""
+        if a.shape == () or js.shape == ():
+            return ex.mul(js, a) if a.shape == () else ex.mul(js, a if self.kind == "scalar" else col(a))
+        return ex.matmul(col(a), js)
+
+
+def col(a: Expr) -> Expr:
+    """A vector as a column."""
+    if a.shape != () and a.shape[0] == 1 and a.shape[1] != 1:
+        return a.args[0] if a.op == "T" else ex.transpose(a)
+    return a
+
+
+def jacobian_dims(of_shape: ex.Shape, wrt_shape: ex.Shape) -> str:
+    """Dims of a Jacobian as the book writes them (numerator layout)."""
+    def n(s):
+        if s == ():
+            return "1"
+        r, c = s
+        if c == 1:
+            return str(r)
+        if r == 1:
+            return str(c)
+        return f"({r}×{c})"
+    if wrt_shape == ():
+        return shape_str(of_shape)
+    if of_shape == ():
+        if wrt_shape[1] == 1:
+            return f"1×{wrt_shape[0]}"
+        return f"1×({wrt_shape[0]}×{wrt_shape[1]})"
+    return f"{n(of_shape)}×{n(wrt_shape)}"
+
+
+# --- rules ----------------------------------------------------------------------
+
+def rule_constant(e: Expr, D: Differentiator) -> Step | None:
+    """∂c/∂x = 0 when c does not depend on x."""
+    if not D.const(e):
+        return None
+    return D.step("constant", e, D.zero(e), note="$@0$ does not depend on $@1$", args=(e, D.xvar))
+
+
+def rule_identity(e: Expr, D: Differentiator) -> Step | None:
+    """∂x/∂x = I."""
+    if e.op != "sym" or e.name != D.x:
+        return None
+    if D.kind == "scalar":
+        res = ex.ONE
+    elif D.kind == "vector":
+        res = ex.eye(D.xshape[0])
+    else:
+        return None
+    return D.step("identity", e, res, note=r"the derivative of a variable with respect to itself is the identity")
+
+
+def rule_transpose(e: Expr, D: Differentiator) -> Step | None:
+    """∂(aᵀ)/∂x = (∂a/∂x)ᵀ — MML (5.99); for a vector, aᵀ has the same Jacobian as a."""
+    if e.op != "T":
+        return None
+    a = e.args[0]
+    sub = D.d(a)
+    if D.kind == "scalar":
+        res = ex.transpose(sub.result)
+        return D.step("transpose", e, res, cites="MML (5.99)", subs=(sub,))
+    if a.shape != () and 1 in a.shape:
+        return D.step("transpose", e, sub.result, subs=(sub,),
+                      note=r"a row vector and its column have the same entries, so the same Jacobian")
+    return None
+
+
+def rule_sum(e: Expr, D: Differentiator) -> Step | None:
+    """∂(a + b)/∂x = ∂a/∂x + ∂b/∂x."""
+    if e.op != "add":
+        return None
+    subs = [D.d(t) for t in e.args]
+    parts = []
+    for t, s in zip(e.args, subs):
+        if t.shape == () and e.shape != () and D.kind != "scalar":
+            # a scalar added to every entry: s·1
+            parts.append(ex.matmul(ex.ones(col(e).shape[0]), s.result) if s.result.shape != () else
+                         ex.mul(s.result, ex.ones(col(e).shape[0])))
+        elif t.shape == () and e.shape != ():
+            parts.append(ex.mul(s.result, _ones_like(e)))
+        else:
+            parts.append(s.result)
+    return D.step("sum", e, ex.add(*parts), subs=tuple(subs),
+                  note=r"differentiate term by term")
+
+
+def _ones_like(e: Expr) -> Expr:
+    r, c = e.shape
+    return ex.ones(r) if c == 1 else ex.matmul(ex.ones(r), ex.transpose(ex.ones(c)))
+
+
+def rule_mul(e: Expr, D: Differentiator) -> Step | None:
+    """∂(c a)/∂x = c ∂a/∂x for a constant c; otherwise the product rule ∂(uv)/∂x = v ∂u/∂x + u ∂v/∂x."""
+    if e.op != "mul":
+        return None
+    dep = [i for i, f in enumerate(e.args) if not D.const(f)]
+    if len(dep) == 1:
+        i = dep[0]
+        c = [f for j, f in enumerate(e.args) if j != i]
+        sub = D.d(e.args[i])
+        a = e.args[i]
+        coeff = ex.mul(*c) if len(c) > 1 else c[0]
+        if a.shape == () and e.shape != ():
+            # s(x) times a constant array
+            res = D.times_scalar_jac(coeff, sub.result) if coeff.shape != () else ex.mul(coeff, sub.result)
+        else:
+            res = ex.mul(coeff, sub.result)
+        return D.step("constant_factor", e, res, subs=(sub,),
+                      note="$@0$ does not depend on $@1$ and stays as a factor", args=(coeff, D.xvar))
+    subs = [D.d(e.args[i]) for i in dep]
+    terms = []
+    for i, s in zip(dep, subs):
+        others = [f for j, f in enumerate(e.args) if j != i]
+        other = ex.mul(*others) if len(others) > 1 else others[0]
+        if e.args[i].shape == () and other.shape != ():
+            terms.append(D.times_scalar_jac(other, s.result))
+        else:
+            terms.append(ex.mul(other, s.result))
+    return D.step("product", e, ex.add(*terms), subs=tuple(subs),
+                  note=r"product rule: each factor differentiated in turn, the others kept")
+
+
+def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
+    """Products with @: linear maps, linear, bilinear and quadratic forms (MML (5.104)–(5.107))."""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    dep = [i for i, f in enumerate(fs) if not D.const(f)]
+    if D.kind == "scalar":
+        subs = [D.d(fs[i]) for i in dep]
+        terms = [ex.matmul(*(fs[:i] + (s.result,) + fs[i + 1:])) for i, s in zip(dep, subs)]
+        return D.step("matrix_product_scalar", e, ex.add(*terms), subs=tuple(subs),
+                      note=r"product rule for matrix products, the order of the factors kept")
+    if D.kind != "vector":
+        return None
+    n = len(fs)
+    if len(dep) == 1:
+        i = dep[0]
+        f = fs[i]
+        left, right = fs[:i], fs[i + 1:]
+        if f.shape != () and f.shape[1] == 1 and not right:
+            # L @ v(x): a linear map applied to a vector
+            L = ex.matmul(*left)
+            sub = D.d(f)
+            if L.shape[0] == 1 or L.shape == ():
+                rule, cites = "linear_form", "MML (5.105); Matrix Cookbook (69)"
+                note = "a linear form $@0 @1$: its gradient is $@0$"
+            else:
+                rule, cites = "linear_map", ""
+                note = "the linear map $@0$ applied to $@1$: its Jacobian is $@0$"
+            return D.step(rule, e, ex.matmul(L, sub.result), cites=cites, note=note, args=(L, f),
+                          subs=(sub,) if not (f.op == "sym" and f.name == D.x) else ())
+        if f.shape != () and f.shape[0] == 1 and not left:
+            # u(x)ᵀ @ R: the same as Rᵀ u
+            R = ex.matmul(*right)
+            sub = D.d(f)
+            Rt = ex.transpose(R)
+            if e.shape == ():
+                rule, cites = "linear_form", "MML (5.104); Matrix Cookbook (69)"
+                note = r"a linear form in $@0$: $\frac{\partial\, \mathbf{u}^\top \mathbf{a}}{\partial \mathbf{u}} = \mathbf{a}^\top$ with $\mathbf{a} = @1$"
+            else:
+                rule, cites = "linear_map", "MML (5.99)"
+                note = r"$@0 @1$ is the transpose of $@2 (@0)^\top$, a linear map"
+            return D.step(rule, e, ex.matmul(Rt, sub.result), cites=cites, note=note, args=(f, R, Rt),
+                          subs=(sub,) if not (f.op == "T" and f.args[0].op == "sym" and f.args[0].name == D.x) else ())
+        return None
+    if len(dep) == 2 and dep == [0, n - 1] and e.shape == ():
+        u_row, v = fs[0], fs[-1]
+        mid = fs[1:-1]
+        u = col(u_row)
+        if u_row.shape[0] != 1 or v.shape[1] != 1:
+            return None
+        su = D.d(u)
+        if u == v:
+            if not mid:
+                return D.step("squared_norm", e, ex.mul(ex.num(2), ex.matmul(ex.transpose(u), su.result)),
+                              cites="Matrix Cookbook (131)", note=r"$\frac{\partial\, \mathbf{u}^\top \mathbf{u}}{\partial \mathbf{u}} = 2\mathbf{u}^\top$ with $\mathbf{u} = @0$", args=(u,),
+                              subs=(su,) if u != D.xvar else ())
+            B = ex.matmul(*mid)
+            res = ex.matmul(ex.transpose(u), ex.add(B, ex.transpose(B)), su.result)
+            return D.step("quadratic_form", e, res, cites="MML (5.107); Matrix Cookbook (81), transposed",
+                          note=r"a quadratic form in $@0$ with matrix $\mathbf{B} = @1$: $\frac{\partial\, \mathbf{u}^\top \mathbf{B} \mathbf{u}}{\partial \mathbf{u}} = \mathbf{u}^\top (\mathbf{B} + \mathbf{B}^\top)$",
+                          args=(u, B), subs=(su,) if u != D.xvar else ())
+        sv = D.d(v)
+        if mid:
+            B = ex.matmul(*mid)
+            t1 = ex.matmul(ex.transpose(v), ex.transpose(B), su.result)
+            t2 = ex.matmul(ex.transpose(u), B, sv.result)
+            note = r"a bilinear form in $@0$ and $@1$: differentiate through each side in turn"
+        else:
+            t1 = ex.matmul(ex.transpose(v), su.result)
+            t2 = ex.matmul(ex.transpose(u), sv.result)
+            note = r"an inner product of $@0$ and $@1$: differentiate through each side in turn"
+        return D.step("bilinear_form", e, ex.add(t1, t2), cites="Matrix Cookbook (78), transposed",
+                      note=note, args=(u, v), subs=(su, sv))
+    return None
+
+
+def rule_fn(e: Expr, D: Differentiator) -> Step | None:
+    """∂f(u)/∂x = f'(u) ∂u/∂x; entrywise on a vector, the Jacobian of f is diag(f'(u))."""
+    if e.op != "fn":
+        return None
+    u = e.args[0]
+    fprime = scalar.derivative(e.name, u)
+    sub = D.d(u)
+    direct = u.op == "sym" and u.name == D.x
+    if u.shape == ():
+        res = ex.mul(fprime, sub.result)
+        return D.step("scalar_chain", e, res, cites="", note=r"chain rule with the inner function $u = @0$ and $" + scalar.LATEX_RULES[e.name] + "$",
+                      args=(u,), subs=() if direct else (sub,))
+    if D.kind == "scalar":
+        return D.step("elementwise", e, ex.hadamard(fprime, sub.result), note=r"entrywise, with $" + scalar.LATEX_RULES[e.name] + "$",
+                      args=(u,), subs=() if direct else (sub,))
+    if u.shape[1] != 1 and u.shape[0] != 1:
+        return None
+    res = ex.matmul(ex.diag(col(fprime)), sub.result)
+    return D.step("elementwise", e, res,
+                  note=r"the function acts on each entry of $@0$, so $\frac{\partial f_i}{\partial u_j} = f'(u_i)\,\delta_{ij}$: the Jacobian is diagonal, with $" + scalar.LATEX_RULES[e.name] + "$",
+                  args=(u,), subs=() if direct else (sub,))
+
+
+def rule_power(e: Expr, D: Differentiator) -> Step | None:
+    """∂(uⁿ)/∂x = n uⁿ⁻¹ ∂u/∂x (entrywise on arrays); u^v = exp(v log u) when the exponent varies."""
+    if e.op != "pow":
+        return None
+    u, p = e.args
+    if not D.const(p):
+        if e.shape != ():
+            return None
+        su, sp = D.d(u), D.d(p)
+        res = ex.mul(e, ex.add(ex.mul(ex.fn("log", u), sp.result), ex.mul(p, ex.power(u, ex.num(-1)), su.result)))
+        return D.step("power", e, res, note=r"$u^{v} = \exp(v \log u)$, then the chain and product rules", subs=(su, sp))
+    sub = D.d(u)
+    dp = ex.mul(p, ex.power(u, ex.add(p, ex.num(-1))))
+    if u.shape == ():
+        return D.step("power", e, ex.mul(dp, sub.result), note=r"power rule: $\frac{d}{du} u^{n} = n u^{n-1}$",
+                      subs=() if u == D.xvar else (sub,))
+    if D.kind == "scalar":
+        return D.step("power", e, ex.hadamard(dp, sub.result), note=r"power rule, entrywise: $\frac{d}{du} u^{n} = n u^{n-1}$",
+                      subs=() if u == D.xvar else (sub,))
+    if 1 not in u.shape:
+        return None
+    res = ex.matmul(ex.diag(col(dp)), sub.result)
+    return D.step("power", e, res, note=r"power rule, entrywise ($\frac{d}{du} u^{n} = n u^{n-1}$): a diagonal Jacobian",
+                  subs=() if u == D.xvar else (sub,))
+
+
+def rule_div(e: Expr, D: Differentiator) -> Step | None:
+    """∂(u/v)/∂x = (v ∂u/∂x − u ∂v/∂x) / v²."""
+    if e.op != "div":
+        return None
+    u, v = e.args
+    if D.const(v):
+        sub = D.d(u)
+        if v.shape == ():
+            return D.step("constant_factor", e, ex.div(sub.result, v),
+                          note="dividing by $@0$, which does not depend on $@1$", args=(v, D.xvar), subs=(sub,))
+        if D.kind == "scalar":
+            return D.step("constant_factor", e, ex.div(sub.result, v), subs=(sub,),
+                          note="entrywise division by $@0$, which does not depend on $@1$", args=(v, D.xvar))
+        if 1 in u.shape:
+            return D.step("constant_factor", e, ex.matmul(ex.diag(col(ex.power(v, ex.num(-1)))), sub.result),
+                          subs=(sub,), note="entrywise division by $@0$: a diagonal factor", args=(v, D.xvar))
+        return None
+    su, sv = D.d(u), D.d(v)
+    if e.shape == ():
+        res = ex.div(ex.add(ex.mul(v, su.result), ex.neg(ex.mul(u, sv.result))), ex.power(v, ex.num(2)))
+        return D.step("quotient", e, res, note=r"quotient rule: $\left(\frac{u}{v}\right)' = \frac{v u' - u v'}{v^{2}}$", subs=(su, sv))
+    if v.shape == ():
+        # vector over scalar
+        t1 = ex.div(su.result, v)
+        t2 = ex.div(D.times_scalar_jac(u, sv.result), ex.power(v, ex.num(2)))
+        return D.step("quotient", e, ex.add(t1, ex.neg(t2)), note=r"quotient rule with a scalar denominator",
+                      subs=(su, sv))
+    if D.kind == "scalar":
+        res = ex.add(ex.div(su.result, v), ex.neg(ex.hadamard(ex.div(u, ex.power(v, ex.num(2))), sv.result)))
+        return D.step("quotient", e, res, note=r"quotient rule, entrywise", subs=(su, sv))
+    if 1 not in u.shape:
+        return None
+    res = ex.add(ex.matmul(ex.diag(col(ex.power(v, ex.num(-1)))), su.result),
+                 ex.neg(ex.matmul(ex.diag(col(ex.div(u, ex.power(v, ex.num(2))))), sv.result)))
+    return D.step("quotient", e, res, note=r"quotient rule, entrywise: diagonal factors", subs=(su, sv))
+
+
+def rule_hadamard(e: Expr, D: Differentiator) -> Step | None:
+    """∂(u ∘ v)/∂x = diag(v) ∂u/∂x + diag(u) ∂v/∂x."""
+    if e.op != "had":
+        return None
+    u, v = e.args
+    su, sv = D.d(u), D.d(v)
+    if D.kind == "scalar":
+        res = ex.add(ex.hadamard(su.result, v), ex.hadamard(u, sv.result))
+    elif 1 in u.shape:
+        res = ex.add(ex.matmul(ex.diag(col(v)), su.result), ex.matmul(ex.diag(col(u)), sv.result))
+    else:
+        return None
+    return D.step("hadamard", e, res, note=r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{v})\,\mathbf{u} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$, then the product rule",
+                  subs=tuple(s for s in (su, sv) if s.rule != "constant"))
+
+
+def rule_sum_entries(e: Expr, D: Differentiator) -> Step | None:
+    """∂ sum(v)/∂x = 1ᵀ ∂v/∂x."""
+    if e.op != "sum":
+        return None
+    v = e.args[0]
+    sub = D.d(v)
+    if D.kind == "scalar":
+        res = ex.vsum(sub.result)
+    elif 1 in v.shape:
+        res = ex.matmul(ex.transpose(ex.ones(col(v).shape[0])), sub.result)
+    else:
+        return None
+    return D.step("sum_entries", e, res, note=r"$\operatorname{sum}(\mathbf{v}) = \mathbf{1}^\top \mathbf{v}$ is linear in $\mathbf{v}$", subs=() if v == D.xvar else (sub,))
+
+
+def rule_norm(e: Expr, D: Differentiator) -> Step | None:
+    """∂‖v‖/∂x = vᵀ/‖v‖ ∂v/∂x — Matrix Cookbook (129), transposed."""
+    if e.op != "norm":
+        return None
+    v = e.args[0]
+    sub = D.d(v)
+    if D.kind == "scalar":
+        res = ex.div(ex.trace(ex.matmul(ex.transpose(v), sub.result)) if 1 not in v.shape else
+                     ex.matmul(ex.transpose(col(v)), col(sub.result)), e)
+    elif 1 in v.shape:
+        res = ex.matmul(ex.div(ex.transpose(col(v)), e), sub.result)
+    else:
+        return None
+    return D.step("norm", e, res, cites="Matrix Cookbook (129), transposed", note=r"$\lVert \mathbf{v} \rVert = (\mathbf{v}^\top \mathbf{v})^{1/2}$, so $\frac{\partial \lVert \mathbf{v} \rVert}{\partial \mathbf{v}} = \frac{\mathbf{v}^\top}{\lVert \mathbf{v} \rVert}$",
+                  subs=() if v == D.xvar else (sub,))
+
+
+def rule_trace(e: Expr, D: Differentiator) -> Step | None:
+    """tr is linear (MML (5.100)) and cyclic: tr(ABC) = tr(CAB)."""
+    if e.op != "trace":
+        return None
+    m = e.args[0]
+    if D.kind == "scalar":
+        sub = D.d(m)
+        return D.step("trace_scalar", e, ex.trace(sub.result), cites="MML (5.100)",
+                      note=r"the trace is linear: $\frac{\partial \operatorname{tr}(\mathbf{M})}{\partial s} = \operatorname{tr}\left(\frac{\partial \mathbf{M}}{\partial s}\right)$", subs=(sub,))
+    if m.op == "add":
+        sub = D.d(ex.add(*(ex.trace(t) if t.shape != () else t for t in m.args)))
+        return D.step("trace_linear", e, sub.result, cites="MML (5.100)",
+                      note=r"the trace of a sum is the sum of the traces", subs=(sub,))
+    if m.op == "mul":
+        sub = D.d(ex.mul(*(ex.trace(f) if f.shape != () else f for f in m.args)))
+        return D.step("trace_linear", e, sub.result, note=r"scalar factors move out of the trace", subs=(sub,))
+    if m.op == "matmul":
+        fs = m.args
+        for j, f in enumerate(fs):
+            if j > 0 and f.shape != () and f.shape[0] == 1:
+                rotated = ex.matmul(*(fs[j:] + fs[:j]))
+                sub = D.d(rotated)
+                return D.step("trace_cyclic", e, sub.result, cites="Matrix Cookbook (16)",
+                              note=r"by the cyclic property, $\operatorname{tr}\left(@0\right) = @1$, a scalar", args=(m, rotated),
+                              subs=(sub,))
+    return None
+
+
+def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
+    """Matrix functions with respect to a scalar: inv (MML (5.102)), det (MML (5.101)), diag, kron."""
+    if D.kind != "scalar":
+        return None
+    op = e.op
+    if op == "inv":
+        a = e.args[0]
+        sub = D.d(a)
+        res = ex.neg(ex.matmul(e, sub.result, e))
+        return D.step("inverse_scalar", e, res, cites="MML (5.102); Matrix Cookbook (59)",
+                      note=r"$\frac{\partial \mathbf{A}^{-1}}{\partial s} = -\mathbf{A}^{-1} \frac{\partial \mathbf{A}}{\partial s} \mathbf{A}^{-1}$", subs=(sub,))
+    if op == "det":
+        a = e.args[0]
+        sub = D.d(a)
+        res = ex.mul(e, ex.trace(ex.matmul(ex.inv(a), sub.result)))
+        return D.step("det_scalar", e, res, cites="MML (5.101); Matrix Cookbook (42)",
+                      note=r"$\frac{\partial \det \mathbf{A}}{\partial s} = \det(\mathbf{A}) \operatorname{tr}\left(\mathbf{A}^{-1} \frac{\partial \mathbf{A}}{\partial s}\right)$", subs=(sub,))
+    if op in ("diag", "diagpart"):
+        sub = D.d(e.args[0])
+        res = ex.Expr(op, (sub.result,), e.shape)
+        return D.step("diag_scalar", e, res, note=r"$\operatorname{diag}$ is linear", subs=(sub,))
+    if op == "kron":
+        a, b = e.args
+        sa, sb = D.d(a), D.d(b)
+        res = ex.add(ex.kron(sa.result, b), ex.kron(a, sb.result))
+        return D.step("kron_scalar", e, res, note=r"the Kronecker product is bilinear", subs=(sa, sb))
+    return None
+
+
+RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
+    rule_constant,
+    rule_identity,
+    rule_transpose,
+    rule_sum,
+    rule_mul,
+    rule_matmul,
+    rule_fn,
+    rule_power,
+    rule_div,
+    rule_hadamard,
+    rule_sum_entries,
+    rule_norm,
+    rule_trace,
+    rule_scalar_wrt,
+)

@@ -1,0 +1,48 @@
+"""Derivatives of the elementwise functions of one variable: d/du f(u) = f'(u).
+
+Each entry maps a function name to (f'(u) as an expression in u, how a
+textbook writes the rule).  ``tests/test_rules.py`` checks every entry against
+SymPy's ``diff``.  To add a function: add it here, to ``expr.ELEMENTWISE``, to
+the evaluator in ``verify.py`` and to the printers.
+"""
+from __future__ import annotations
+
+from .. import expr as ex
+from ..expr import Expr
+
+
+def _half(e: Expr) -> Expr:
+    return ex.mul(ex.num(ex.Fraction(1, 2)), e)
+
+
+DERIVATIVES = {
+    "exp": (lambda u: ex.fn("exp", u), "d/du exp(u) = exp(u)"),
+    "log": (lambda u: ex.power(u, ex.num(-1)), "d/du log(u) = 1/u"),
+    "sin": (lambda u: ex.fn("cos", u), "d/du sin(u) = cos(u)"),
+    "cos": (lambda u: ex.neg(ex.fn("sin", u)), "d/du cos(u) = -sin(u)"),
+    "tan": (lambda u: ex.add(ex.ONE, ex.power(ex.fn("tan", u), ex.num(2))), "d/du tan(u) = 1 + tan(u)^2"),
+    "tanh": (lambda u: ex.add(ex.ONE, ex.neg(ex.power(ex.fn("tanh", u), ex.num(2)))), "d/du tanh(u) = 1 - tanh(u)^2"),
+    "sigmoid": (lambda u: ex.mul(ex.fn("sigmoid", u), ex.add(ex.ONE, ex.neg(ex.fn("sigmoid", u))))
+                if u.shape == () else ex.hadamard(ex.fn("sigmoid", u), ex.add(ex.ONE, ex.neg(ex.fn("sigmoid", u)))),
+                "d/du sigmoid(u) = sigmoid(u) (1 - sigmoid(u))"),
+    "sqrt": (lambda u: _half(ex.power(ex.fn("sqrt", u), ex.num(-1))), "d/du sqrt(u) = 1/(2 sqrt(u))"),
+    "softplus": (lambda u: ex.fn("sigmoid", u), "d/du softplus(u) = sigmoid(u)"),
+}
+
+# How the rule reads in LaTeX, with u the inner variable.
+LATEX_RULES = {
+    "exp": r"\frac{d}{du} e^{u} = e^{u}",
+    "log": r"\frac{d}{du} \log u = \frac{1}{u}",
+    "sin": r"\frac{d}{du} \sin u = \cos u",
+    "cos": r"\frac{d}{du} \cos u = -\sin u",
+    "tan": r"\frac{d}{du} \tan u = 1 + \tan^{2} u",
+    "tanh": r"\frac{d}{du} \tanh u = 1 - \tanh^{2} u",
+    "sigmoid": r"\frac{d}{du} \operatorname{sigmoid}(u) = \operatorname{sigmoid}(u)\,(1 - \operatorname{sigmoid}(u))",
+    "sqrt": r"\frac{d}{du} \sqrt{u} = \frac{1}{2\sqrt{u}}",
+    "softplus": r"\frac{d}{du} \log(1 + e^{u}) = \operatorname{sigmoid}(u)",
+}
+
+
+def derivative(name: str, u: Expr) -> Expr:
+    """f'(u), elementwise when u is an array."""
+    return DERIVATIVES[name][0](u)

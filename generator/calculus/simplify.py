@@ -1,0 +1,295 @@
+"""Algebraic clean-up of engine results: flatten, fold numbers, drop identities.
+
+``simplify`` is bottom-up and idempotent.  It knows the identities a textbook
+uses silently (``A I = A``, ``(A^T)^T = A``, ``x + x = 2x``) and, from the
+declared assumptions, ``S^T = S`` and ``S^{-T} = S^{-1}`` for a symmetric
+``S``; every assumption it uses is reported in ``Simplifier.used`` so the
+step can say so.
+
+To add an identity: add a branch to the ``_op`` method of the operation it
+rewrites, returning an equal expression of the same shape.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import expr as ex
+from ..expr import Expr
+
+
+class Simplifier:
+    def __init__(self, assumptions: dict[str, tuple[str, ...]] | None = None):
+        self.assumptions = assumptions or {}
+        self.used: list[tuple[str, str]] = []     # (symbol, assumption), in order of use
+        self._cache: dict[Expr, Expr] = {}
+
+    def _assume(self, name: str, what: str) -> bool:
+        if what in self.assumptions.get(name, ()) or (
+                what == "symmetric" and "positive_definite" in self.assumptions.get(name, ())) or (
+                what == "symmetric" and "diagonal" in self.assumptions.get(name, ())):
+            if (name, what) not in self.used:
+                self.used.append((name, what))
+            return True
+        return False
+
+    def symmetric(self, e: Expr) -> bool:
+        if e.op == "sym":
+            return self._assume(e.name, "symmetric")
+        if e.op in ("eye", "diag", "zero"):
+            return True
+        if e.op == "inv":
+            return self.symmetric(e.args[0])
+        if e.op == "add":
+            return all(self.symmetric(a) for a in e.args)
+        if e.op == "mul":
+            return all(a.shape == () or self.symmetric(a) for a in e.args)
+        return False
+
+    def __call__(self, e: Expr) -> Expr:
+        return self.simplify(e)
+
+    def simplify(self, e: Expr) -> Expr:
+        hit = self._cache.get(e)
+        if hit is not None:
+            return hit
+        if e.args:
+            args = tuple(self.simplify(a) for a in e.args)
+            out = self._op(e, args)
+        else:
+            out = e
+        self._cache[e] = out
+        return out
+
+    def _op(self, e: Expr, args: tuple) -> Expr:
+        op = e.op
+        if op == "add":
+            return self._add(args, e.shape)
+        if op == "mul":
+            return self._mul(args, e.shape)
+        if op == "matmul":
+            return self._matmul(args, e.shape)
+        if op == "T":
+            return self._transpose(args[0])
+        if op == "had":
+            a, b = args
+            if a.op == "zero" or b.op == "zero":
+                return ex.zero(e.shape)
+            if a.op == "ones":
+                return b
+            if b.op == "ones":
+                return a
+            return ex.hadamard(a, b)
+        if op == "div":
+            a, b = args
+            if b.op == "num":
+                return self._mul((ex.num(1 / b.value), a), e.shape) if b.value != 0 else ex.div(a, b)
+            if a.op in ("zero",) or (a.op == "num" and a.value == 0):
+                return ex.zero(e.shape)
+            if b.shape == () and a.op == "mul" and any(f == b for f in a.args):
+                rest = list(a.args)
+                rest.remove(b)
+                return self._mul(tuple(rest), e.shape) if rest else ex.ONE
+            if a == b and a.shape == ():
+                return ex.ONE
+            return ex.div(a, b)
+        if op == "pow":
+            a, b = args
+            if b.op == "num":
+                if b.value == 1:
+                    return a
+                if b.value == 0 and e.shape == ():
+                    return ex.ONE
+                if a.op == "num" and b.value.denominator == 1 and abs(b.value) <= 16 and (a.value != 0 or b.value > 0):
+                    return ex.num(a.value ** int(b.value))
+                if a.op == "pow" and a.args[1].op == "num" and b.value.denominator == 1 and a.args[1].value.denominator == 1:
+                    return self._op(a, (a.args[0], ex.num(a.args[1].value * b.value)))
+            return ex.power(a, b)
+        if op == "fn":
+            a = args[0]
+            if a.op == "num" and a.value == 0 and e.name in ("sin", "tan", "tanh", "sqrt"):
+                return ex.ZERO
+            if a.op == "num" and a.value == 0 and e.name in ("exp", "cos"):
+                return ex.ONE
+            if a.op == "num" and a.value == 1 and e.name == "log":
+                return ex.ZERO
+            if e.name == "log" and a.op == "fn" and a.args[0].shape == () and a.name == "exp":
+                return a.args[0]
+            return ex.fn(e.name, a)
+        if op == "trace":
+            a = args[0]
+            if a.op == "zero":
+                return ex.ZERO
+            if a.op == "eye":
+                return ex.sym(a.name, ()) if not a.name.isdigit() else ex.num(int(a.name))
+            return ex.trace(a)
+        if op == "diag":
+            a = args[0]
+            if a.op == "zero":
+                return ex.zero(e.shape)
+            if a.op == "ones":
+                return ex.eye(a.shape[0])
+            return ex.rebuild(e, args)
+        if op == "sum":
+            a = args[0]
+            if a.op == "zero":
+                return ex.ZERO
+            return ex.vsum(a)
+        return ex.rebuild(e, args)
+
+    # -- add
+    def _add(self, args: tuple, shape) -> Expr:
+        terms: list[Expr] = []
+        for a in args:
+            if a.op == "add":
+                terms.extend(a.args)
+            else:
+                terms.append(a)
+        coeffs: dict[Expr, Fraction] = {}
+        order: list[Expr] = []
+        for t in terms:
+            if t.op == "zero" or (t.op == "num" and t.value == 0):
+                continue
+            c, rest = _split_coeff(t)
+            if rest not in coeffs:
+                coeffs[rest] = Fraction(0)
+                order.append(rest)
+            coeffs[rest] += c
+        out = []
+        for rest in order:
+            c = coeffs[rest]
+            if c == 0:
+                continue
+            if rest == ex.ONE:
+                out.append(ex.num(c))
+            elif c == 1:
+                out.append(rest)
+            else:
+                out.append(self._mul((ex.num(c), rest), rest.shape))
+        if not out:
+            return ex.zero(shape)
+        if len(out) == 1:
+            t = out[0]
+            if t.shape != shape:   # a scalar term left in an array sum
+                return ex.add(t, ex.zero(shape))
+            return t
+        return ex.add(*out)
+
+    # -- mul
+    def _mul(self, args: tuple, shape) -> Expr:
+        factors: list[Expr] = []
+        for a in args:
+            if a.op == "mul":
+                factors.extend(a.args)
+            else:
+                factors.append(a)
+        c = Fraction(1)
+        rest: list[Expr] = []
+        for f in factors:
+            if f.op == "num":
+                c *= f.value
+            elif f.op == "zero":
+                return ex.zero(shape)
+            else:
+                rest.append(f)
+        if c == 0:
+            return ex.zero(shape)
+        # scalars before the array; merge equal scalar factors into powers
+        scalars = [f for f in rest if f.shape == ()]
+        arrays = [f for f in rest if f.shape != ()]
+        merged: list[Expr] = []
+        for f in scalars:
+            base, p = (f.args[0], f.args[1]) if f.op == "pow" and f.args[1].op == "num" else (f, ex.ONE)
+            for i, m in enumerate(merged):
+                mb, mp = (m.args[0], m.args[1]) if m.op == "pow" and m.args[1].op == "num" else (m, ex.ONE)
+                if mb == base:
+                    total = mp.value + p.value
+                    merged[i] = ex.ONE if total == 0 else (base if total == 1 else ex.power(base, ex.num(total)))
+                    break
+            else:
+                merged.append(f)
+        merged = [m for m in merged if m != ex.ONE]
+        rest = merged + arrays
+        if not rest:
+            return ex.num(c)
+        if c != 1:
+            rest = [ex.num(c)] + rest
+        if len(rest) == 1:
+            return rest[0]
+        return ex.mul(*rest)
+
+    # -- matmul
+    def _matmul(self, args: tuple, shape) -> Expr:
+        factors: list[Expr] = []
+        for a in args:
+            if a.op == "matmul":
+                factors.extend(a.args)
+            else:
+                factors.append(a)
+        scalars: list[Expr] = []
+        core: list[Expr] = []
+        for f in factors:
+            if f.op == "zero":
+                return ex.zero(shape)
+            if f.op == "mul":
+                arr = [g for g in f.args if g.shape != ()]
+                scalars.extend(g for g in f.args if g.shape == ())
+                core.extend(arr)
+            elif f.shape == () and len(factors) > 1:
+                scalars.append(f)
+            else:
+                core.append(f)
+        core = [f for f in core if f.op != "eye"] or [f for f in core[:1]]
+        if not core:
+            # everything was an identity or a scalar
+            base = ex.eye(shape[0]) if shape != () else ex.ONE
+            core = [base]
+        # A^{-1} A = I
+        changed = True
+        while changed and len(core) > 1:
+            changed = False
+            for i in range(len(core) - 1):
+                a, b = core[i], core[i + 1]
+                if (a.op == "inv" and a.args[0] == b) or (b.op == "inv" and b.args[0] == a):
+                    core = core[:i] + core[i + 2:]
+                    changed = True
+                    break
+        if not core:
+            core = [ex.eye(shape[0])] if shape != () else [ex.ONE]
+        m = ex.matmul(*core) if len(core) > 1 else core[0]
+        if scalars:
+            return self._mul(tuple(scalars) + (m,), shape)
+        return m
+
+    # -- transpose
+    def _transpose(self, a: Expr) -> Expr:
+        if a.shape == ():
+            return a
+        op = a.op
+        if op == "T":
+            return a.args[0]
+        if op in ("eye", "diag"):
+            return a
+        if op == "zero":
+            return ex.zero((a.shape[1], a.shape[0]))
+        if op == "sym" and a.shape[0] == a.shape[1] and self.symmetric(a):
+            return a
+        if op == "inv" and self.symmetric(a.args[0]):
+            return a
+        if op == "mul":
+            return self._mul(tuple(self._transpose(f) for f in a.args), (a.shape[1], a.shape[0]))
+        if op == "matmul":
+            return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
+        return ex.transpose(a)
+
+
+def _split_coeff(t: Expr) -> tuple[Fraction, Expr]:
+    if t.op == "num":
+        return t.value, ex.ONE
+    if t.op == "mul" and t.args[0].op == "num":
+        rest = t.args[1:]
+        return t.args[0].value, rest[0] if len(rest) == 1 else ex.mul(*rest)
+    return Fraction(1), t
+
+
+def simplify(e: Expr, assumptions: dict[str, tuple[str, ...]] | None = None) -> Expr:
+    return Simplifier(assumptions)(e)

@@ -1,0 +1,95 @@
+"""Errors for people: one base class, a few kinds, each printable without a traceback.
+
+``StepgenError`` is a ``click.ClickException`` so the CLI prints its message
+and exits with status 1.  ``ProblemError`` carries the file, line, column and
+field of a problem file (``file:line:col: field: message``) and can show the
+offending source line with a caret under the column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import click
+
+
+class StepgenError(click.ClickException):
+    """Base of every error stepgen reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ExprError(StepgenError):
+    """An error inside one expression; ``col`` is the 0-based column in its text."""
+
+    def __init__(self, message: str, col: int | None = None):
+        super().__init__(message)
+        self.col = col
+
+
+class UnsupportedError(StepgenError):
+    """No rule of the engine applies: the problem is reported, never answered wrongly."""
+
+
+class CheckFailed(StepgenError):
+    """A step's result disagreed with finite differences."""
+
+
+class ProblemTimeout(StepgenError):
+    """A problem ran past its time limit."""
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int = 0        # 1-based; 0 when unknown
+    col: int = 0         # 1-based; 0 when unknown
+    field: str = ""
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{max(self.col, 1)}"
+        return where
+
+
+class ProblemError(StepgenError):
+    """An error in a problem file, with its position; ``source`` is the file's text."""
+
+    def __init__(self, loc: Location, message: str, source: str | None = None):
+        self.loc = loc
+        self.detail = message
+        self.source = source
+        super().__init__(self.format(caret=False))
+
+    def format(self, caret: bool = True) -> str:
+        head = f"{self.loc}: "
+        if self.loc.field:
+            head += f"{self.loc.field}: "
+        text = head + self.detail
+        if caret and self.source and self.loc.line:
+            lines = self.source.splitlines()
+            if 0 < self.loc.line <= len(lines):
+                src = lines[self.loc.line - 1].replace("\t", " ")
+                if len(src) > 200:
+                    src = src[:200] + "…"
+                pad = " " * min(max(self.loc.col - 1, 0), len(src))
+                text += f"\n    {src}\n    {pad}^"
+        return text
+
+
+class ProblemErrors(StepgenError):
+    """All the errors of one file, reported at once."""
+
+    def __init__(self, errors: list[ProblemError]):
+        self.errors = errors
+        super().__init__("\n".join(e.format(caret=False) for e in errors))
+
+    def format(self, caret: bool = True) -> str:
+        return "\n".join(e.format(caret) for e in self.errors)

@@ -1,0 +1,632 @@
+"""The expression language (SPEC §2): a safe parser, shapes, and a printer back to text.
+
+Text is parsed with Python's ``ast`` module and *never evaluated*: every node of
+the syntax tree is checked against a short whitelist and translated into our
+own immutable ``Expr`` tree, whose shape is inferred and checked on the way.
+
+Shapes are ``()`` for a scalar and ``(rows, cols)`` otherwise; a declared vector
+is a column ``(D, 1)``; a product whose result is 1×1 is a scalar.  A dim is an
+``int`` or the name of a declared dimension.
+
+To add an operator: add it to ``_CALLS`` (arity and shape rule), to the printer
+``to_text`` and the LaTeX printer, to the evaluator in ``verify.py`` and give
+it a derivative rule in ``calculus/rules.py``.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable, Mapping, Union
+
+from .errors import ExprError
+
+Dim = Union[int, str]
+Shape = tuple  # () or (Dim, Dim)
+
+SCALAR: Shape = ()
+
+ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus")
+MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron")
+
+MAX_TEXT = 4000        # characters in one expression
+MAX_DEPTH = 60         # nesting depth of the syntax tree
+MAX_NODES = 2000       # nodes in one expression
+MAX_NUMBER = 10**6     # largest numeric literal / exponent
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """One node: ``op`` names the operation, ``args`` its operands.
+
+    ops: ``sym`` (name), ``num`` (value), ``add``, ``mul`` (scalar factors times at
+    most one array), ``had`` (Hadamard), ``div`` (elementwise / by scalar),
+    ``pow``, ``matmul``, ``T``, ``fn`` (elementwise function ``name``), ``inv``,
+    ``det``, ``trace``, ``diag`` (vector -> matrix), ``diagpart`` (matrix -> vector),
+    ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``apply`` (abstract
+    function ``name``).
+    """
+
+    op: str
+    args: tuple = ()
+    shape: Shape = ()
+    name: str = ""
+    value: Fraction | None = None
+
+    def __repr__(self) -> str:  # compact, for test failures
+        return f"<{to_text(self)} : {shape_str(self.shape)}>"
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.shape == ()
+
+
+# --- shapes -------------------------------------------------------------------
+
+def shape_str(shape: Shape) -> str:
+    """``1×D`` style; a scalar is ``1×1``."""
+    if shape == ():
+        return "1×1"
+    return "×".join(str(d) for d in shape)
+
+
+def as_2d(shape: Shape) -> tuple:
+    return (1, 1) if shape == () else shape
+
+
+def norm_shape(rows: Dim, cols: Dim) -> Shape:
+    return () if (rows == 1 and cols == 1) else (rows, cols)
+
+
+def _dim_product(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    return f"{a}*{b}"
+
+
+# --- constructors (shape-checked) --------------------------------------------
+
+def sym(name: str, shape: Shape) -> Expr:
+    return Expr("sym", (), shape, name=name)
+
+
+def num(value) -> Expr:
+    return Expr("num", (), (), value=Fraction(value))
+
+
+ZERO = num(0)
+ONE = num(1)
+
+
+def zero(shape: Shape) -> Expr:
+    return ZERO if shape == () else Expr("zero", (), shape)
+
+
+def eye(n: Dim) -> Expr:
+    return ONE if n == 1 else Expr("eye", (), (n, n), name=str(n))
+
+
+def ones(n: Dim) -> Expr:
+    return ONE if n == 1 else Expr("ones", (), (n, 1), name=str(n))
+
+
+def _flat(op: str, items) -> tuple:
+    out = []
+    for t in items:
+        if t.op == op:
+            out.extend(t.args)
+        else:
+            out.append(t)
+    return tuple(out)
+
+
+def add(*terms: Expr) -> Expr:
+    terms = _flat("add", terms)
+    if len(terms) == 1:
+        return terms[0]
+    shape = ()
+    for t in terms:
+        if t.shape == ():
+            continue
+        if shape == ():
+            shape = t.shape
+        elif t.shape != shape:
+            raise ExprError(f"{shape_str(shape)} + {shape_str(t.shape)}: shapes differ")
+    return Expr("add", tuple(terms), shape)
+
+
+def neg(a: Expr) -> Expr:
+    return mul(num(-1), a)
+
+
+def sub(a: Expr, b: Expr) -> Expr:
+    return add(a, neg(b))
+
+
+def mul(*factors: Expr) -> Expr:
+    """Product where all factors but at most one are scalars."""
+    factors = _flat("mul", factors)
+    if len(factors) == 1:
+        return factors[0]
+    arrays = [f for f in factors if f.shape != ()]
+    if len(arrays) > 1:
+        if len(arrays) == 2 and arrays[0].shape == arrays[1].shape:
+            scalars = [f for f in factors if f.shape == ()]
+            h = hadamard(arrays[0], arrays[1])
+            return mul(*scalars, h) if scalars else h
+        raise ExprError(" * ".join(shape_str(a.shape) for a in arrays)
+                        + ": * multiplies a scalar by anything, or two arrays of the same shape")
+    shape = arrays[0].shape if arrays else ()
+    return Expr("mul", tuple(factors), shape)
+
+
+def hadamard(a: Expr, b: Expr) -> Expr:
+    if a.shape != b.shape:
+        raise ExprError(f"{shape_str(a.shape)} * {shape_str(b.shape)}: elementwise product needs equal shapes")
+    return Expr("had", (a, b), a.shape)
+
+
+def div(a: Expr, b: Expr) -> Expr:
+    if b.shape != () and b.shape != a.shape:
+        raise ExprError(f"{shape_str(a.shape)} / {shape_str(b.shape)}: divide by a scalar or an array of the same shape")
+    if a.shape == () and b.shape != ():
+        raise ExprError(f"1×1 / {shape_str(b.shape)}: divide by a scalar or an array of the same shape")
+    return Expr("div", (a, b), a.shape)
+
+
+def power(a: Expr, b: Expr) -> Expr:
+    if b.shape != ():
+        raise ExprError(f"** {shape_str(b.shape)}: the exponent must be a scalar")
+    return Expr("pow", (a, b), a.shape)
+
+
+def matmul(*factors: Expr) -> Expr:
+    factors = _flat("matmul", factors)
+    if len(factors) == 1:
+        return factors[0]
+    rows, cols = as_2d(factors[0].shape)
+    for f in factors[1:]:
+        r, c = as_2d(f.shape)
+        if cols != r:
+            raise ExprError(f"({shape_str((rows, cols))}) @ ({shape_str((r, c))}) do not conform")
+        cols = c
+    return Expr("matmul", tuple(factors), norm_shape(rows, cols))
+
+
+def transpose(a: Expr) -> Expr:
+    if a.shape == ():
+        return a
+    return Expr("T", (a,), (a.shape[1], a.shape[0]))
+
+
+def fn(name: str, a: Expr) -> Expr:
+    return Expr("fn", (a,), a.shape, name=name)
+
+
+def _square(a: Expr, what: str) -> None:
+    s = as_2d(a.shape)
+    if s[0] != s[1]:
+        raise ExprError(f"{what} needs a square matrix, got {shape_str(a.shape)}")
+
+
+def inv(a: Expr) -> Expr:
+    _square(a, "inv")
+    if a.shape == ():
+        return power(a, num(-1))
+    return Expr("inv", (a,), a.shape)
+
+
+def det(a: Expr) -> Expr:
+    _square(a, "det")
+    return Expr("det", (a,), ())
+
+
+def trace(a: Expr) -> Expr:
+    _square(a, "trace")
+    if a.shape == ():
+        return a
+    return Expr("trace", (a,), ())
+
+
+def diag(a: Expr) -> Expr:
+    """diag(v): vector -> diagonal matrix; diag(A): the diagonal of a square matrix."""
+    if a.shape == ():
+        return a
+    r, c = a.shape
+    if c == 1:
+        return Expr("diag", (a,), (r, r))
+    if r == c:
+        return Expr("diagpart", (a,), (r, 1))
+    raise ExprError(f"diag needs a vector or a square matrix, got {shape_str(a.shape)}")
+
+
+def vsum(a: Expr) -> Expr:
+    return a if a.shape == () else Expr("sum", (a,), ())
+
+
+def norm(a: Expr) -> Expr:
+    return Expr("norm", (a,), ())
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    ra, ca = as_2d(a.shape)
+    rb, cb = as_2d(b.shape)
+    return Expr("kron", (a, b), norm_shape(_dim_product(ra, rb), _dim_product(ca, cb)))
+
+
+def apply(name: str, args: tuple, shape: Shape) -> Expr:
+    return Expr("apply", tuple(args), shape, name=name)
+
+
+# --- traversal ------------------------------------------------------------------
+
+def free_symbols(e: Expr) -> frozenset[str]:
+    out: set[str] = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if n.op == "sym":
+            out.add(n.name)
+        stack.extend(n.args)
+    return frozenset(out)
+
+
+def depends_on(e: Expr, name: str) -> bool:
+    return name in free_symbols(e)
+
+
+def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
+    """Replace symbols by expressions of the same shape."""
+    if e.op == "sym":
+        return mapping.get(e.name, e)
+    if not e.args:
+        return e
+    new = tuple(substitute(a, mapping) for a in e.args)
+    if new == e.args:
+        return e
+    return rebuild(e, new)
+
+
+def rebuild(e: Expr, args: tuple) -> Expr:
+    """The same operation on new operands (shapes re-inferred)."""
+    op = e.op
+    if op == "add":
+        return add(*args)
+    if op == "mul":
+        return mul(*args)
+    if op == "matmul":
+        return matmul(*args)
+    if op in _UNARY_BUILDERS:
+        return _UNARY_BUILDERS[op](args[0])
+    if op == "fn":
+        return fn(e.name, args[0])
+    if op == "had":
+        return hadamard(*args)
+    if op == "div":
+        return div(*args)
+    if op == "pow":
+        return power(*args)
+    if op == "kron":
+        return kron(*args)
+    if op == "apply":
+        return apply(e.name, args, e.shape)
+    raise ExprError(f"cannot rebuild {op}")
+
+
+_UNARY_BUILDERS: dict[str, Callable[[Expr], Expr]] = {
+    "T": transpose, "inv": inv, "det": det, "trace": trace, "sum": vsum, "norm": norm,
+    "diag": lambda a: Expr("diag", (a,), (a.shape[0], a.shape[0])),
+    "diagpart": lambda a: Expr("diagpart", (a,), (a.shape[0], 1)),
+}
+
+
+def count_nodes(e: Expr) -> int:
+    n, stack = 0, [e]
+    while stack:
+        x = stack.pop()
+        n += 1
+        stack.extend(x.args)
+    return n
+
+
+# --- parser ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """What names mean while parsing: dims, typed symbols, abstract functions."""
+
+    dims: frozenset = frozenset()
+    shapes: Mapping[str, Shape] = field(default_factory=dict)
+    functions: Mapping[str, tuple] = field(default_factory=dict)   # name -> (arg shapes, result shape)
+
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
+
+_CONSTRUCT_NAMES = {
+    ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
+    ast.Subscript: "a subscript", ast.Compare: "a comparison", ast.BoolOp: "a boolean operator",
+    ast.IfExp: "a conditional expression", ast.List: "a list", ast.Tuple: "a tuple",
+    ast.Dict: "a dict", ast.Set: "a set", ast.JoinedStr: "an f-string", ast.Starred: "a starred argument",
+    ast.NamedExpr: "an assignment expression", ast.Await: "await", ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+}
+
+
+class _Parser:
+    def __init__(self, text: str, scope: Scope, lookup: Callable[[str], Shape | None] | None):
+        self.text = text
+        self.scope = scope
+        self.lookup = lookup
+        self.nodes = 0
+
+    def error(self, node, message: str) -> ExprError:
+        return ExprError(message, col=getattr(node, "col_offset", 0))
+
+    def parse(self) -> Expr:
+        text = self.text
+        if len(text) > MAX_TEXT:
+            raise ExprError(f"expression longer than {MAX_TEXT} characters")
+        depth = 0
+        for i, ch in enumerate(text):
+            if ch in "([{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ExprError(f"expression nested more than {MAX_DEPTH} deep", col=i)
+            elif ch in ")]}":
+                depth -= 1
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError as exc:
+            col = max((exc.offset or 1) - 1, 0)
+            raise ExprError(f"syntax error: {exc.msg}", col=col) from None
+        except (RecursionError, MemoryError, ValueError) as exc:
+            raise ExprError(f"expression too complex to parse ({type(exc).__name__})") from None
+        offset = len(text) - len(text.lstrip())
+        try:
+            e = self.visit(tree.body, 0)
+        except RecursionError:
+            raise ExprError(f"expression nested more than {MAX_DEPTH} deep") from None
+        except ExprError as exc:
+            if exc.col is not None:
+                exc.col += offset
+            raise
+        return e
+
+    def visit(self, node, depth: int) -> Expr:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.error(node, f"expression has more than {MAX_NODES} parts")
+        if depth > MAX_DEPTH:
+            raise self.error(node, f"expression nested more than {MAX_DEPTH} deep")
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            what = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+            raise self.error(node, f"{what} is not part of the expression language")
+        try:
+            return method(node, depth + 1)
+        except ExprError as exc:
+            if exc.col is None:
+                exc.col = getattr(node, "col_offset", 0)
+            raise
+
+    def visit_Constant(self, node, depth) -> Expr:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.error(node, f"the literal {v!r} is not a number")
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            raise self.error(node, "numbers must be finite")
+        if abs(v) > MAX_NUMBER:
+            raise self.error(node, f"the number {v!r} is larger than {MAX_NUMBER}")
+        return num(Fraction(repr(v)) if isinstance(v, float) else v)
+
+    def visit_Name(self, node, depth) -> Expr:
+        name = node.id
+        if name.startswith("_"):
+            raise self.error(node, f"the name {name!r} is not allowed")
+        if name in self.scope.shapes:
+            return sym(name, self.scope.shapes[name])
+        if self.lookup is not None:
+            shape = self.lookup(name)
+            if shape is not None:
+                return sym(name, shape)
+        if name in self.scope.dims:
+            raise self.error(node, f"{name} is a dimension; it can only be an argument of eye() or ones()")
+        if name in self.scope.functions:
+            raise self.error(node, f"{name} is a function; call it with its arguments")
+        if name in ELEMENTWISE or name in MATRIX_FUNCS:
+            raise self.error(node, f"{name} is a function; call it with its arguments")
+        raise self.error(node, f"undeclared name {name!r}")
+
+    def visit_UnaryOp(self, node, depth) -> Expr:
+        a = self.visit(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            if a.op == "num":
+                return num(-a.value)
+            return neg(a)
+        if isinstance(node.op, ast.UAdd):
+            return a
+        raise self.error(node, "only unary + and - are allowed")
+
+    def visit_BinOp(self, node, depth) -> Expr:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise self.error(node, f"the operator {type(node.op).__name__} is not part of the expression language")
+        a = self.visit(node.left, depth)
+        b = self.visit(node.right, depth)
+        col = node.col_offset
+        try:
+            if op == "+":
+                return add(a, b)
+            if op == "-":
+                return sub(a, b)
+            if op == "*":
+                if a.shape != () and b.shape != () and a.shape == b.shape:
+                    return hadamard(a, b)
+                return mul(a, b)
+            if op == "/":
+                if a.op == "num" and b.op == "num":
+                    if b.value == 0:
+                        raise ExprError("division by zero")
+                    return num(a.value / b.value)
+                return div(a, b)
+            if op == "@":
+                if a.shape == () or b.shape == ():
+                    raise ExprError(f"({shape_str(a.shape)}) @ ({shape_str(b.shape)}): @ needs arrays on both sides; use * for a scalar")
+                return matmul(a, b)
+            if op == "**":
+                if b.shape != ():
+                    raise ExprError("** needs a scalar exponent")
+                if b.op == "num" and abs(b.value) > 64 and b.value.denominator == 1:
+                    raise ExprError(f"the exponent {b.value} is too large (at most 64)")
+                return power(a, b)
+        except ExprError as exc:
+            raise ExprError(exc.message, col=col) from None
+        raise self.error(node, "unsupported operator")
+
+    def visit_Attribute(self, node, depth) -> Expr:
+        if node.attr != "T":
+            raise self.error(node, f"attribute access .{node.attr} is not allowed (only .T, the transpose)")
+        a = self.visit(node.value, depth)
+        return transpose(a)
+
+    def _dim_arg(self, node) -> Dim:
+        if isinstance(node, ast.Name) and node.id in self.scope.dims:
+            return node.id
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            if 1 <= node.value <= 10000:
+                return node.value
+        raise self.error(node, "expected a declared dimension or a positive integer")
+
+    def visit_Call(self, node, depth) -> Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.error(node, "only calls of named functions are allowed")
+        if node.keywords:
+            raise self.error(node, "keyword arguments are not allowed")
+        name = node.func.id
+        nargs = len(node.args)
+        if name in ("eye", "ones"):
+            if nargs != 1:
+                raise self.error(node, f"{name}() takes one dimension")
+            n = self._dim_arg(node.args[0])
+            return eye(n) if name == "eye" else ones(n)
+        if name in self.scope.functions:
+            arg_shapes, result = self.scope.functions[name]
+            args = tuple(self.visit(a, depth) for a in node.args)
+            if len(args) != len(arg_shapes):
+                raise self.error(node, f"{name} takes {len(arg_shapes)} arguments, got {len(args)}")
+            for a, s, an in zip(args, arg_shapes, node.args):
+                if a.shape != s:
+                    raise self.error(an, f"argument of {name}: expected {shape_str(s)}, got {shape_str(a.shape)}")
+            return apply(name, args, result)
+        arity = 2 if name == "kron" else 1
+        if name not in ELEMENTWISE and name not in MATRIX_FUNCS:
+            raise self.error(node, f"unknown function {name!r}")
+        if nargs != arity:
+            raise self.error(node, f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {nargs}")
+        args = [self.visit(a, depth) for a in node.args]
+        try:
+            if name in ELEMENTWISE:
+                return fn(name, args[0])
+            if name == "kron":
+                return kron(*args)
+            builder = {"inv": inv, "det": det, "trace": trace, "tr": trace, "diag": diag,
+                       "sum": vsum, "norm": norm}[name]
+            return builder(args[0])
+        except ExprError as exc:
+            raise ExprError(exc.message, col=node.col_offset) from None
+
+
+def parse(text: str, scope: Scope, lookup: Callable[[str], Shape | None] | None = None) -> Expr:
+    """Parse ``text`` into an ``Expr`` (shapes checked). Raises ``ExprError`` with a column."""
+    if not isinstance(text, str):
+        raise ExprError("an expression must be a string or a number")
+    if "\x00" in text:
+        raise ExprError("the expression contains a NUL byte")
+    return _Parser(text, scope, lookup).parse()
+
+
+# --- printer back to text ------------------------------------------------------------
+# Precedence follows Python's: ** > unary - > * / @ > + -.
+
+_PREC = {"add": 1, "mul": 2, "had": 2, "div": 2, "matmul": 2, "neg": 3, "pow": 4, "atom": 5}
+
+
+def _prec(e: Expr) -> int:
+    if e.op == "num":
+        return _PREC["atom"] if e.value >= 0 and e.value.denominator == 1 else _PREC["mul"]
+    if e.op == "mul" and e.args and e.args[0].op == "num" and e.args[0].value == -1:
+        return _PREC["neg"] - 0.5 if len(e.args) == 2 else _PREC["mul"]
+    return _PREC.get(e.op, _PREC["atom"])
+
+
+def _num_text(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    return f"{v.numerator}/{v.denominator}"
+
+
+def to_text(e: Expr) -> str:
+    """Print back to the expression language; the text parses again to an equal value."""
+    op = e.op
+    if op == "sym":
+        return e.name
+    if op == "num":
+        return _num_text(e.value)
+    if op == "zero":
+        r, c = e.shape
+        # 0 * ones(r) @ ones(c).T is the only way to write a zero array in the language
+        return f"0 * ones({r}) @ ones({c}).T" if c != 1 else f"0 * ones({r})"
+    if op in ("eye", "ones"):
+        return f"{op}({e.name})"
+    if op == "add":
+        out = _wrap(e.args[0], _PREC["add"], False)
+        for t in e.args[1:]:
+            if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
+                c = -t.args[0].value
+                rest = t.args[1:]
+                inner = mul(num(c), *rest) if c != 1 else (rest[0] if len(rest) == 1 else mul(*rest))
+                out += " - " + _wrap(inner, _PREC["add"], True)
+            elif t.op == "num" and t.value < 0:
+                out += " - " + _num_text(-t.value)
+            else:
+                out += " + " + _wrap(t, _PREC["add"], True)
+        return out
+    if op == "mul":
+        args = list(e.args)
+        if args[0].op == "num" and args[0].value == -1 and len(args) > 1:
+            rest = args[1:]
+            inner = rest[0] if len(rest) == 1 else mul(*rest)
+            return "-" + _wrap(inner, _PREC["neg"], False) if len(rest) == 1 else "-" + _wrap(inner, _PREC["mul"], False)
+        return " * ".join(_wrap(a, _PREC["mul"], i > 0) for i, a in enumerate(args))
+    if op == "had":
+        return f"{_wrap(e.args[0], 2, False)} * {_wrap(e.args[1], 2, True)}"
+    if op == "div":
+        return f"{_wrap(e.args[0], 2, False)} / {_wrap(e.args[1], 2, True)}"
+    if op == "matmul":
+        return " @ ".join(_wrap(a, 2, i > 0) for i, a in enumerate(e.args))
+    if op == "pow":
+        return f"{_wrap(e.args[0], _PREC['pow'], True)}**{_wrap(e.args[1], _PREC['pow'], False)}"
+    if op == "T":
+        return f"{_wrap(e.args[0], _PREC['atom'], False)}.T"
+    if op == "fn":
+        return f"{e.name}({to_text(e.args[0])})"
+    if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
+        name = "diag" if op == "diagpart" else op
+        return f"{name}({to_text(e.args[0])})"
+    if op in ("kron", "apply"):
+        name = "kron" if op == "kron" else e.name
+        return f"{name}({', '.join(to_text(a) for a in e.args)})"
+    raise ExprError(f"cannot print {op}")
+
+
+def _wrap(e: Expr, prec: float, right: bool) -> str:
+    p = _prec(e)
+    s = to_text(e)
+    if p < prec or (right and p == prec and prec < _PREC["atom"]):
+        return f"({s})"
+    return s

@@ -1,0 +1,102 @@
+"""The machine-readable trace, ``"format": "stepgen-trace/1"`` (SPEC §4).
+
+Per part: the ``steps`` (rule, text, LaTeX, dimensions, nested substeps) and
+the ``results``, each with ``of``, ``wrt``, ``layout``, ``dims``, ``shape``,
+``expr`` (the expression language, which parses again), ``latex``,
+``partials`` and ``check``.  Keys are written sorted, so the file is
+byte-identical from run to run.
+"""
+from __future__ import annotations
+
+import json
+
+from .. import __version__
+from .. import expr as ex
+from ..calculus.rules import TITLES
+from ..calculus.simplify import simplify
+from ..printing import LatexPrinter
+from ..trace import Result, Solution, Step
+from .view import names_of
+
+
+def _shape(shape) -> list[str]:
+    return [str(d) for d in shape]
+
+
+def _step(step: Step, P: LatexPrinter) -> dict:
+    return {
+        "rule": step.rule,
+        "title": TITLES.get(step.rule, step.rule),
+        "cites": step.cites,
+        "of": ex.to_text(step.of),
+        "wrt": step.wrt,
+        "text": f"d/d{step.wrt} [{ex.to_text(step.of)}] = {ex.to_text(step.result)}",
+        "latex": rf"\frac{{\partial}}{{\partial {P.names.get(step.wrt, step.wrt)}}}\left({P(step.of)}\right) = {P(step.result)}",
+        "dims": step.dims,
+        "substeps": [_step(s, P) for s in step.substeps],
+    }
+
+
+def _result(r: Result, P: LatexPrinter) -> dict:
+    partials = []
+    for p in r.partials:
+        res = p.step.result if r.layout == "numerator" else simplify(ex.transpose(p.step.result))
+        partials.append({
+            "of": p.of, "wrt": p.wrt, "layout": r.layout,
+            "dims": p.step.dims if r.layout == "numerator" else _swap(p.step.dims),
+            "shape": {"of": _shape(p.of_shape), "wrt": _shape(p.wrt_shape)},
+            "expr": ex.to_text(res),
+            "latex": P(res),
+            "rule": p.step.rule,
+            "check": dict(r.partial_checks).get(f"{p.of}/{p.wrt}"),
+        })
+    check = None
+    if r.check:
+        check = {"sizes": dict(r.check.sizes), "points": r.check.points,
+                 "max_rel_error": float(f"{r.check.max_rel_error:.3g}"), "ok": r.check.ok}
+    return {
+        "of": r.of, "wrt": r.wrt, "order": r.order, "find": r.text, "layout": r.layout,
+        "dims": r.dims,
+        "shape": {"of": _shape(r.shape_of), "wrt": _shape(r.shape_wrt)},
+        "expr": ex.to_text(r.result),
+        "latex": P(r.result),
+        "product": ex.to_text(r.product),
+        "expand_product": r.expand_product,
+        "assumptions_used": [f"{n}: {a}" for n, a in r.assumptions_used],
+        "partials": partials,
+        "check": check,
+    }
+
+
+def _swap(dims: str) -> str:
+    a, _, b = dims.partition("×")
+    return f"{b}×{a}" if b else dims
+
+
+def trace_json(sol: Solution) -> str:
+    p = sol.problem
+    parts = []
+    for ps in sol.parts:
+        P = LatexPrinter(names_of(ps.part))
+        steps = []
+        for r in ps.results:
+            for partial in r.partials:
+                steps.append(_step(partial.step, P))
+            steps.extend(_step(s, P) for s in r.extra_steps)
+        parts.append({
+            "id": ps.part.id,
+            "method": ps.part.method,
+            "define": {d.name: d.text for d in ps.part.define},
+            "steps": steps,
+            "results": [_result(r, P) for r in ps.results],
+            "error": ps.error or None,
+        })
+    doc = {
+        "format": "stepgen-trace/1",
+        "generator": f"stepgen {__version__}",
+        "id": p.id,
+        "title": p.title,
+        "source": p.source,
+        "parts": parts,
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,76 @@
+"""The PDF: latexmk (pdflatex) on the generated ``.tex``, never with shell escape.
+
+TeX runs in a private temporary folder with ``-no-shell-escape`` and kpathsea's
+paranoid file access (``openin_any=p``, ``openout_any=p``: no absolute paths,
+no ``..``), under a time limit.  ``SOURCE_DATE_EPOCH`` is honoured (0 when
+unset) and the trailer ID is fixed, so two builds give the same PDF.  A failure
+reports TeX's own error line and keeps the ``.tex`` and ``.log``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import StepgenError
+
+TIMEOUT = 180
+INSTALL_HINT = ("PDF output needs TeX Live: on Debian/Ubuntu run\n"
+                "  sudo apt-get install -y --no-install-recommends texlive-latex-base "
+                "texlive-latex-recommended texlive-fonts-recommended latexmk lmodern\n"
+                "(the other formats were written; use --format md,tex,json to skip the PDF)")
+
+
+class LatexError(StepgenError):
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
+
+
+def have_tex() -> bool:
+    return shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+
+
+def tex_error_lines(log: str) -> str:
+    """TeX's own error: the '! ...' line and the 'l.NN ...' line after it."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("! "):
+            out = [line]
+            for follow in lines[i + 1:i + 12]:
+                if follow.startswith("l."):
+                    out.append(follow)
+                    break
+            return " / ".join(out)
+    return "see the log"
+
+
+def compile_pdf(tex_source: str, name: str) -> bytes:
+    """The PDF of ``tex_source`` as bytes; raises ``LatexError`` with the log."""
+    if not have_tex():
+        raise LatexError(INSTALL_HINT)
+    env = dict(os.environ)
+    env.setdefault("SOURCE_DATE_EPOCH", "0")
+    env["FORCE_SOURCE_DATE"] = "1"
+    env["openin_any"] = "p"
+    env["openout_any"] = "p"
+    env["shell_escape"] = "f"
+    with tempfile.TemporaryDirectory(prefix="stepgen-tex-") as tmp:
+        src = Path(tmp) / f"{name}.tex"
+        src.write_text(tex_source, encoding="utf-8")
+        cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+               "-quiet", f"-pdflatex=pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error %O %S",
+               src.name]
+        try:
+            proc = subprocess.run(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise LatexError(f"{name}: LaTeX ran longer than {TIMEOUT} s") from None
+        log_path = Path(tmp) / f"{name}.log"
+        log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+        pdf = Path(tmp) / f"{name}.pdf"
+        if proc.returncode != 0 or not pdf.exists():
+            raise LatexError(f"{name}: LaTeX failed: {tex_error_lines(log)}", log)
+        return pdf.read_bytes()

@@ -1,0 +1,77 @@
+"""The Jinja environments: an instructor's folder first, then the built-in templates.
+
+Markdown templates use Jinja's usual delimiters; LaTeX templates use
+``((* block *))``, ``((( var )))`` and ``((= comment =))`` so they do not fight
+TeX's braces.  An override can extend the original with ``{% extends "!name" %}``
+(``((* extends "!name" *))``): the ``!`` prefix skips the instructor's folder.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from .. import texsafe
+
+
+def builtin_dir() -> Path:
+    """``templates/`` of a checkout, or the copy installed with the package."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "templates", here / "templates"):
+        if (candidate / "solution.md.j2").is_file():
+            return candidate
+    raise FileNotFoundError("stepgen's built-in templates are missing")
+
+
+class _Loader(jinja2.BaseLoader):
+    """User folder, then built-in; ``!name`` means the built-in one."""
+
+    def __init__(self, user: Path | None):
+        self.user = jinja2.FileSystemLoader(str(user)) if user else None
+        self.builtin = jinja2.FileSystemLoader(str(builtin_dir()))
+
+    def get_source(self, environment, template):
+        if template.startswith("!"):
+            return self.builtin.get_source(environment, template[1:])
+        if self.user is not None:
+            try:
+                return self.user.get_source(environment, template)
+            except jinja2.TemplateNotFound:
+                pass
+        return self.builtin.get_source(environment, template)
+
+
+def _capfirst(s: str) -> str:
+    return s[:1].upper() + s[1:] if s and not s.startswith("$") else s
+
+
+@lru_cache(maxsize=8)
+def environment(kind: str, user: str | None = None) -> jinja2.Environment:
+    loader = _Loader(Path(user) if user else None)
+    if kind == "tex":
+        env = jinja2.Environment(
+            loader=loader, block_start_string="((*", block_end_string="*))",
+            variable_start_string="(((", variable_end_string=")))",
+            comment_start_string="((=", comment_end_string="=))",
+            trim_blocks=False, autoescape=False, undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True)
+    else:
+        env = jinja2.Environment(loader=loader, trim_blocks=False, autoescape=False,
+                                 undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["tex"] = texsafe.escape_text
+    env.filters["mdtex"] = texsafe.markdown_to_latex
+    env.filters["capfirst"] = _capfirst
+    return env
+
+
+def render(kind: str, name: str, context: dict, user: str | None = None) -> str:
+    text = environment(kind, user).get_template(name).render(**context)
+    # collapse runs of blank lines so output does not depend on template whitespace quirks
+    lines, out, blank = text.splitlines(), [], 0
+    for line in lines:
+        line = line.rstrip()
+        blank = blank + 1 if not line else 0
+        if blank <= 1:
+            out.append(line)
+    return "\n".join(out).strip() + "\n"

@@ -1,0 +1,288 @@
+"""From a ``Solution`` to what the templates show: plain data, every formula as LaTeX.
+
+The Markdown and LaTeX templates read the same view; only instructor text
+differs between them (escaped for LaTeX, kept as Markdown for ``.md``),
+which is why each text field comes in a ``md`` and a ``tex`` version.
+Nothing here decides mathematics: it only lays out what the engine derived.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import expr as ex
+from .. import texsafe
+from ..calculus.rules import TITLES
+from ..expr import Expr
+from ..printing import LatexPrinter, dims_latex, symbol_latex
+from ..trace import PartSolution, Result, Solution, Step
+
+
+def names_of(part) -> dict[str, str]:
+    out = {}
+    for s in part.symbols:
+        out[s.name] = s.latex or symbol_latex(s.name, s.shape != ())
+    for d in part.define:
+        out.setdefault(d.name, symbol_latex(d.name, d.expr.shape != ()))
+    return out
+
+
+def text(s: str) -> dict:
+    return {"md": texsafe.markdown_safe(s), "tex": texsafe.markdown_to_latex(s), "plain": s}
+
+
+def fmt_error(err: float) -> str:
+    """2e-10 as LaTeX: 2 \\times 10^{-10}."""
+    if err == 0:
+        return "0"
+    m, e = f"{err:.0e}".split("e")
+    return rf"{m} \times 10^{{{int(e)}}}"
+
+
+def space_latex(shape, names=None) -> str:
+    if shape == ():
+        return r"\mathbb{R}"
+    r, c = shape
+    if c == 1:
+        return r"\mathbb{R}^{" + dims_latex(str(r)) + "}"
+    return r"\mathbb{R}^{" + dims_latex(f"{r}×{c}") + "}"
+
+
+def jac_space(dims: str) -> str:
+    return r"\mathbb{R}^{" + dims_latex(dims) + "}"
+
+
+class PartView:
+    def __init__(self, ps: PartSolution, problem):
+        self.ps = ps
+        self.part = ps.part
+        self.names = names_of(self.part)
+        self.P = LatexPrinter(self.names)
+
+    def name(self, n: str) -> str:
+        return self.names.get(n, n)
+
+    def frac(self, f: str, x: str, partial: bool, order: int = 1) -> str:
+        d = r"\partial " if partial else "d"
+        if order == 2:
+            return rf"\frac{{d^{{2}} {self.name(f)}}}{{d {self.name(x)}^{{2}}}}"
+        return rf"\frac{{{d}{self.name(f)}}}{{{d}{self.name(x)}}}"
+
+    def slash(self, f: str, x: str, partial: bool, order: int = 1) -> str:
+        """Inline form for headings: \partial f / \partial x."""
+        if order == 2:
+            return rf"d^{{2}} {self.name(f)} / d {self.name(x)}^{{2}}"
+        d = r"\partial " if partial else "d"
+        return rf"{d}{self.name(f)} / {d}{self.name(x)}"
+
+    def juxtapose(self, exprs) -> str:
+        """Factors side by side, each in parentheses where a sum or a sign needs them."""
+        out = []
+        for e in exprs:
+            s = self.P(e)
+            if e.op == "add" or (e.op == "mul" and e.args[0].op == "num" and e.args[0].value < 0 and out):
+                s = r"\left(" + s + r"\right)"
+            out.append(s)
+        return r" \, ".join(out)
+
+    def note(self, step: Step) -> str:
+        s = step.note
+        for i, a in enumerate(step.note_args):
+            s = s.replace(f"@{i}", self.P(a))
+        return s
+
+    def step_view(self, step: Step, depth: int = 0) -> dict:
+        of = self.P(step.of)
+        return {
+            "rule": step.rule,
+            "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
+            "cites": step.cites,
+            "note": self.note(step),
+            "note_tex": texsafe.markdown_to_latex(self.note(step)),
+            "of": of,
+            "wrt": self.name(step.wrt),
+            "equation": rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}",
+            "dims": dims_latex(step.dims),
+            "substeps": [self.step_view(s, depth + 1) for s in _interesting(step.substeps)],
+            "depth": depth,
+        }
+
+    def given(self) -> dict:
+        defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
+        groups: dict[str, list[str]] = {}
+        for s in self.part.symbols:
+            if s.kind in ("scalar", "array"):
+                groups.setdefault(space_latex(s.shape), []).append(self.name(s.name))
+        where = ", \\quad ".join(", ".join(v) + r" \in " + k for k, v in groups.items())
+        assumptions = []
+        for s in self.part.symbols:
+            for a in s.assume:
+                assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
+        return {"defs": defs, "where": where, "assumptions": assumptions}
+
+    def product(self, r: Result, denominator: bool) -> str:
+        if self.part.method == "direct":
+            return self.P(r.product)
+        paths = []
+        for links in r.chain:
+            results = [l.step.result for l in links]
+            if denominator:
+                results = [_transposed(e) for e in reversed(results)]
+            paths.append(self.juxtapose(results))
+        return " + ".join(paths)
+
+    def result_view(self, r: Result) -> dict:
+        chain_views = []
+        for links in r.chain:
+            chain_views.append({
+                "arrow": r" \;\longrightarrow\; ".join(self.name(n) for n in reversed((links[0].of,) + tuple(l.wrt for l in links))),
+                "factors": [{"frac": self.frac(l.of, l.wrt, True), "dims": dims_latex(l.step.dims)} for l in links],
+            })
+        denominator = r.layout == "denominator"
+        if denominator:
+            for c in chain_views:
+                c["factors"] = list(reversed(c["factors"]))
+        dims_product = " + ".join("".join(f"({f['dims']})" for f in c["factors"]) for c in chain_views)
+        partials = []
+        # innermost link first, as a student works
+        for p in reversed(r.partials):
+            res = p.step.result
+            if denominator:
+                from ..calculus.simplify import simplify
+                res = simplify(ex.transpose(res))
+            partials.append({
+                "of": self.name(p.of), "wrt": self.name(p.wrt),
+                "frac": self.frac(p.of, p.wrt, True),
+                "slash": self.slash(p.of, p.wrt, True),
+                "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
+                "step": self.step_view(p.step),
+                "result": self.P(res),
+                "result_text": ex.to_text(res),
+                "dims": dims_latex(_layout(p.step.dims, denominator)),
+                "space": jac_space(_layout(p.step.dims, denominator)),
+                "diagonal": _diagonal_entries(p.step.result),
+            })
+        subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
+        simplifications = []
+        if _has_eye(r.product):
+            simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
+        for name, what in r.assumptions_used:
+            if what in ("symmetric", "positive_definite", "diagonal"):
+                simplifications.append(
+                    f"${self.name(name)}$ is {what.replace('_', ' ')}, so ${self.name(name)}^\\top = {self.name(name)}$"
+                    f" and ${self.name(name)}^{{-\\top}} = {self.name(name)}^{{-1}}$")
+        check = r.check
+        cw = r.componentwise
+        return {
+            "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
+            "frac": self.frac(r.of, r.wrt, False, r.order),
+            "slash": self.slash(r.of, r.wrt, False, r.order),
+            "chains": chain_views,
+            "several_paths": len(chain_views) > 1,
+            "dims_product": dims_product,
+            "dims": dims_latex(r.dims),
+            "space": jac_space(r.dims),
+            "partials": partials,
+            "product": self.product(r, denominator),
+            "substitutions": subs,
+            "simplifications": simplifications,
+            "expand_product": r.expand_product,
+            "result": self.P(r.result),
+            "result_text": ex.to_text(r.result),
+            "hessian_steps": [self.step_view(s) for s in r.extra_steps],
+            "layout": r.layout,
+            "check": None if check is None else {
+                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or "scalars only",
+                "points": check.points,
+                "error": fmt_error(check.max_rel_error),
+            },
+            "componentwise": None if not cw else {
+                "written": [{"expr": self.P(w.expr), "rows": [" & ".join(row) for row in w.rows]} for w in cw.written],
+                "scalar": cw.scalar_latex,
+                "entry": cw.entry_symbol,
+                "entry_derivative": cw.entry_derivative,
+                "row": " & ".join(cw.row),
+                "index": cw.index,
+                "wrt_name": self.name(r.wrt),
+            },
+            "direct": self.part.method == "direct",
+        }
+
+    def view(self) -> dict:
+        part = self.part
+        return {
+            "id": part.id,
+            "title": part.title,
+            "statement": text(part.statement) if part.statement else None,
+            "hint": text(part.hint) if part.hint else None,
+            "given": self.given(),
+            "method": part.method,
+            "layout": part.layout,
+            "results": [self.result_view(r) for r in self.ps.results],
+            "error": self.ps.error,
+        }
+
+
+def _layout(dims: str, denominator: bool) -> str:
+    if not denominator:
+        return dims
+    a, _, b = dims.partition("×")
+    return f"{b}×{a}" if b else dims
+
+
+def _transposed(e: Expr) -> Expr:
+    from ..calculus.simplify import simplify
+    return simplify(ex.transpose(e))
+
+
+def _has_eye(e: Expr) -> bool:
+    if e.op == "eye":
+        return True
+    return any(_has_eye(a) for a in e.args)
+
+
+def _interesting(steps) -> list[Step]:
+    return [s for s in steps if not (s.rule == "constant" and s.of.op == "num")]
+
+
+def _diagonal_entries(e: Expr):
+    """A diagonal Jacobian written out: its first, second and last diagonal entries."""
+    if e.op != "diag":
+        return None
+    from ..calculus.componentwise import _Translator, _index_positions, _latex
+    from ..errors import UnsupportedError
+    tr = _Translator(display=True)
+    n = e.shape[0]
+    try:
+        idx = _index_positions(tr.dim(n))
+        entries = [None if i is None else _latex(tr.c(e.args[0], i, 1)) for i in idx]
+    except UnsupportedError:
+        return None
+    rows = []
+    for r, a in enumerate(entries):
+        row = []
+        for c, b in enumerate(entries):
+            if a is None and b is None:
+                row.append(r"\ddots")
+            elif a is None:
+                row.append(r"\vdots")
+            elif b is None:
+                row.append(r"\cdots")
+            elif r == c:
+                row.append(a)
+            else:
+                row.append("0")
+        rows.append(" & ".join(row))
+    return rows
+
+
+def solution_view(sol: Solution) -> dict:
+    p = sol.problem
+    return {
+        "id": p.id,
+        "title": p.title or p.id,
+        "source": text(p.source) if p.source else None,
+        "statement": text(p.statement) if p.statement else None,
+        "hint": text(p.hint) if p.hint else None,
+        "has_parts": p.has_parts,
+        "parts": [PartView(ps, p).view() for ps in sol.parts],
+    }

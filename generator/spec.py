@@ -1,0 +1,662 @@
+"""Loading: YAML problem files -> frozen ``Problem`` objects, positions kept.
+
+The file is read as bytes (size-limited), decoded as UTF-8, composed into a
+node tree by PyYAML's *safe* loader (nothing is constructed from tags), and
+converted by hand so that every value keeps its line and column.  Every field
+of SPEC §1 is validated and *all* errors of a file are collected before one
+``ProblemErrors`` is raised; each names file, line, column and field.
+
+To add a field: add it to ``_FIELDS`` (or ``_PART_ONLY``), validate it in
+``_Reader.part_fields`` and carry it on ``Part``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+from . import expr as ex
+from .errors import ExprError, Location, ProblemError, ProblemErrors
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_YAML_NODES = 20000
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
+FIND_RE = re.compile(r"^\s*d(?P<f>[A-Za-z][A-Za-z0-9_]*)\s*/\s*d(?P<x>[A-Za-z][A-Za-z0-9_]*)\s*$")
+FIND2_RE = re.compile(r"^\s*d2(?P<f>[A-Za-z][A-Za-z0-9_]*)\s*/\s*d(?P<x>[A-Za-z][A-Za-z0-9_]*)2\s*$")
+
+METHODS = ("chain_rule", "componentwise", "direct")
+LAYOUTS = ("numerator", "denominator")
+ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
+RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
+
+_FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
+           "method", "layout", "expand_product")
+_TOP_ONLY = ("parts",)
+
+
+@dataclass(frozen=True)
+class SymbolDecl:
+    name: str
+    kind: str                 # dim | scalar | array | function
+    shape: ex.Shape = ()
+    assume: tuple[str, ...] = ()
+    latex: str | None = None
+    args: tuple = ()          # functions: the shapes of the arguments
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    expr: ex.Expr
+    text: str
+
+
+@dataclass(frozen=True)
+class Target:
+    of: str
+    wrt: str
+    order: int
+    text: str
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Part:
+    id: str
+    title: str
+    statement: str
+    hint: str
+    symbols: tuple[SymbolDecl, ...]
+    define: tuple[Definition, ...]
+    find: tuple[Target, ...]
+    method: str
+    layout: str
+    expand_product: bool
+    loc: Location
+
+    def symbol(self, name: str) -> SymbolDecl | None:
+        for s in self.symbols:
+            if s.name == name:
+                return s
+        return None
+
+    def definition(self, name: str) -> Definition | None:
+        for d in self.define:
+            if d.name == name:
+                return d
+        return None
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.symbols if s.kind == "dim")
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    title: str
+    source: str
+    statement: str
+    hint: str
+    parts: tuple[Part, ...]
+    path: str
+    text: str             # the file's text, for errors with carets
+
+    @property
+    def has_parts(self) -> bool:
+        return not (len(self.parts) == 1 and self.parts[0].id == "")
+
+
+# --- YAML with positions ---------------------------------------------------------
+
+class _Pos(dict):
+    """path tuple -> (line, col, quoted) of the value; keys under ('key',)+path."""
+
+
+def _yaml_tree(text: str, fname: str, source: str):
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        msg = exc.problem or exc.context or "invalid YAML"
+        raise ProblemErrors([ProblemError(
+            Location(fname, (mark.line + 1) if mark else 0, (mark.column + 1) if mark else 0),
+            f"invalid YAML: {msg}", source)]) from None
+    except yaml.YAMLError as exc:
+        raise ProblemErrors([ProblemError(Location(fname), f"invalid YAML: {exc}", source)]) from None
+    except RecursionError:
+        raise ProblemErrors([ProblemError(Location(fname), "invalid YAML: nested too deeply", source)]) from None
+    return node
+
+
+class _Converter:
+    def __init__(self, fname: str, source: str):
+        self.fname = fname
+        self.source = source
+        self.pos = _Pos()
+        self.count = 0
+        self.errors: list[ProblemError] = []
+        self.constructor = SafeConstructor()
+
+    def err(self, node, path: tuple, message: str) -> None:
+        self.errors.append(ProblemError(
+            Location(self.fname, node.start_mark.line + 1, node.start_mark.column + 1, _path_str(path)),
+            message, self.source))
+
+    def convert(self, node, path: tuple = (), depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_YAML_NODES:
+            raise _TooBig(node)
+        if depth > 50:
+            raise _TooBig(node)
+        quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+        self.pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+        if isinstance(node, yaml.MappingNode):
+            out: dict = {}
+            for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode):
+                    self.err(knode, path, "keys must be plain names")
+                    continue
+                key = knode.value
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    self.err(knode, path, "YAML merge keys (<<) are not supported")
+                    continue
+                if key in out:
+                    self.err(knode, path + (key,), f"duplicate key {key!r}")
+                    continue
+                self.pos[("key",) + path + (key,)] = (knode.start_mark.line + 1, knode.start_mark.column + 1, False)
+                out[key] = self.convert(vnode, path + (key,), depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            self.err(node, path, f"unsupported YAML tag {node.tag}")
+            return None
+        except (ValueError, OverflowError):
+            self.err(node, path, f"cannot read the value {node.value[:40]!r}")
+            return None
+
+
+class _TooBig(Exception):
+    def __init__(self, node):
+        self.node = node
+
+
+def _path_str(path: tuple) -> str:
+    out = ""
+    for p in path:
+        if p == "key":
+            continue
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+# --- reading and validation ----------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """The file's text; errors (size, bytes, missing) as ``ProblemErrors``."""
+    fname = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ProblemErrors([ProblemError(Location(fname), f"cannot read: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProblemErrors([ProblemError(Location(fname), f"file larger than {MAX_FILE_BYTES // 1024} KiB")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ProblemErrors([ProblemError(Location(fname, line, col),
+                                          f"invalid UTF-8 (byte 0x{data[exc.start]:02x})")]) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def load_problem(path: str | Path) -> Problem:
+    path = Path(path)
+    text = read_text(path)
+    return parse_problem(text, str(path), default_id=path.stem)
+
+
+def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem:
+    node = _yaml_tree(text, fname, text)
+    conv = _Converter(fname, text)
+    if node is None:
+        raise ProblemErrors([ProblemError(Location(fname, 1, 1), "the file is empty", text)])
+    try:
+        data = conv.convert(node)
+    except _TooBig as big:
+        raise ProblemErrors([ProblemError(
+            Location(fname, big.node.start_mark.line + 1, big.node.start_mark.column + 1),
+            f"the document is too large or too deep (more than {MAX_YAML_NODES} values after aliases)",
+            text)]) from None
+    reader = _Reader(fname, text, conv.pos)
+    reader.errors.extend(conv.errors)
+    problem = reader.problem(data, default_id)
+    if reader.errors:
+        reader.errors.sort(key=lambda e: (e.loc.line, e.loc.col))
+        raise ProblemErrors(reader.errors)
+    return problem
+
+
+class _Reader:
+    def __init__(self, fname: str, source: str, pos: _Pos):
+        self.fname = fname
+        self.source = source
+        self.pos = pos
+        self.errors: list[ProblemError] = []
+
+    # positions
+    def loc(self, path: tuple, key: bool = False, offset: int | None = None) -> Location:
+        p = self.pos.get(("key",) + path) if key else None
+        p = p or self.pos.get(path)
+        q = path
+        while p is None and q:
+            q = q[:-1]
+            p = self.pos.get(q)
+        line, col, quoted = p or (0, 0, False)
+        if offset is not None:
+            col += offset + (1 if quoted else 0)
+        return Location(self.fname, line, col, _path_str(path))
+
+    def err(self, path: tuple, message: str, key: bool = False, offset: int | None = None) -> None:
+        self.errors.append(ProblemError(self.loc(path, key, offset), message, self.source))
+
+    # fields
+    def problem(self, data: Any, default_id: str) -> Problem:
+        if not isinstance(data, dict):
+            self.err((), f"a problem file holds a mapping of fields, not {_kind(data)}")
+            return None  # type: ignore[return-value]
+        allowed = _FIELDS + _TOP_ONLY
+        for key in data:
+            if key not in allowed:
+                self.err((key,), f"unknown field {key!r} (known: {', '.join(allowed)})", key=True)
+        pid = self.string(data, ("id",), default_id)
+        if pid is not None and not ID_RE.match(pid):
+            if "id" in data:
+                self.err(("id",), f"id {pid!r} must match [a-z0-9][a-z0-9._-]*")
+            else:
+                self.err((), f"the file name gives the id {pid!r}, which is not of the form "
+                             "[a-z0-9][a-z0-9._-]*; set an id: field")
+        base = {k: data[k] for k in _FIELDS if k in data}
+        parts_data = data.get("parts")
+        parts: list[Part] = []
+        if parts_data is None:
+            part = self.part(base, {}, (), "")
+            if part:
+                parts.append(part)
+        elif not isinstance(parts_data, list) or not parts_data:
+            self.err(("parts",), "parts must be a non-empty list of sub-problems")
+        else:
+            seen: set[str] = set()
+            for i, pd in enumerate(parts_data):
+                path = ("parts", i)
+                if not isinstance(pd, dict):
+                    self.err(path, f"a part is a mapping of fields, not {_kind(pd)}")
+                    continue
+                for key in pd:
+                    if key not in _FIELDS:
+                        self.err(path + (key,), f"unknown field {key!r} in a part", key=True)
+                pid_ = self.string(pd, path + ("id",), _letters(i))
+                if pid_ in seen:
+                    self.err(path + ("id",), f"duplicate part id {pid_!r}")
+                seen.add(pid_)
+                if pid_ and not ID_RE.match(pid_):
+                    self.err(path + ("id",), f"part id {pid_!r} must match [a-z0-9][a-z0-9._-]*")
+                part = self.part(base, pd, path, pid_ or _letters(i))
+                if part:
+                    parts.append(part)
+        return Problem(
+            id=pid or default_id,
+            title=self.string(data, ("title",), "") or "",
+            source=self.string(data, ("source",), "") or "",
+            statement=self.string(data, ("statement",), "") or "",
+            hint=self.string(data, ("hint",), "") or "",
+            parts=tuple(parts),
+            path=self.fname,
+            text=self.source,
+        )
+
+    def string(self, data: dict, path: tuple, default: str | None) -> str | None:
+        key = path[-1]
+        if key not in data or data[key] is None:
+            return default
+        v = data[key]
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            self.err(path, f"{key} must be text, not {_kind(v)}")
+            return default
+        return str(v)
+
+    def field(self, part: dict, base: dict, path: tuple, key: str):
+        """A part's value, else the problem's; with the path where it was written."""
+        if key in part:
+            return part[key], path + (key,)
+        if key in base:
+            return base[key], (key,)
+        return None, path + (key,)
+
+    def part(self, base: dict, pdata: dict, path: tuple, pid: str) -> Part | None:
+        n_err = len(self.errors)
+        symbols = self.symbols(base, pdata, path)
+        define_data, dpath = self.field(pdata, base, path, "define")
+        method, mpath = self.field(pdata, base, path, "method")
+        layout, lpath = self.field(pdata, base, path, "layout")
+        expand, epath = self.field(pdata, base, path, "expand_product")
+        find_data, fpath = self.field(pdata, base, path, "find")
+        method = method if method is not None else "chain_rule"
+        if method not in METHODS:
+            self.err(mpath, f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        layout = layout if layout is not None else "numerator"
+        if layout not in LAYOUTS:
+            self.err(lpath, f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+        expand = True if expand is None else expand
+        if not isinstance(expand, bool):
+            self.err(epath, f"expand_product must be true or false, not {expand!r}")
+            expand = True
+        define = self.define(define_data, dpath, symbols)
+        find = self.find(find_data, fpath, symbols, define)
+        for key in ("title", "statement", "hint"):
+            if key in pdata:
+                self.string(pdata, path + (key,), "")
+        if len(self.errors) > n_err:
+            return None
+        return Part(
+            id=pid,
+            title=str(pdata.get("title") or ""),
+            statement=str(pdata.get("statement") or ""),
+            hint=str(pdata.get("hint") or ""),
+            symbols=tuple(symbols.values()),
+            define=define,
+            find=find,
+            method=method,
+            layout=layout,
+            expand_product=expand,
+            loc=self.loc(path),
+        )
+
+    # symbols
+    def symbols(self, base: dict, pdata: dict, path: tuple) -> dict[str, SymbolDecl]:
+        out: dict[str, SymbolDecl] = {}
+        sources = []
+        if "symbols" in base:
+            sources.append((base["symbols"], ("symbols",)))
+        if "symbols" in pdata:
+            sources.append((pdata["symbols"], path + ("symbols",)))
+        if not sources:
+            self.err(path or (), "no symbols are declared (symbols: {x: [D], D: dim, ...})")
+        dims_all: set[str] = set()
+        for data, spath in sources:
+            if isinstance(data, dict):
+                dims_all |= {k for k, v in data.items() if v == "dim" or (isinstance(v, dict) and v.get("kind") == "dim")}
+        for data, spath in sources:
+            if not isinstance(data, dict):
+                self.err(spath, f"symbols is a mapping of name: declaration, not {_kind(data)}")
+                continue
+            for name, decl in data.items():
+                sp = spath + (name,)
+                if not isinstance(name, str) or not NAME_RE.match(name):
+                    self.err(sp, f"{name!r} is not a valid name (letters and digits, optionally _subscript)", key=True)
+                    continue
+                if name in RESERVED:
+                    self.err(sp, f"{name!r} is the name of a built-in function", key=True)
+                    continue
+                d = self.symbol(name, decl, sp, dims_all)
+                if d:
+                    out[name] = d
+        return out
+
+    def shape(self, value, path: tuple, dims: set[str]) -> ex.Shape | None:
+        if not isinstance(value, list) or len(value) > 2:
+            self.err(path, "a shape is a list of at most two dims: [], [D] or [M, N]")
+            return None
+        shape = []
+        for i, d in enumerate(value):
+            if isinstance(d, bool) or not (isinstance(d, str) or isinstance(d, int)):
+                self.err(path + (i,), f"a dim is a declared dim name or a positive integer, not {d!r}")
+                return None
+            if isinstance(d, int) and not 1 <= d <= 10000:
+                self.err(path + (i,), f"a dim must be between 1 and 10000, not {d}")
+                return None
+            if isinstance(d, str) and d not in dims:
+                self.err(path + (i,), f"{d!r} is not a declared dim (declare it: {d}: dim)")
+                return None
+            shape.append(d)
+        if len(shape) == 0:
+            return ()
+        if len(shape) == 1:
+            return (shape[0], 1) if shape[0] != 1 else ()
+        return ex.norm_shape(shape[0], shape[1])
+
+    def symbol(self, name: str, decl, path: tuple, dims: set[str]) -> SymbolDecl | None:
+        if decl == "dim":
+            return SymbolDecl(name, "dim")
+        if decl == "scalar":
+            return SymbolDecl(name, "scalar", ())
+        if isinstance(decl, list):
+            shape = self.shape(decl, path, dims)
+            return None if shape is None else SymbolDecl(name, "array" if shape else "scalar", shape)
+        if not isinstance(decl, dict):
+            self.err(path, f"declare {name} as dim, scalar, a shape like [D] or [M, N], or a mapping")
+            return None
+        known = ("shape", "assume", "latex", "function", "args", "kind")
+        for k in decl:
+            if k not in known:
+                self.err(path + (k,), f"unknown key {k!r} in a symbol declaration (known: {', '.join(known)})", key=True)
+        kind = decl.get("kind")
+        if kind not in (None, "dim", "scalar"):
+            self.err(path + ("kind",), "kind must be dim or scalar")
+        if kind == "dim":
+            return SymbolDecl(name, "dim")
+        shape = self.shape(decl.get("shape", []), path + ("shape",), dims)
+        if shape is None:
+            return None
+        assume = decl.get("assume", [])
+        if isinstance(assume, str):
+            assume = [assume]
+        if not isinstance(assume, list):
+            self.err(path + ("assume",), "assume is a list of assumptions")
+            assume = []
+        for i, a in enumerate(assume):
+            if a not in ASSUMPTIONS:
+                self.err(path + ("assume", i), f"unknown assumption {a!r} (known: {', '.join(ASSUMPTIONS)})")
+            elif a == "positive" and shape != ():
+                self.err(path + ("assume", i), "positive applies to scalars")
+            elif a != "positive" and (shape == () or shape[0] != shape[1]):
+                self.err(path + ("assume", i), f"{a} applies to square matrices")
+        latex = decl.get("latex")
+        if latex is not None and not isinstance(latex, str):
+            self.err(path + ("latex",), "latex must be text")
+            latex = None
+        if latex is not None:
+            from .texsafe import check_math
+            problem = check_math(latex)
+            if problem:
+                self.err(path + ("latex",), problem)
+                latex = None
+        if decl.get("function"):
+            args = decl.get("args", [])
+            if not isinstance(args, list) or not args:
+                self.err(path + ("args",), "a function needs args: a list of argument shapes")
+                return None
+            arg_shapes = []
+            for i, a in enumerate(args):
+                s = self.shape(a, path + ("args", i), dims)
+                if s is None:
+                    return None
+                arg_shapes.append(s)
+            return SymbolDecl(name, "function", shape, tuple(assume), latex, tuple(arg_shapes))
+        return SymbolDecl(name, "array" if shape else "scalar", shape, tuple(assume), latex)
+
+    # define
+    def define(self, data, path: tuple, symbols: dict[str, SymbolDecl]) -> tuple[Definition, ...]:
+        if data is None:
+            self.err(path, "define is missing: give the function and its intermediate variables (f: ..., z: ...)")
+            return ()
+        if not isinstance(data, dict) or not data:
+            self.err(path, f"define is a mapping of name: expression, not {_kind(data)}")
+            return ()
+        names = list(data)
+        for n in names:
+            if not isinstance(n, str) or not NAME_RE.match(n):
+                self.err(path + (n,), f"{n!r} is not a valid name", key=True)
+                return ()
+            if n in symbols:
+                self.err(path + (n,), f"{n!r} is both declared in symbols and defined", key=True)
+                return ()
+            if n in RESERVED:
+                self.err(path + (n,), f"{n!r} is the name of a built-in function", key=True)
+                return ()
+        scope = ex.Scope(
+            dims=frozenset(s.name for s in symbols.values() if s.kind == "dim"),
+            shapes={s.name: s.shape for s in symbols.values() if s.kind in ("scalar", "array")},
+            functions={s.name: (s.args, s.shape) for s in symbols.values() if s.kind == "function"},
+        )
+        parsed: dict[str, ex.Expr] = {}
+        visiting: list[str] = []
+        failed: set[str] = set()
+
+        def lookup(name: str):
+            if name in parsed:
+                return parsed[name].shape
+            if name in failed:
+                raise ExprError(f"{name} has an error of its own")
+            if name not in data:
+                return None
+            if name in visiting:
+                raise ExprError("circular definition: " + " -> ".join(visiting + [name]))
+            visit(name)
+            if name in failed:
+                raise ExprError(f"{name} has an error of its own")
+            return parsed[name].shape
+
+        def visit(name: str) -> None:
+            value = data[name]
+            vpath = path + (name,)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.err(vpath, f"an expression is text, not {_kind(value)}")
+                failed.add(name)
+                return
+            text = str(value)
+            visiting.append(name)
+            try:
+                parsed[name] = ex.parse(text, scope, lookup)
+            except ExprError as exc:
+                failed.add(name)
+                if "has an error of its own" not in exc.message:
+                    self.err(vpath, exc.message, offset=exc.col if exc.col is not None else 0)
+            finally:
+                visiting.pop()
+
+        for n in names:
+            if n not in parsed and n not in failed:
+                visit(n)
+        return tuple(Definition(n, parsed[n], str(data[n])) for n in names if n in parsed)
+
+    # find
+    def find(self, data, path: tuple, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...]) -> tuple[Target, ...]:
+        if data is None:
+            self.err(path, "find is missing: the derivative to compute, like df/dx")
+            return ()
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            self.err(path, "find is empty")
+        defs = {d.name: d for d in define}
+        out = []
+        for i, item in enumerate(items):
+            ipath = path + (i,) if isinstance(data, list) else path
+            if not isinstance(item, str):
+                self.err(ipath, f"a derivative is written df/dx or d2f/dx2, not {_kind(item)}")
+                continue
+            m2 = FIND2_RE.match(item)
+            m1 = FIND_RE.match(item)
+            m, order = None, 1
+            if m2 and m2.group("f") in defs:
+                m, order = m2, 2
+            elif m1:
+                m = m1
+            if not m:
+                self.err(ipath, f"{item!r}: write a derivative as df/dx (or d2f/dx2 for a Hessian)")
+                continue
+            f, x = m.group("f"), m.group("x")
+            if f not in defs:
+                self.err(ipath, f"{item!r}: {f!r} is not defined in define")
+                continue
+            xs = symbols.get(x)
+            if xs is None:
+                if x in defs:
+                    pass  # a derivative w.r.t. an intermediate variable
+                else:
+                    self.err(ipath, f"{item!r}: {x!r} is not a declared symbol")
+                    continue
+            elif xs.kind not in ("scalar", "array"):
+                self.err(ipath, f"{item!r}: {x!r} is a {xs.kind}, not a variable")
+                continue
+            if not _reaches(f, x, defs):
+                self.err(ipath, f"{item!r}: {f} does not depend on {x} (not in its chain)")
+                continue
+            if order == 2:
+                fs, xshape = defs[f].expr.shape, (xs.shape if xs else defs[x].expr.shape)
+                if fs != () or (xshape != () and xshape[1] != 1):
+                    self.err(ipath, f"{item!r}: a Hessian is of a scalar with respect to a scalar or vector")
+                    continue
+            out.append(Target(f, x, order, item.strip(), self.loc(ipath)))
+        return tuple(out)
+
+
+def _reaches(f: str, x: str, defs: dict[str, Definition]) -> bool:
+    seen, stack = set(), [f]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        names = ex.free_symbols(defs[n].expr) if n in defs else frozenset()
+        if x in names:
+            return True
+        stack.extend(m for m in names if m in defs)
+    return False
+
+
+def _kind(v) -> str:
+    if v is None:
+        return "nothing"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, (int, float)):
+        return "a number"
+    return "text"
+
+
+def _letters(i: int) -> str:
+    return chr(ord("a") + i) if i < 26 else f"p{i + 1}"
+
+
+def collect_files(paths) -> list[Path]:
+    """Problem files under the given files and folders, recursively, sorted."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,343 @@
+"""Numerical checks: every step and every result against central finite differences.
+
+Each dim gets a small concrete size (3, 4, 2, 5, ...: distinct, so a
+transposition cannot pass by accident), each declared symbol a random value
+that respects its assumptions, and each ``define`` name the value of its
+definition.  A Jacobian in numerator layout is compared entry by entry with
+central differences of the expression it claims to differentiate, at
+``POINTS`` points; the largest relative error is reported, and a step beyond
+``TOLERANCE`` is an error (``CheckFailed``), never a footnote.
+
+The random points are seeded from the problem's id, so documents are
+byte-identical from run to run.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CheckFailed, UnsupportedError
+from .expr import Expr, to_text
+from .trace import Check, Result, Step
+
+SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
+POINTS = 3
+TOLERANCE = 1e-6
+FLOOR = 1e-3   # errors are relative to max(|J|, FLOOR)
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+_FN = {
+    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
+    "sigmoid": _sigmoid, "sqrt": np.sqrt, "softplus": lambda a: np.logaddexp(0.0, a),
+}
+
+
+def dim_sizes(part) -> dict[str, int]:
+    dims = [s.name for s in part.symbols if s.kind == "dim"]
+    return {d: SIZES[i % len(SIZES)] + (i // len(SIZES)) for i, d in enumerate(dims)}
+
+
+def _size(d, sizes: dict[str, int]) -> int:
+    if isinstance(d, int):
+        return d
+    if "*" in str(d):
+        out = 1
+        for p in str(d).split("*"):
+            out *= _size(int(p) if p.isdigit() else p, sizes)
+        return out
+    return sizes[d]
+
+
+def concrete(shape, sizes: dict[str, int]) -> tuple[int, ...]:
+    return tuple(_size(d, sizes) for d in shape)
+
+
+def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
+    """The value of ``e``: a float for a scalar, a 2-d array otherwise."""
+    op = e.op
+    if op == "sym":
+        try:
+            return env[e.name]
+        except KeyError:
+            raise UnsupportedError(f"no value for {e.name}") from None
+    if op == "num":
+        return float(e.value)
+    if op == "zero":
+        return np.zeros(concrete(e.shape, sizes))
+    if op == "eye":
+        return np.eye(_size(e.shape[0], sizes))
+    if op == "ones":
+        return np.ones((_size(e.shape[0], sizes), 1))
+    args = [evaluate(a, env, sizes) for a in e.args]
+    if op == "add":
+        out = args[0]
+        for a in args[1:]:
+            out = out + a
+        return out
+    if op in ("mul", "had"):
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+        return out
+    if op == "div":
+        return args[0] / args[1]
+    if op == "pow":
+        base, p = args
+        if isinstance(base, float) and base < 0 and float(p) != int(p):
+            return float("nan")
+        with np.errstate(all="ignore"):
+            return np.power(base, p)
+    if op == "matmul":
+        out = np.atleast_2d(args[0])
+        for a in args[1:]:
+            out = out @ np.atleast_2d(a)
+        return _scalar_if_1x1(out, e)
+    if op == "T":
+        return np.asarray(args[0]).T
+    if op == "fn":
+        with np.errstate(all="ignore"):
+            return _FN[e.name](args[0])
+    if op == "inv":
+        return np.linalg.inv(args[0])
+    if op == "det":
+        return float(np.linalg.det(args[0]))
+    if op == "trace":
+        return float(np.trace(args[0]))
+    if op == "diag":
+        return np.diag(np.asarray(args[0]).ravel())
+    if op == "diagpart":
+        return np.diag(args[0]).reshape(-1, 1)
+    if op == "sum":
+        return float(np.sum(args[0]))
+    if op == "norm":
+        return float(np.linalg.norm(args[0]))
+    if op == "kron":
+        return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+    raise UnsupportedError(f"cannot evaluate {op} numerically ({to_text(e)})")
+
+
+def _scalar_if_1x1(a, e: Expr):
+    if e.shape == ():
+        return float(np.asarray(a).reshape(-1)[0])
+    return a
+
+
+def random_value(decl, sizes: dict[str, int], rng: np.random.Generator, positive: bool):
+    shape = concrete(decl.shape, sizes)
+    assume = set(decl.assume)
+    lo, hi = (0.5, 1.5) if positive else (-1.0, 1.0)
+    if shape == ():
+        if "positive" in assume:
+            return float(rng.uniform(0.5, 1.5))
+        return float(rng.uniform(lo, hi))
+    a = rng.uniform(lo, hi, size=shape)
+    if len(shape) == 2 and shape[0] == shape[1] and shape[0] > 1:
+        n = shape[0]
+        if "orthogonal" in assume:
+            q, r = np.linalg.qr(rng.normal(size=(n, n)))
+            return q * np.sign(np.diag(r))
+        if "diagonal" in assume:
+            return np.diag(rng.uniform(0.5, 1.5, size=n))
+        if "positive_definite" in assume:
+            b = rng.uniform(-1, 1, size=(n, n))
+            return b @ b.T + n * np.eye(n)
+        if "symmetric" in assume:
+            return (a + a.T) / 2 + n * np.eye(n)
+        # a well-conditioned matrix with a positive determinant
+        return a + n * np.eye(n)
+    return a
+
+
+class Point:
+    """Values of every symbol and define name at one random point."""
+
+    def __init__(self, part, sizes: dict[str, int], rng: np.random.Generator):
+        self.sizes = sizes
+        self.defs = {d.name: d.expr for d in part.define}
+        for positive in (False, True):
+            self.env = {}
+            for s in part.symbols:
+                if s.kind in ("scalar", "array"):
+                    self.env[s.name] = random_value(s, sizes, rng, positive)
+            try:
+                self._fill()
+            except (FloatingPointError, np.linalg.LinAlgError):
+                continue
+            if all(np.all(np.isfinite(np.asarray(v))) for v in self.env.values()):
+                return
+        raise UnsupportedError("no random point where every definition is finite was found")
+
+    def _fill(self) -> None:
+        pending = dict(self.defs)
+        for _ in range(len(pending) + 1):
+            for name, e in list(pending.items()):
+                from .expr import free_symbols
+                if free_symbols(e) & pending.keys():
+                    continue
+                self.env[name] = evaluate(e, self.env, self.sizes)
+                del pending[name]
+            if not pending:
+                return
+
+
+def fd_jacobian(of: Expr, wrt: str, env: dict, sizes: dict[str, int], defs: dict[str, Expr] | None = None):
+    """Central differences of ``of`` w.r.t. ``wrt`` in numerator layout (see ``rules``)."""
+    x0 = np.array(env[wrt], dtype=float)
+    xshape = x0.shape
+    flat = x0.reshape(-1).copy()
+    cols = []
+    for k in range(flat.size):
+        h = 1e-6 * max(1.0, abs(flat[k]))
+        vals = []
+        for sgn in (1, -1):
+            xp = flat.copy()
+            xp[k] += sgn * h
+            e2 = dict(env)
+            e2[wrt] = xp.reshape(xshape) if xshape else float(xp[0])
+            if defs:
+                _recompute(e2, defs, sizes, wrt)
+            vals.append(np.asarray(evaluate(of, e2, sizes), dtype=float))
+        cols.append(((vals[0] - vals[1]) / (2 * h)).reshape(-1))
+    jac = np.stack(cols, axis=1)            # (entries of f) × (entries of x)
+    return jac
+
+
+def _recompute(env: dict, defs: dict[str, Expr], sizes, changed: str) -> None:
+    from .expr import free_symbols
+    order = list(defs)
+    for name in reversed(order):     # innermost last in define: evaluate from the inside out
+        pass
+    done: set[str] = set()
+    pending = {n: e for n, e in defs.items() if n != changed}
+    for _ in range(len(pending) + 1):
+        for n, e in list(pending.items()):
+            if free_symbols(e) & pending.keys():
+                continue
+            env[n] = evaluate(e, env, sizes)
+            del pending[n]
+            done.add(n)
+        if not pending:
+            return
+
+
+def claimed_jacobian(value, of_shape, wrt_shape) -> np.ndarray:
+    """The claimed Jacobian rearranged as (entries of f) × (entries of x)."""
+    v = np.atleast_2d(np.asarray(value, dtype=float))
+    if wrt_shape == () or of_shape == ():
+        return v.reshape(-1, 1) if wrt_shape == () else v.reshape(1, -1)
+    return v
+
+
+def compare(claimed: np.ndarray, fd: np.ndarray) -> float:
+    if claimed.shape != fd.shape:
+        if claimed.size == fd.size:
+            claimed = claimed.reshape(fd.shape)
+        else:
+            return float("inf")
+    if not np.all(np.isfinite(claimed)):
+        return float("inf")
+    scale = max(float(np.max(np.abs(fd))) if fd.size else 0.0, FLOOR)
+    return float(np.max(np.abs(claimed - fd))) / scale if fd.size else 0.0
+
+
+@dataclass
+class Checker:
+    """Checks the steps and results of one part at a few random points."""
+
+    part: object
+    seed_text: str
+
+    def __post_init__(self):
+        self.sizes = dim_sizes(self.part)
+        rng = np.random.default_rng(zlib.crc32(self.seed_text.encode()))
+        self.points = [Point(self.part, self.sizes, rng) for _ in range(POINTS)]
+        self.shapes = {s.name: s.shape for s in self.part.symbols if s.kind in ("scalar", "array")}
+        self.shapes.update({d.name: d.expr.shape for d in self.part.define})
+
+    def check_expr(self, of: Expr, wrt: str, claimed: Expr, what: str, transpose: bool = False,
+                   recompute: bool = False) -> float:
+        worst = 0.0
+        defs = {d.name: d.expr for d in self.part.define} if recompute else None
+        for p in self.points:
+            try:
+                with np.errstate(all="ignore"):
+                    fd = fd_jacobian(of, wrt, p.env, self.sizes, defs)
+                    val = evaluate(claimed, p.env, self.sizes)
+            except np.linalg.LinAlgError as exc:
+                raise CheckFailed(f"{what}: could not evaluate ({exc})") from None
+            if transpose:
+                val = np.asarray(val).T
+            c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
+            err = compare(c, fd)
+            if not err <= TOLERANCE:
+                raise CheckFailed(f"{what}: the result {to_text(claimed)} disagrees with finite "
+                                  f"differences (relative error {err:.1e})")
+            worst = max(worst, err)
+        return worst
+
+    def check_step(self, step: Step) -> float:
+        worst = 0.0
+        for s in step.substeps:
+            worst = max(worst, self.check_step(s))
+        if step.wrt not in self.shapes:
+            return worst
+        return max(worst, self.check_expr(step.of, step.wrt, step.result,
+                                          f"step {step.rule} (∂/∂{step.wrt} of {to_text(step.of)})"))
+
+    def check_result(self, r: Result) -> tuple[Check, tuple[tuple[str, float], ...]]:
+        per = []
+        for p in r.partials:
+            per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
+        f_expr = ex_substitute_all(self.part, r.of)
+        if r.order == 1:
+            err = self.check_expr(f_expr, r.wrt, r.result, f"d{r.of}/d{r.wrt}",
+                                  transpose=(r.layout == "denominator"))
+        else:
+            for s in r.extra_steps:
+                per.append(("hessian", self.check_step(s)))
+            # the Hessian against differences of the gradient, both from the definitions alone
+            grad_fd_err = self._check_hessian(f_expr, r)
+            err = grad_fd_err
+        per.append((f"d{r.of}/d{r.wrt}", err))
+        worst = max(e for _, e in per)
+        return Check(tuple(sorted(self.sizes.items())), len(self.points), worst, True), tuple(per)
+
+    def _check_hessian(self, f_expr: Expr, r: Result) -> float:
+        worst = 0.0
+        for p in self.points:
+            x0 = np.array(p.env[r.wrt], dtype=float)
+            flat = x0.reshape(-1)
+            n = flat.size
+            H = np.zeros((n, n))
+            for i in range(n):
+                hi = 1e-4 * max(1.0, abs(flat[i]))
+                for j in range(n):
+                    hj = 1e-4 * max(1.0, abs(flat[j]))
+                    acc = 0.0
+                    for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                        xp = flat.copy()
+                        xp[i] += si * hi
+                        xp[j] += sj * hj
+                        e2 = dict(p.env)
+                        e2[r.wrt] = xp.reshape(x0.shape) if x0.shape else float(xp[0])
+                        acc += w * float(evaluate(f_expr, e2, self.sizes))
+                    H[i, j] = acc / (4 * hi * hj)
+            val = np.atleast_2d(np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float))
+            err = compare(val, H)
+            if not err <= 1e-4:
+                raise CheckFailed(f"d2{r.of}/d{r.wrt}2: the Hessian {to_text(r.result)} disagrees with "
+                                  f"finite differences (relative error {err:.1e})")
+            worst = max(worst, err)
+        return worst
+
+
+def ex_substitute_all(part, name: str) -> Expr:
+    from .calculus.chain import substitute_all
+    defs = {d.name: d.expr for d in part.define}
+    return substitute_all(defs[name], defs)
