@@ -508,6 +508,8 @@ class _Parser:
         if node.keywords:
             raise self.error(node, "keyword arguments are not allowed")
         name = node.func.id
+        if name.startswith("_"):
+            raise self.error(node, f"the name {name!r} is not allowed")
         nargs = len(node.args)
         if name in ("eye", "ones"):
             if nargs != 1:
@@ -580,6 +582,8 @@ def to_text(e: Expr) -> str:
     if op == "zero":
         r, c = e.shape
         # 0 * ones(r) @ ones(c).T is the only way to write a zero array in the language
+        if r == 1:
+            return f"0 * ones({c}).T"
         return f"0 * ones({r}) @ ones({c}).T" if c != 1 else f"0 * ones({r})"
     if op in ("eye", "ones"):
         return f"{op}({e.name})"
@@ -602,7 +606,9 @@ def to_text(e: Expr) -> str:
             rest = args[1:]
             inner = rest[0] if len(rest) == 1 else mul(*rest)
             return "-" + _wrap(inner, _PREC["neg"], False) if len(rest) == 1 else "-" + _wrap(inner, _PREC["mul"], False)
-        return " * ".join(_wrap(a, _PREC["mul"], i > 0) for i, a in enumerate(args))
+        # c * A @ B is (c * A) @ B in Python, equal to c * (A @ B) for a scalar c
+        return " * ".join(_wrap(a, _PREC["mul"], i > 0 and not (a.op == "matmul" and i == len(args) - 1))
+                          for i, a in enumerate(args))
     if op == "had":
         return f"{_wrap(e.args[0], 2, False)} * {_wrap(e.args[1], 2, True)}"
     if op == "div":

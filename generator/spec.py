@@ -369,7 +369,8 @@ class _Reader:
             self.err(epath, f"expand_product must be true or false, not {expand!r}")
             expand = True
         define = self.define(define_data, dpath, symbols)
-        find = self.find(find_data, fpath, symbols, define)
+        failed = set(define_data) - {d.name for d in define} if isinstance(define_data, dict) else set()
+        find = self.find(find_data, fpath, symbols, define, failed)
         for key in ("title", "statement", "hint"):
             if key in pdata:
                 self.string(pdata, path + (key,), "")
@@ -568,7 +569,8 @@ class _Reader:
         return tuple(Definition(n, parsed[n], str(data[n])) for n in names if n in parsed)
 
     # find
-    def find(self, data, path: tuple, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...]) -> tuple[Target, ...]:
+    def find(self, data, path: tuple, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...],
+             failed: set) -> tuple[Target, ...]:
         if data is None:
             self.err(path, "find is missing: the derivative to compute, like df/dx")
             return ()
@@ -593,6 +595,8 @@ class _Reader:
                 self.err(ipath, f"{item!r}: write a derivative as df/dx (or d2f/dx2 for a Hessian)")
                 continue
             f, x = m.group("f"), m.group("x")
+            if f in failed or x in failed:
+                continue    # its definition has an error of its own
             if f not in defs:
                 self.err(ipath, f"{item!r}: {f!r} is not defined in define")
                 continue

@@ -68,7 +68,7 @@ class PartView:
         return rf"\frac{{{d}{self.name(f)}}}{{{d}{self.name(x)}}}"
 
     def slash(self, f: str, x: str, partial: bool, order: int = 1) -> str:
-        """Inline form for headings: \partial f / \partial x."""
+        """Inline form for headings: ∂f / ∂x."""
         if order == 2:
             return rf"d^{{2}} {self.name(f)} / d {self.name(x)}^{{2}}"
         d = r"\partial " if partial else "d"
@@ -215,6 +215,7 @@ class PartView:
             "statement": text(part.statement) if part.statement else None,
             "hint": text(part.hint) if part.hint else None,
             "given": self.given(),
+            "find": [self.frac(t.of, t.wrt, False, t.order) for t in part.find],
             "method": part.method,
             "layout": part.layout,
             "results": [self.result_view(r) for r in self.ps.results],

@@ -1,0 +1,161 @@
+"""Independent numerical truth for a solved problem: its JSON trace against its YAML.
+
+Reads the problem file with ``yaml.safe_load`` (not the project's loader),
+draws random values that respect the declared assumptions, and compares each
+printed ``expr`` (results and partials) with central finite differences of
+the definitions, all through ``independent.py``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+from independent import define_value, fd_jacobian, rel_error, value
+
+SIZES = [3, 4, 2, 5, 6]
+
+
+def _parts(doc: dict) -> list[dict]:
+    base = {k: v for k, v in doc.items() if k != "parts"}
+    if "parts" not in doc:
+        return [dict(base, id="")]
+    out = []
+    for i, p in enumerate(doc["parts"]):
+        merged = dict(base)
+        merged["symbols"] = dict(base.get("symbols", {}), **p.get("symbols", {}))
+        for k, v in p.items():
+            if k != "symbols":
+                merged[k] = v
+        merged.setdefault("id", chr(ord("a") + i))
+        out.append(merged)
+    return out
+
+
+def _decl(decl):
+    if decl == "dim":
+        return "dim", None, []
+    if decl == "scalar":
+        return "var", [], []
+    if isinstance(decl, list):
+        return "var", decl, []
+    if decl.get("kind") == "dim":
+        return "dim", None, []
+    if decl.get("function"):
+        return "function", None, []
+    assume = decl.get("assume", [])
+    return "var", decl.get("shape", []), [assume] if isinstance(assume, str) else assume
+
+
+def random_env(symbols: dict, rng, positive=False):
+    dims, env = {}, {}
+    i = 0
+    for name, decl in symbols.items():
+        kind, _, _ = _decl(decl)
+        if kind == "dim":
+            dims[name] = SIZES[i % len(SIZES)]
+            i += 1
+    for name, decl in symbols.items():
+        kind, shape, assume = _decl(decl)
+        if kind != "var":
+            continue
+        shp = [dims[d] if isinstance(d, str) else d for d in shape]
+        if not shp:
+            env[name] = float(rng.uniform(0.5, 1.5) if positive or "positive" in assume else rng.uniform(-1, 1))
+            continue
+        if len(shp) == 1:
+            shp = [shp[0], 1]
+        a = rng.uniform(0.5, 1.5, size=shp) if positive else rng.uniform(-1, 1, size=shp)
+        if shp[0] == shp[1] and shp[0] > 1:
+            n = shp[0]
+            if "orthogonal" in assume:
+                q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+                a = q
+            elif "diagonal" in assume:
+                a = np.diag(rng.uniform(0.5, 1.5, size=n))
+            elif "positive_definite" in assume:
+                a = a @ a.T + n * np.eye(n)
+            elif "symmetric" in assume:
+                a = (a + a.T) / 2 + n * np.eye(n)
+            else:
+                a = a + n * np.eye(n)
+        env[name] = a
+    return dims, env
+
+
+def _arrange(val, of_shape_len: int, wrt_shape: list) -> np.ndarray:
+    v = np.atleast_2d(np.asarray(val, dtype=float))
+    if not wrt_shape:                       # by a scalar: the shape of f, flattened to a column
+        return v.reshape(-1, 1)
+    if of_shape_len == 0:                   # a scalar: one row
+        return v.reshape(1, -1)
+    return v
+
+
+def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -> float:
+    doc = yaml.safe_load(open(problem_path, encoding="utf-8"))
+    parts = {p["id"]: p for p in _parts(doc)}
+    rng = np.random.default_rng(12345)
+    worst = 0.0
+    checked = 0
+    for tpart in trace["parts"]:
+        part = parts[tpart["id"]]
+        defs = {k: str(v) for k, v in part["define"].items()}
+        for _ in range(points):
+            for positive in (False, True):
+                dims, env = random_env(part["symbols"], rng, positive)
+                full = dict(env)
+                with np.errstate(all="ignore"):
+                    ok = True
+                    for n in defs:
+                        full[n] = define_value(defs, n, env, dims)
+                        ok = ok and np.all(np.isfinite(np.asarray(full[n], dtype=float)))
+                if ok:
+                    break
+            for r in tpart["results"]:
+                f, x = r["of"], r["wrt"]
+                x0 = env[x] if x in env else full[x]
+
+                def fun(xv, f=f, x=x):
+                    e2 = dict(env)
+                    e2[x] = xv
+                    return define_value(defs, f, e2, dims)
+
+                if r["order"] == 2:
+                    claimed = np.atleast_2d(value(r["expr"], env, dims))
+                    g = lambda xv: fd_jacobian(fun, xv, 1e-5).reshape(-1)
+                    fd = fd_jacobian(g, x0, 1e-5)
+                    err = rel_error(claimed, fd)
+                    assert err < 1e-4, (problem_path, r["find"], err)
+                    worst = max(worst, err)
+                    checked += 1
+                    continue
+                fd = fd_jacobian(fun, x0)
+                claimed = value(r["expr"], env, dims)
+                if r["layout"] == "denominator":
+                    claimed = np.transpose(claimed)
+                claimed = _arrange(claimed, len(r["shape"]["of"]), r["shape"]["wrt"])
+                err = rel_error(claimed.reshape(fd.shape), fd)
+                assert err < tol, (problem_path, tpart["id"], r["find"], r["expr"], err)
+                worst = max(worst, err)
+                checked += 1
+                for p in r["partials"]:
+                    if p["of"] not in defs or tpart["method"] == "direct":
+                        continue
+                    w = p["wrt"]
+
+                    def pfun(wv, p=p, w=w):
+                        e2 = dict(full)
+                        e2[w] = wv
+                        return value(defs[p["of"]], e2, dims)
+
+                    fdp = fd_jacobian(pfun, full[w])
+                    cp = value(p["expr"], full, dims)
+                    if p["layout"] == "denominator":
+                        cp = np.transpose(cp)
+                    cp = _arrange(cp, len(p["shape"]["of"]), p["shape"]["wrt"])
+                    errp = rel_error(cp.reshape(fdp.shape), fdp)
+                    assert errp < tol, (problem_path, tpart["id"], "partial", p["of"], p["wrt"], p["expr"], errp)
+                    worst = max(worst, errp)
+                    checked += 1
+    assert checked > 0, f"{problem_path}: nothing was checked"
+    return worst

@@ -1,0 +1,122 @@
+"""An evaluator of the expression language written apart from the project's code.
+
+Used by the tests to check what stepgen prints (the JSON ``expr`` fields)
+against finite differences of what the problem file defines, without going
+through ``generator``'s parser, evaluator or checker.  It walks Python's
+``ast`` itself and maps each construct to NumPy.
+"""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+FUNCS = {
+    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
+    "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)), "sqrt": np.sqrt,
+    "softplus": lambda a: np.log1p(np.exp(a)),
+}
+
+
+def _as_scalar(v):
+    a = np.asarray(v)
+    if a.size == 1 and a.ndim == 2:
+        return float(a.reshape(-1)[0])
+    return v
+
+
+def value(text: str, env: dict, dims: dict):
+    return _eval(ast.parse(text, mode="eval").body, env, dims)
+
+
+def _eval(n, env, dims):
+    if isinstance(n, ast.Constant):
+        return float(n.value)
+    if isinstance(n, ast.Name):
+        return env[n.id]
+    if isinstance(n, ast.UnaryOp):
+        v = _eval(n.operand, env, dims)
+        return -v if isinstance(n.op, ast.USub) else v
+    if isinstance(n, ast.Attribute):
+        assert n.attr == "T"
+        return np.transpose(_eval(n.value, env, dims))
+    if isinstance(n, ast.BinOp):
+        a, b = _eval(n.left, env, dims), _eval(n.right, env, dims)
+        if isinstance(n.op, ast.Add):
+            return a + b
+        if isinstance(n.op, ast.Sub):
+            return a - b
+        if isinstance(n.op, ast.Mult):
+            return a * b
+        if isinstance(n.op, ast.Div):
+            return a / b
+        if isinstance(n.op, ast.Pow):
+            return a ** b
+        if isinstance(n.op, ast.MatMult):
+            return _as_scalar(np.atleast_2d(a) @ np.atleast_2d(b))
+    if isinstance(n, ast.Call):
+        name = n.func.id
+        if name in ("eye", "ones"):
+            arg = n.args[0]
+            k = dims[arg.id] if isinstance(arg, ast.Name) else arg.value
+            return np.eye(k) if name == "eye" else np.ones((k, 1))
+        args = [_eval(a, env, dims) for a in n.args]
+        if name in FUNCS:
+            return FUNCS[name](args[0])
+        a = args[0]
+        if name == "inv":
+            return np.linalg.inv(a)
+        if name == "det":
+            return float(np.linalg.det(a))
+        if name in ("trace", "tr"):
+            return float(np.trace(a))
+        if name == "sum":
+            return float(np.sum(a))
+        if name == "norm":
+            return float(np.linalg.norm(a))
+        if name == "diag":
+            a = np.atleast_2d(a)
+            if a.shape[1] == 1:
+                return np.diag(a[:, 0])
+            return np.diag(a).reshape(-1, 1)
+        if name == "kron":
+            return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+    raise ValueError(f"unsupported: {ast.dump(n)}")
+
+
+def define_value(defs: dict[str, str], name: str, env: dict, dims: dict):
+    """The value of a define name, computing what it uses first."""
+    cache = dict(env)
+
+    def get(n):
+        if n not in cache:
+            text = defs[n]
+            for used in {x.id for x in ast.walk(ast.parse(text, mode="eval")) if isinstance(x, ast.Name)}:
+                if used in defs:
+                    get(used)
+            cache[n] = value(text, cache, dims)
+        return cache[n]
+
+    return get(name)
+
+
+def fd_jacobian(fun, x0, h=1e-6):
+    """Numerator-layout Jacobian by central differences: (entries of f) × (entries of x)."""
+    x0 = np.asarray(x0, dtype=float)
+    flat = x0.reshape(-1)
+    cols = []
+    for k in range(flat.size):
+        step = h * max(1.0, abs(flat[k]))
+        xp, xm = flat.copy(), flat.copy()
+        xp[k] += step
+        xm[k] -= step
+        fp = np.asarray(fun(xp.reshape(x0.shape) if x0.shape else float(xp[0])), dtype=float)
+        fm = np.asarray(fun(xm.reshape(x0.shape) if x0.shape else float(xm[0])), dtype=float)
+        cols.append(((fp - fm) / (2 * step)).reshape(-1))
+    return np.stack(cols, axis=1)
+
+
+def rel_error(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = max(float(np.max(np.abs(b))), 1e-3)
+    return float(np.max(np.abs(a - b))) / scale
