@@ -9,19 +9,54 @@ collected and returned in the ``BuildReport``.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .errors import ProblemErrors, StepgenError
+from .errors import ProblemErrors, ProblemTimeout, StepgenError
 from .spec import Problem, collect_files, load_problem
 from .trace import PartSolution, Solution
 
 FORMATS = ("md", "tex", "pdf", "json")
+TIME_LIMIT = 60.0   # seconds per problem
 
 
-def solve_problem(problem: Problem) -> Solution:
+@contextmanager
+def time_limit(seconds: float | None, what: str):
+    """Raise ``ProblemTimeout`` in the block after ``seconds`` (main thread, POSIX; else no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise ProblemTimeout(f"{what}: gave up after the time limit of {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def solve_problem(problem: Problem, timeout: float | None = TIME_LIMIT) -> Solution:
+    """Solve and check every part; failures become the part's ``error``."""
+    try:
+        with time_limit(timeout, problem.id):
+            return _solve(problem)
+    except ProblemTimeout as exc:
+        return Solution(problem, tuple(PartSolution(p, (), error=str(exc)) for p in problem.parts))
+    except RecursionError:
+        return Solution(problem, tuple(PartSolution(p, (), error="expression too deeply nested")
+                                       for p in problem.parts))
+
+
+def _solve(problem: Problem) -> Solution:
     from .calculus.chain import solve_target
     from .calculus.componentwise import check_entries, componentwise
     from .verify import Checker, evaluate, ex_substitute_all
@@ -29,10 +64,10 @@ def solve_problem(problem: Problem) -> Solution:
     parts = []
     for part in problem.parts:
         try:
+            solved = [solve_target(part, target) for target in part.find]
             checker = Checker(part, f"{problem.id}/{part.id}")
             results = []
-            for target in part.find:
-                r = solve_target(part, target)
+            for target, r in zip(part.find, solved):
                 cw = None
                 if part.method == "componentwise":
                     f_expr = ex_substitute_all(part, target.of)
@@ -44,6 +79,8 @@ def solve_problem(problem: Problem) -> Solution:
                 check, per = checker.check_result(r)
                 results.append(replace(r, check=check, partial_checks=per, componentwise=cw or ()))
             parts.append(PartSolution(part, tuple(results)))
+        except ProblemTimeout:
+            raise
         except StepgenError as exc:
             label = f"part ({part.id}): " if problem.has_parts else ""
             parts.append(PartSolution(part, (), error=label + str(exc)))
@@ -98,7 +135,7 @@ class BuildReport:
 
 
 def build(paths, out: Path, formats=FORMATS, templates: str | None = None, solutions: bool = True,
-          progress: Callable[[str], None] | None = None) -> BuildReport:
+          progress: Callable[[str], None] | None = None, timeout: float | None = TIME_LIMIT) -> BuildReport:
     report = BuildReport()
     files = collect_files(paths)
     seen_ids: dict[str, str] = {}
@@ -114,7 +151,7 @@ def build(paths, out: Path, formats=FORMATS, templates: str | None = None, solut
             report.failed.append((str(f), f"id {problem.id!r} is also used by {seen_ids[problem.id]}"))
             continue
         seen_ids[problem.id] = str(f)
-        sol = solve_problem(problem)
+        sol = solve_problem(problem, timeout)
         if sol.failed:
             report.failed.append((str(f), "; ".join(sol.failed)))
             continue

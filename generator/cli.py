@@ -38,7 +38,9 @@ def main() -> None:
 @click.option("--no-solutions", is_flag=True, help="Write the exercise sheet (statements only).")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False),
               help="A folder of templates searched before the built-in ones.")
-def build(paths, out, fmt, no_solutions, templates) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds one problem may take before it is reported as failed.")
+def build(paths, out, fmt, no_solutions, templates, timeout) -> None:
     """Solve the problems in PATHS (files or folders) and write the outputs."""
     from .build import build as run_build
     from .render.pdf import INSTALL_HINT, have_tex
@@ -49,7 +51,7 @@ def build(paths, out, fmt, no_solutions, templates) -> None:
         formats = tuple(f for f in formats if f != "pdf")
     show = sys.stderr.isatty()
     report = run_build(paths, Path(out), formats, templates, solutions=not no_solutions,
-                       progress=(lambda m: click.echo(m, err=True)) if show else None)
+                       progress=(lambda m: click.echo(m, err=True)) if show else None, timeout=timeout)
     for path in report.written:
         click.echo(f"wrote {path}")
     if report.failed:

@@ -15,6 +15,7 @@ it a derivative rule in ``calculus/rules.py``.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Mapping, Union
@@ -324,13 +325,23 @@ _UNARY_BUILDERS: dict[str, Callable[[Expr], Expr]] = {
 }
 
 
-def count_nodes(e: Expr) -> int:
-    n, stack = 0, [e]
-    while stack:
-        x = stack.pop()
-        n += 1
-        stack.extend(x.args)
-    return n
+def tree_size(e: Expr, limit: int | None = None) -> int:
+    """Nodes of ``e`` written out as a tree (shared subtrees counted each time), in time
+    linear in the number of distinct nodes; stops counting past ``limit``."""
+    memo: dict[int, int] = {}
+
+    def size(n: Expr) -> int:
+        key = id(n)
+        if key not in memo:
+            total = 1
+            for a in n.args:
+                total += size(a)
+                if limit is not None and total > limit:
+                    break
+            memo[key] = total
+        return memo[key]
+
+    return size(e)
 
 
 # --- parser ------------------------------------------------------------------------
@@ -380,7 +391,9 @@ class _Parser:
             elif ch in ")]}":
                 depth -= 1
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")       # SyntaxWarning on odd literals: we report errors ourselves
+                tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             col = max((exc.offset or 1) - 1, 0)
             raise ExprError(f"syntax error: {exc.msg}", col=col) from None

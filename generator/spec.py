@@ -157,6 +157,9 @@ class _Converter:
             raise _TooBig(node)
         quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
         self.pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            self.err(node, path, f"unsupported YAML tag {node.tag}")
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
             for knode, vnode in node.value:
@@ -183,6 +186,9 @@ class _Converter:
         except (ValueError, OverflowError):
             self.err(node, path, f"cannot read the value {node.value[:40]!r}")
             return None
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _TooBig(Exception):

@@ -45,16 +45,29 @@ _ESCAPES = {
 MAX_MATH = 2000
 
 
+_UNICODE = {
+    "\u2014": "---", "\u2013": "--", "\u2018": "`", "\u2019": "'", "\u201c": "``", "\u201d": "''",
+    "\u2026": r"\ldots{}", "\u00d7": r"$\times$", "\u2202": r"$\partial$", "\u2208": r"$\in$",
+    "\u2192": r"$\to$", "\u2264": r"$\le$", "\u2265": r"$\ge$", "\u00a0": "~",
+}
+
+
 def escape_text(text: str) -> str:
-    """Plain text for LaTeX: every special character escaped, nothing interpreted."""
+    """Plain text for LaTeX: every special character escaped, nothing interpreted.
+
+    Latin-1 letters pass (pdflatex reads them as UTF-8); a few common symbols
+    become their LaTeX; any other character becomes '?' rather than a TeX error.
+    """
     out = []
     for ch in text:
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
         elif ord(ch) < 32 and ch not in "\n\t":
             continue
-        else:
+        elif ord(ch) < 128 or (0xC0 <= ord(ch) <= 0xFF):
             out.append(ch)
+        else:
+            out.append(_UNICODE.get(ch, "?"))
     return "".join(out)
 
 
@@ -66,6 +79,8 @@ def check_math(math: str) -> str | None:
         return "TeX character codes (^^) are not allowed in math"
     if any(ord(c) < 32 and c not in "\n\t " for c in math):
         return "control characters are not allowed in math"
+    if any(ord(c) > 126 for c in math):
+        return "math must be written in ASCII LaTeX (\\alpha, not the character)"
     if "$" in math.replace(r"\$", ""):
         return "a $ inside math"
     depth = 0

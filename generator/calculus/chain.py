@@ -74,13 +74,19 @@ def compose(j1: Expr, j2: Expr, v_shape: ex.Shape, wrt_kind: str) -> Expr:
     raise UnsupportedError("a chain through a matrix-valued link needs a tensor; not derived yet")
 
 
+MAX_SUBSTITUTED = 20000
+
+
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
-    """Replace define names until only declared symbols remain."""
+    """Replace define names until only declared symbols remain (bounded in size)."""
     for _ in range(len(defs) + 1):
         names = ex.free_symbols(e) & defs.keys()
         if not names:
             return e
         e = ex.substitute(e, {n: defs[n] for n in names})
+        if ex.tree_size(e, MAX_SUBSTITUTED) > MAX_SUBSTITUTED:
+            raise UnsupportedError(f"the expression grows past {MAX_SUBSTITUTED} terms when the "
+                                   "definitions are substituted; split the problem")
     return e
 
 

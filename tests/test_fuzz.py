@@ -1,0 +1,80 @@
+"""Fuzzing the loader and the parser: random and mutated input gives only stepgen's own errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator import expr as ex
+from generator.errors import ExprError, ProblemErrors
+from generator.spec import parse_problem
+
+SCOPE = ex.Scope(dims=frozenset({"D", "M"}), shapes={"x": ("D", 1), "A": ("M", "D"), "s": (), "S": ("D", "D")})
+TOKENS = ["x", "A", "s", "S", "D", "M", "q", "_", "__import__", "1", "0.5", "2", "64", "1e9", "(", ")", "[", "]",
+          "+", "-", "*", "/", "@", "**", ".T", ".x", ",", " ", "exp(", "inv(", "trace(", "eye(", "diag(",
+          "lambda", ":", "'", '"', "{", "}", "=", "<", "if", "for", "é", "\\", "\x00", "\n", "sum(", "kron("]
+SEED = (Path(__file__).parent.parent / "problems" / "mml-5.8.yaml").read_text()
+FAST = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@FAST
+@given(st.lists(st.sampled_from(TOKENS), max_size=30).map("".join))
+def test_parser_token_soup(text):
+    try:
+        e = ex.parse(text, SCOPE)
+    except ExprError:
+        return
+    # anything that parses prints back to text that parses again
+    ex.parse(ex.to_text(e), SCOPE)
+
+
+@FAST
+@given(st.text(max_size=60))
+def test_parser_random_text(text):
+    try:
+        ex.parse(text, SCOPE)
+    except ExprError:
+        pass
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_loader_mutated_seed(data):
+    text = SEED
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(text)))
+        kind = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        chunk = data.draw(st.sampled_from(["", ":", "-", " ", "\n", "  ", "[", "]", "{", "}", "&a", "*a", "!!str",
+                                           "@", "x", "D", "'", "\t", "#", "parts:", "define:", "\\input"]))
+        if kind == "insert":
+            text = text[:pos] + chunk + text[pos:]
+        elif kind == "delete":
+            text = text[:pos] + text[pos + len(chunk) + 1:]
+        else:
+            text = text[:pos] + chunk + text[pos + 1:]
+    try:
+        parse_problem(text, "fuzz.yaml")
+    except ProblemErrors:
+        pass
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["dim", "scalar", "x.T @ x", "df/dx", "D", "[D]", "x", "chain_rule"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["id", "symbols", "define", "find", "parts", "shape", "assume", "D", "x",
+                                       "f", "method", "layout", "latex", "statement", "function", "args"]),
+                      children, max_size=5),
+    max_leaves=25)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values)
+def test_loader_random_structures(doc):
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    try:
+        parse_problem(text, "fuzz.yaml")
+    except ProblemErrors:
+        pass
