@@ -93,6 +93,8 @@ class LatexPrinter:
         return s
 
     def _print_sym(self, e: Expr) -> str:
+        if e.name.startswith("d:"):      # a differential dX
+            return r"\mathrm{d}" + self._print_sym(Expr("sym", (), e.shape, name=e.name[2:]))
         if e.name in self.names:
             return self.names[e.name]
         return symbol_latex(e.name, e.shape != ())

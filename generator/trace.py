@@ -25,6 +25,7 @@ class Step:
     note_args: tuple[Expr, ...] = ()
     substeps: tuple["Step", ...] = ()
     wrt_shape: Shape = ()
+    direction: str = ""         # set for a differential: the result is d(of) in this direction
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Partial:
     wrt_shape: Shape
     expr: Expr                  # the definition differentiated
     step: Step
+    tensor: bool = False        # a tensor-valued derivative: step.result is the differential
 
     @property
     def result(self) -> Expr:

@@ -210,9 +210,6 @@ def fd_jacobian(of: Expr, wrt: str, env: dict, sizes: dict[str, int], defs: dict
 
 def _recompute(env: dict, defs: dict[str, Expr], sizes, changed: str) -> None:
     from .expr import free_symbols
-    order = list(defs)
-    for name in reversed(order):     # innermost last in define: evaluate from the inside out
-        pass
     done: set[str] = set()
     pending = {n: e for n, e in defs.items() if n != changed}
     for _ in range(len(pending) + 1):
@@ -281,12 +278,40 @@ class Checker:
             worst = max(worst, err)
         return worst
 
+    def check_direction(self, of: Expr, wrt: str, direction: str, claimed: Expr, what: str) -> float:
+        """A differential: d(of) in a random direction against (of(x + hH) - of(x - hH)) / 2h."""
+        worst = 0.0
+        rng = np.random.default_rng(len(self.points) + 17)
+        for p in self.points:
+            x0 = np.asarray(p.env[wrt], dtype=float)
+            H = rng.uniform(-1, 1, size=x0.shape)
+            h = 1e-6 * max(1.0, float(np.max(np.abs(x0))))
+            vals = []
+            with np.errstate(all="ignore"):
+                for sgn in (1, -1):
+                    e2 = dict(p.env)
+                    e2[wrt] = x0 + sgn * h * H if x0.shape else float(x0 + sgn * h * H)
+                    vals.append(np.asarray(evaluate(of, e2, self.sizes), dtype=float))
+                fd = (vals[0] - vals[1]) / (2 * h)
+                e3 = dict(p.env)
+                e3[direction] = H if x0.shape else float(H)
+                got = np.asarray(evaluate(claimed, e3, self.sizes), dtype=float)
+            err = compare(np.atleast_2d(got), np.atleast_2d(fd))
+            if not err <= TOLERANCE:
+                raise CheckFailed(f"{what}: the differential {to_text(claimed)} disagrees with finite "
+                                  f"differences (relative error {err:.1e})")
+            worst = max(worst, err)
+        return worst
+
     def check_step(self, step: Step) -> float:
         worst = 0.0
         for s in step.substeps:
             worst = max(worst, self.check_step(s))
         if step.wrt not in self.shapes:
             return worst
+        if step.direction:
+            return max(worst, self.check_direction(step.of, step.wrt, step.direction, step.result,
+                                                   f"step {step.rule} (d of {to_text(step.of)})"))
         return max(worst, self.check_expr(step.of, step.wrt, step.result,
                                           f"step {step.rule} (∂/∂{step.wrt} of {to_text(step.of)})"))
 

@@ -9,11 +9,14 @@ differentiates the gradient once more.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import expr as ex
 from ..errors import UnsupportedError
 from ..expr import Expr, shape_str
 from ..trace import Partial, Result, Step
-from .rules import Differentiator, jacobian_dims
+from . import linear
+from .rules import Differentiator, direction_symbol, jacobian_dims
 from .simplify import Simplifier
 
 
@@ -77,6 +80,23 @@ def compose(j1: Expr, j2: Expr, v_shape: ex.Shape, wrt_kind: str) -> Expr:
 MAX_SUBSTITUTED = 20000
 
 
+def contract(j: Expr, link: Partial, simp) -> Expr:
+    """(∂f/∂A) contracted with the tensor ∂A/∂B, read off the differential dA[dB]:
+    d f = (∂f/∂A) dA for a vector A, tr((∂f/∂A)ᵀ dA) for a matrix A (Matrix Cookbook (135)–(137))."""
+    a_shape, dA, h = link.of_shape, link.step.result, link.step.direction
+    if a_shape != () and a_shape[1] == 1 and j.shape == (1, a_shape[0]):
+        s = ex.matmul(j, dA)
+    elif a_shape != () and j.shape == a_shape and len(a_shape) == 2:
+        s = ex.trace(ex.matmul(ex.transpose(j), dA))
+    else:
+        raise UnsupportedError(f"∂{link.of}/∂{link.wrt} is a tensor; stepgen contracts it only when the "
+                               "function at the top of the chain is a scalar")
+    g = linear.gradient(simp(s), h, link.wrt_shape)
+    if link.wrt_shape != () and link.wrt_shape[1] == 1:
+        return ex.transpose(g)
+    return g
+
+
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
     """Replace define names until only declared symbols remain (bounded in size)."""
     for _ in range(len(defs) + 1):
@@ -118,11 +138,17 @@ def solve_target(part, target) -> Result:
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
                     D = Differentiator(b, shapes[b], simp)
+                    tensor = D.jshape(shapes[a]) is None
+                    if tensor:
+                        # a tensor-valued partial: keep its differential, contract it later
+                        D = Differentiator(b, shapes[b], simp, direction=direction_symbol(b, shapes[b]))
                     try:
                         step = D.d(defs[a])
                     except UnsupportedError as exc:
                         raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
-                    cache[(a, b)] = Partial(a, b, shapes[a], shapes[b], defs[a], step)
+                    if tensor:
+                        step = replace(step, dims=jacobian_dims(shapes[a], shapes[b]))
+                    cache[(a, b)] = Partial(a, b, shapes[a], shapes[b], defs[a], step, tensor)
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -131,7 +157,10 @@ def solve_target(part, target) -> Result:
         for links in chain:
             j = links[0].result
             for link in links[1:]:
-                j = compose(j, link.result, link.of_shape, kind)
+                if link.tensor:
+                    j = contract(j, link, simp)
+                else:
+                    j = compose(j, link.result, link.of_shape, kind)
             terms.append(j)
         product = ex.add(*terms) if len(terms) > 1 else terms[0]
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))

@@ -59,17 +59,25 @@ TITLES = {
     "trace_scalar": "Derivative of the trace",
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
+    "differential": "Differential, then identification",
 }
+
+
+def direction_symbol(name: str, shape: ex.Shape) -> Expr:
+    """The differential dX of the variable X, as a symbol no problem file can declare."""
+    return ex.sym("d:" + name, shape)
 
 
 class Differentiator:
     """Differentiates expressions with respect to one variable, recording steps."""
 
-    def __init__(self, wrt: str, wrt_shape: ex.Shape, simplifier: Simplifier | None = None):
+    def __init__(self, wrt: str, wrt_shape: ex.Shape, simplifier: Simplifier | None = None,
+                 direction: Expr | None = None):
         self.x = wrt
         self.xshape = wrt_shape
         self.simp = simplifier or Simplifier()
-        if wrt_shape == ():
+        self.direction = direction      # differentials: d(x) = direction, results have the shape of ``of``
+        if wrt_shape == () or direction is not None:
             self.kind = "scalar"
         elif wrt_shape[1] == 1:
             self.kind = "vector"
@@ -92,6 +100,8 @@ class Differentiator:
         return None
 
     def dims(self, of_shape: ex.Shape) -> str:
+        if self.direction is not None:
+            return shape_str(of_shape)
         return jacobian_dims(of_shape, self.xshape)
 
     def const(self, e: Expr) -> bool:
@@ -104,10 +114,17 @@ class Differentiator:
                 f"the derivative of a {shape_str(e.shape)} expression with respect to the "
                 f"{shape_str(self.xshape)} {self.x} is a tensor; stepgen does not yet derive it "
                 f"({ex.to_text(e)})")
+        failures: list[UnsupportedError] = []
         for rule in RULES:
-            step = rule(e, self)
+            try:
+                step = rule(e, self)
+            except UnsupportedError as exc:     # e.g. a tensor inside: a later rule may still apply
+                failures.append(exc)
+                continue
             if step is not None:
                 return step
+        if failures:
+            raise failures[0]
         raise UnsupportedError(f"no rule differentiates {ex.to_text(e)} with respect to {self.x}")
 
     def step(self, rule: str, e: Expr, result: Expr, *, cites: str = "", note: str = "",
@@ -123,7 +140,7 @@ class Differentiator:
                     f"expected {shape_str(want)}")
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
-                    wrt_shape=self.xshape)
+                    wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "")
 
     # -- Jacobian algebra
     def zero(self, e: Expr) -> Expr:
@@ -176,6 +193,8 @@ def rule_identity(e: Expr, D: Differentiator) -> Step | None:
     """∂x/∂x = I."""
     if e.op != "sym" or e.name != D.x:
         return None
+    if D.direction is not None:
+        return D.step("identity", e, D.direction, note=r"the differential of the variable itself")
     if D.kind == "scalar":
         res = ex.ONE
     elif D.kind == "vector":
@@ -341,7 +360,8 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     direct = u.op == "sym" and u.name == D.x
     if u.shape == ():
         res = ex.mul(fprime, sub.result)
-        return D.step("scalar_chain", e, res, cites="", note=r"chain rule with the inner function $u = @0$ and $" + scalar.LATEX_RULES[e.name] + "$",
+        cites = identity_citation(e, D.x) if D.kind == "matrix" else ""
+        return D.step("scalar_chain", e, res, cites=cites, note=r"chain rule with the inner function $u = @0$ and $" + scalar.LATEX_RULES[e.name] + "$",
                       args=(u,), subs=() if direct else (sub,))
     if D.kind == "scalar":
         return D.step("elementwise", e, ex.hadamard(fprime, sub.result), note=r"entrywise, with $" + scalar.LATEX_RULES[e.name] + "$",
@@ -522,6 +542,81 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     return None
 
 
+def rule_differential(e: Expr, D: Differentiator) -> Step | None:
+    """Take the differential d f in the direction dX, then read the derivative off:
+    d f = tr(Gᵀ dX) gives ∂f/∂X = G (Matrix Cookbook (16), the cyclic trace); d f = J dx gives J."""
+    if D.kind == "scalar":
+        return None
+    from . import linear
+    H = direction_symbol(D.x, D.xshape)
+    Dd = Differentiator(D.x, D.xshape, D.simp, direction=H)
+    sub = Dd.d(e)
+    dfx = D.simp(sub.result)
+    if e.shape == ():
+        G = D.simp(linear.gradient(dfx, H.name, D.xshape))
+        res = G if D.kind == "matrix" else ex.transpose(G)
+        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
+                + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ gives "
+                   r"$\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
+                   if D.kind == "matrix" else
+                   r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$ gives "
+                   r"$\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$"))
+    elif D.kind == "vector":
+        res = linear.jacobian(dfx, H.name, D.xshape[0])
+        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
+                r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
+    else:
+        return None
+    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
+                  args=(e, dfx), subs=(sub,))
+
+
+def identity_citation(e: Expr, x: str) -> str:
+    """The book's number for the identity that ``e`` is an instance of, if any."""
+    X = ex.sym(x, ())
+
+    def is_x(a: Expr) -> bool:
+        return a.op == "sym" and a.name == x
+
+    def const(a: Expr) -> bool:
+        return not ex.depends_on(a, x)
+
+    if e.op == "trace":
+        m = e.args[0]
+        if is_x(m):
+            return "Matrix Cookbook (99)"
+        if m.op == "matmul":
+            fs = m.args
+            xs = [i for i, f in enumerate(fs) if not const(f)]
+            if len(fs) == 2 and is_x(fs[0]) and const(fs[1]):
+                return "Matrix Cookbook (100)"
+            if len(fs) == 3 and xs == [1] and is_x(fs[1]):
+                return "Matrix Cookbook (101)"
+            if len(fs) == 2 and fs[0].op == "T" and is_x(fs[0].args[0]) and is_x(fs[1]):
+                return "Matrix Cookbook (115)"
+            if len(fs) == 3 and fs[0].op == "T" and is_x(fs[0].args[0]) and const(fs[1]) and is_x(fs[2]):
+                return "Matrix Cookbook (108)"
+            if len(fs) == 2 and is_x(fs[0]) and is_x(fs[1]):
+                return "Matrix Cookbook (106)"
+            if len(fs) == 3 and fs[1].op == "inv" and is_x(fs[1].args[0]) and const(fs[0]) and const(fs[2]):
+                return "Matrix Cookbook (63)"
+    if e.op == "det" and is_x(e.args[0]):
+        return "MML (5.101); Matrix Cookbook (49)"
+    if e.op == "fn" and e.name == "log" and e.args[0].op == "det" and is_x(e.args[0].args[0]):
+        return "Matrix Cookbook (57)"
+    if e.op == "matmul" and len(e.args) == 3 and const(e.args[0]) and const(e.args[2]):
+        mid = e.args[1]
+        if is_x(mid):
+            return "MML (5.106); Matrix Cookbook (70)" if e.args[0] != ex.transpose(e.args[2]) else "Matrix Cookbook (72)"
+        if mid.op == "T" and is_x(mid.args[0]):
+            return "Matrix Cookbook (71)"
+        if mid.op == "inv" and is_x(mid.args[0]):
+            return "MML (5.103); Matrix Cookbook (61)"
+    if e.op == "pow" and e.args[0].op == "norm" and is_x(e.args[0].args[0]) and e.args[1] == ex.num(2):
+        return "Matrix Cookbook (132)"
+    return ""
+
+
 RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_constant,
     rule_identity,
@@ -537,4 +632,5 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_norm,
     rule_trace,
     rule_scalar_wrt,
+    rule_differential,
 )

@@ -74,9 +74,9 @@ class Simplifier:
             a, b = args
             if a.op == "zero" or b.op == "zero":
                 return ex.zero(e.shape)
-            if a.op == "ones":
+            if _all_ones(a):
                 return b
-            if b.op == "ones":
+            if _all_ones(b):
                 return a
             return ex.hadamard(a, b)
         if op == "div":
@@ -122,6 +122,16 @@ class Simplifier:
             if a.op == "eye":
                 return ex.sym(a.name, ()) if not a.name.isdigit() else ex.num(int(a.name))
             return ex.trace(a)
+        if op == "diagpart":
+            a = args[0]
+            if a.op == "matmul" and len(a.args) == 2 and a.args[0].shape[1] == 1:
+                # the diagonal of an outer product u vᵀ is u ∘ v
+                u, vt = a.args
+                return self._op(ex.hadamard(u, vt.args[0] if vt.op == "T" else ex.transpose(vt)),
+                                (u, self._transpose(vt)))
+            if a.op == "eye":
+                return ex.ones(a.shape[0])
+            return ex.rebuild(e, args)
         if op == "diag":
             a = args[0]
             if a.op == "zero":
@@ -208,6 +218,10 @@ class Simplifier:
             else:
                 merged.append(f)
         merged = [m for m in merged if m != ex.ONE]
+        for i, arr in enumerate(arrays):
+            if arr.op == "div" and arr.args[1].shape == () and arr.args[1] in merged:
+                merged.remove(arr.args[1])
+                arrays[i] = arr.args[0]
         rest = merged + arrays
         if not rest:
             return ex.num(c)
@@ -239,6 +253,7 @@ class Simplifier:
             else:
                 core.append(f)
         core = [f for f in core if f.op != "eye"] or [f for f in core[:1]]
+        core = self._diag_pairs(core)
         if not core:
             # everything was an identity or a scalar
             base = ex.eye(shape[0]) if shape != () else ex.ONE
@@ -260,6 +275,27 @@ class Simplifier:
             return self._mul(tuple(scalars) + (m,), shape)
         return m
 
+    def _diag_pairs(self, core: list[Expr]) -> list[Expr]:
+        """diag(a) diag(b) = diag(a ∘ b); diag(v) w = v ∘ w; uᵀ diag(v) = (u ∘ v)ᵀ; 1ᵀ diag(v) = vᵀ."""
+        changed = True
+        while changed and len(core) > 1:
+            changed = False
+            for i in range(len(core) - 1):
+                a, b = core[i], core[i + 1]
+                new = None
+                if a.op == "diag" and b.op == "diag":
+                    new = ex.diag(self._op(ex.hadamard(a.args[0], b.args[0]), (a.args[0], b.args[0])))
+                elif a.op == "diag" and b.shape != () and b.shape[1] == 1:
+                    new = self._op(ex.hadamard(a.args[0], b), (a.args[0], b))
+                elif b.op == "diag" and a.shape != () and a.shape[0] == 1:
+                    u = self._transpose(a)
+                    new = self._transpose(self._op(ex.hadamard(u, b.args[0]), (u, b.args[0])))
+                if new is not None:
+                    core = core[:i] + [new] + core[i + 2:]
+                    changed = True
+                    break
+        return core
+
     # -- transpose
     def _transpose(self, a: Expr) -> Expr:
         if a.shape == ():
@@ -280,6 +316,13 @@ class Simplifier:
         if op == "matmul":
             return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
         return ex.transpose(a)
+
+
+def _all_ones(a: Expr) -> bool:
+    if a.op == "ones":
+        return True
+    return a.op == "matmul" and len(a.args) == 2 and a.args[0].op == "ones" and \
+        a.args[1].op == "T" and a.args[1].args[0].op == "ones"
 
 
 def _split_coeff(t: Expr) -> tuple[Fraction, Expr]:

@@ -45,15 +45,16 @@ def _result(r: Result, P: LatexPrinter) -> dict:
             "of": p.of, "wrt": p.wrt, "layout": r.layout,
             "dims": p.step.dims if r.layout == "numerator" else _swap(p.step.dims),
             "shape": {"of": _shape(p.of_shape), "wrt": _shape(p.wrt_shape)},
-            "expr": ex.to_text(res),
+            "expr": None if p.tensor else ex.to_text(res),
+            "differential": ex.to_text(p.step.result) if p.tensor else None,
             "latex": P(res),
             "rule": p.step.rule,
-            "check": dict(r.partial_checks).get(f"{p.of}/{p.wrt}"),
+            "check": _rounded(dict(r.partial_checks).get(f"{p.of}/{p.wrt}")),
         })
     check = None
     if r.check:
         check = {"sizes": dict(r.check.sizes), "points": r.check.points,
-                 "max_rel_error": float(f"{r.check.max_rel_error:.3g}"), "ok": r.check.ok}
+                 "max_rel_error": _rounded(r.check.max_rel_error), "ok": r.check.ok}
     return {
         "of": r.of, "wrt": r.wrt, "order": r.order, "find": r.text, "layout": r.layout,
         "dims": r.dims,
@@ -66,6 +67,11 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "partials": partials,
         "check": check,
     }
+
+
+def _rounded(x: float | None) -> float | None:
+    """One significant digit: enough to read, stable from machine to machine."""
+    return None if x is None else float(f"{x:.0e}")
 
 
 def _swap(dims: str) -> str:

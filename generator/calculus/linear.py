@@ -1,0 +1,295 @@
+"""Reading a derivative off a differential: the identification theorems.
+
+The engine writes the differential of an expression in a direction ``H``
+(``dX`` for a matrix ``X``, ``dx`` for a vector): an expression linear in ``H``.
+This module turns it back into a derivative:
+
+* ``gradient(e, H)`` for a scalar ``e``: the ``G`` of ``H``'s shape with
+  ``e = tr(Gᵀ H)``.  For a matrix ``X`` that is ∂f/∂X (written 1×(p×q));
+  for a vector, ``Gᵀ`` is the row ∂f/∂x.  Uses tr(L H R) = tr(R L H) (the
+  cyclic property, Matrix Cookbook (16)) and tr(Aᵀ) = tr(A).
+* ``jacobian(e, h)`` for a vector ``e`` and a vector ``h``: the ``J`` with
+  ``e = J h``.
+* ``entries(e, H)``: for a tensor-valued derivative, the terms ``c·L·H·R``
+  from which ∂z_ij/∂H_kl = c L_ik R_lj is written entry by entry.
+
+Anything not linear in ``H`` in a way these rules recognise raises
+``UnsupportedError``.
+"""
+from __future__ import annotations
+
+from .. import expr as ex
+from ..errors import UnsupportedError
+from ..expr import Expr
+
+
+def _has(e: Expr, h: str) -> bool:
+    return ex.depends_on(e, h)
+
+
+def _is_h(e: Expr, h: str) -> bool:
+    return e.op == "sym" and e.name == h
+
+
+def _ident(n) -> Expr:
+    return ex.eye(n)
+
+
+def expand(e: Expr, h: str) -> list[tuple[Expr, ...]]:
+    """``e`` as a sum of products, distributing over sums that contain ``h``.
+
+    Each term is a tuple of factors to be multiplied (scalars and one
+    matrix chain), in order; scalar factors are kept apart from the chain.
+    """
+    return [t for t in _expand(e, h)]
+
+
+def _expand(e: Expr, h: str) -> list[Expr]:
+    """Terms whose sum is ``e``; each term has ``h`` in at most one leaf path without sums."""
+    if not _has(e, h):
+        return [e]
+    op = e.op
+    if op == "add":
+        out = []
+        for t in e.args:
+            out.extend(_expand(t, h))
+        return out
+    if op == "mul":
+        for i, f in enumerate(e.args):
+            if _has(f, h):
+                others = e.args[:i] + e.args[i + 1:]
+                return [ex.mul(*others, t) if others else t for t in _expand(f, h)]
+    if op == "matmul":
+        for i, f in enumerate(e.args):
+            if _has(f, h):
+                left, right = e.args[:i], e.args[i + 1:]
+                out = []
+                for t in _expand(f, h):
+                    scal, core = _split_scalar(t)
+                    m = ex.matmul(*(left + (core,) + right)) if (left or right) else core
+                    out.append(ex.mul(*scal, m) if scal else m)
+                return out
+    if op == "T":
+        out = []
+        for t in _expand(e.args[0], h):
+            scal, core = _split_scalar(t)
+            if core.op == "matmul":
+                tc = ex.matmul(*[_t(f) for f in reversed(core.args)])
+            else:
+                tc = _t(core)
+            out.append(ex.mul(*scal, tc) if scal else tc)
+        return out
+    if op == "trace":
+        return [_trace_term(t) for t in _expand(e.args[0], h)]
+    if op == "div" and not _has(e.args[1], h):
+        return [ex.div(t, e.args[1]) for t in _expand(e.args[0], h)]
+    if op == "had":
+        a, b = e.args
+        if _has(a, h) and not _has(b, h):
+            return [ex.hadamard(t, b) if t.shape == b.shape else ex.hadamard(t, b) for t in _expand(a, h)]
+        if _has(b, h) and not _has(a, h):
+            return [ex.hadamard(a, t) for t in _expand(b, h)]
+    if op == "sum":
+        v = e.args[0]
+        r, c = ex.as_2d(v.shape)
+        return _expand(ex.matmul(ex.transpose(ex.ones(r)), v, ex.ones(c)) if c != 1 else
+                       ex.matmul(ex.transpose(ex.ones(r)), v), h)
+    return [e]
+
+
+def _trace_term(t: Expr) -> Expr:
+    scal, core = _split_scalar(t)
+    tr = ex.trace(core) if core.shape != () else core
+    return ex.mul(*scal, tr) if scal else tr
+
+
+def _t(a: Expr) -> Expr:
+    """Transpose, cancelling double transposes."""
+    if a.shape == () or a.op in ("eye", "diag"):
+        return a
+    if a.op == "T":
+        return a.args[0]
+    return ex.transpose(a)
+
+
+def _split_scalar(t: Expr) -> tuple[tuple[Expr, ...], Expr]:
+    """(scalar factors, the rest) of a product."""
+    if t.op == "mul":
+        scal = tuple(f for f in t.args if f.shape == ())
+        arrays = [f for f in t.args if f.shape != ()]
+        if len(arrays) == 1:
+            return scal, arrays[0]
+        if not arrays:
+            # all scalar: keep the one with h as the core
+            return scal[:-1], scal[-1]
+    return (), t
+
+
+def gradient(e: Expr, h: str, hshape: ex.Shape) -> Expr:
+    """G (``hshape``) with e = tr(Gᵀ H), for a scalar e linear in H."""
+    if e.shape != ():
+        raise UnsupportedError("internal: gradient of a non-scalar")
+    terms = []
+    for t in _expand(e, h):
+        if not _has(t, h):
+            continue      # a constant left over: its differential is zero
+        terms.append(_gradient_term(t, h, hshape))
+    if not terms:
+        return ex.zero(hshape)
+    return ex.add(*terms)
+
+
+def _gradient_term(t: Expr, h: str, hshape) -> Expr:
+    scal, core = _split_scalar(t)
+    dep_scal = [s for s in scal if _has(s, h)]
+    if dep_scal:
+        raise UnsupportedError(f"cannot read a derivative off {ex.to_text(t)}")
+    if core.op == "div" and not _has(core.args[1], h):
+        g = _gradient_term(core.args[0], h, hshape)
+        return ex.mul(*scal, ex.div(g, core.args[1])) if scal else ex.div(g, core.args[1])
+    if core.op == "trace":
+        g = _trace_gradient(core.args[0], h, hshape)
+    elif core.op == "matmul" and core.shape == ():
+        g = _trace_gradient(core, h, hshape)
+    elif core.op == "T":
+        g = _gradient_term(core.args[0], h, hshape)
+    elif _is_h(core, h) and hshape == ():
+        g = ex.ONE
+    elif core.op == "mul":
+        g = _gradient_term(core, h, hshape)
+    else:
+        raise UnsupportedError(f"cannot read a derivative off {ex.to_text(core)}")
+    return ex.mul(*scal, g) if scal else g
+
+
+def _trace_gradient(m: Expr, h: str, hshape) -> Expr:
+    """G with tr(m) = tr(Gᵀ H), m a product with H (or Hᵀ) as one factor."""
+    scal, core = _split_scalar(m)
+    if scal:
+        return ex.mul(*scal, _trace_gradient(core, h, hshape))
+    if _is_h(core, h):
+        return ex.eye(hshape[0]) if hshape != () else ex.ONE
+    if core.op == "T":
+        return _trace_gradient(core.args[0], h, hshape)
+    if core.op == "had":
+        a, b = core.args
+        other = b if _has(a, h) else a
+        inner = a if _has(a, h) else b
+        if _is_h(inner, h):
+            # tr(A ∘ H) = sum_i A_ii H_ii
+            return ex.hadamard(ex.eye(hshape[0]), other) if hshape[1] != 1 else ex.hadamard(other, ex.ones(hshape[0]))
+    if core.op != "matmul":
+        raise UnsupportedError(f"cannot read a derivative off tr({ex.to_text(core)})")
+    fs = core.args
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1:
+        raise UnsupportedError(f"cannot read a derivative off tr({ex.to_text(core)})")
+    i = idx[0]
+    f = fs[i]
+    left, right = fs[:i], fs[i + 1:]
+    # tr(L F R) = tr(R L F)
+    rl = list(right) + list(left)
+    P = ex.matmul(*rl) if len(rl) > 1 else (rl[0] if rl else None)
+    if _is_h(f, h):
+        # tr(P H) -> G = Pᵀ
+        return ex.transpose(P) if P is not None else ex.eye(hshape[0])
+    if f.op == "T" and _is_h(f.args[0], h):
+        # tr(P Hᵀ) = tr(H Pᵀ) = tr(Pᵀ... ) -> G = P
+        return P if P is not None else ex.eye(hshape[0])
+    if f.op == "diag" and _is_h(f.args[0], h):
+        # tr(P diag(h)) = sum_i P_ii h_i -> G = diag(P) as a column
+        return ex.diag(P) if P is not None else ex.ones(hshape[0])
+    if f.op == "had":
+        a, b = f.args
+        other = b if _has(a, h) else a
+        inner = a if _has(a, h) else b
+        if _is_h(inner, h):
+            # tr(P (A ∘ H)) = sum_ij P_ji A_ij H_ij -> G = Pᵀ ∘ A
+            return ex.hadamard(ex.transpose(P), other) if P is not None else ex.hadamard(ex.eye(hshape[0]), other)
+        if inner.op == "T" and _is_h(inner.args[0], h):
+            return ex.transpose(ex.hadamard(ex.transpose(P), ex.transpose(other)))
+    raise UnsupportedError(f"cannot read a derivative off tr({ex.to_text(core)})")
+
+
+def jacobian(e: Expr, h: str, n) -> Expr:
+    """J with e = J h, for a vector e linear in the vector h (n×1)."""
+    terms = []
+    for t in _expand(e, h):
+        if not _has(t, h):
+            continue
+        terms.append(_jacobian_term(t, h, n))
+    if not terms:
+        return ex.zero(ex.norm_shape(ex.as_2d(e.shape)[0], n))
+    return ex.add(*terms)
+
+
+def _jacobian_term(t: Expr, h: str, n) -> Expr:
+    scal, core = _split_scalar(t)
+    dep = [s for s in scal if _has(s, h)]
+    if dep and len(dep) == 1 and not _has(core, h):
+        # s(h) v: v times the row of s
+        others = [s for s in scal if s is not dep[0]]
+        row = ex.transpose(gradient(dep[0], h, (n, 1)))
+        out = ex.matmul(core, row) if core.shape != () else ex.mul(core, row)
+        return ex.mul(*others, out) if others else out
+    if dep:
+        raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(t)}")
+    if _is_h(core, h):
+        j = ex.eye(n)
+    elif core.op == "matmul":
+        fs = core.args
+        idx = [i for i, f in enumerate(fs) if _has(f, h)]
+        if len(idx) != 1:
+            raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
+        i = idx[0]
+        f, left, right = fs[i], fs[:i], fs[i + 1:]
+        L = ex.matmul(*left) if left else None
+        if _is_h(f, h) and not right:
+            j = L if L is not None else ex.eye(n)
+        elif f.op == "diag" and _is_h(f.args[0], h) and right:
+            # L diag(h) r = L diag(r) h
+            j = ex.matmul(*((L,) if L is not None else ()), ex.diag(ex.matmul(*right)))
+        elif f.op == "T" and _is_h(f.args[0], h) and core.shape == ():
+            # hᵀ r = rᵀ h
+            j = ex.transpose(ex.matmul(*right))
+        else:
+            raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
+    elif core.op == "had":
+        a, b = core.args
+        other, inner = (b, a) if _has(a, h) else (a, b)
+        if _is_h(inner, h):
+            j = ex.diag(other)
+        else:
+            raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
+    elif core.op == "div" and not _has(core.args[1], h):
+        j = ex.div(_jacobian_term(core.args[0], h, n), core.args[1])
+    else:
+        raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
+    return ex.mul(*scal, j) if scal else j
+
+
+def linear_terms(e: Expr, h: str) -> list[tuple[tuple[Expr, ...], Expr | None, bool, Expr | None]]:
+    """Terms (scalars, L, transposed, R) with e = Σ scalars · L · H(ᵀ) · R, for writing tensor entries."""
+    out = []
+    for t in _expand(e, h):
+        if not _has(t, h):
+            continue
+        scal, core = _split_scalar(t)
+        if any(_has(s, h) for s in scal):
+            raise UnsupportedError(f"cannot write {ex.to_text(t)} entry by entry")
+        fs = core.args if core.op == "matmul" else (core,)
+        idx = [i for i, f in enumerate(fs) if _has(f, h)]
+        if len(idx) != 1:
+            raise UnsupportedError(f"cannot write {ex.to_text(core)} entry by entry")
+        i = idx[0]
+        f = fs[i]
+        if _is_h(f, h):
+            transposed = False
+        elif f.op == "T" and _is_h(f.args[0], h):
+            transposed = True
+        else:
+            raise UnsupportedError(f"cannot write {ex.to_text(core)} entry by entry")
+        L = ex.matmul(*fs[:i]) if i > 0 else None
+        R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else None
+        out.append((scal, L, transposed, R))
+    return out
