@@ -76,6 +76,8 @@ class Result:
     componentwise: tuple = ()                  # written-out objects (method: componentwise)
     check: Check | None = None
     partial_checks: tuple[tuple[str, float], ...] = ()
+    tensor: bool = False                       # result is the differential in ``direction``
+    direction: str = ""
 
 
 @dataclass(frozen=True)

@@ -320,7 +320,9 @@ class Checker:
         for p in r.partials:
             per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
         f_expr = ex_substitute_all(self.part, r.of)
-        if r.order == 1:
+        if r.tensor:
+            err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")
+        elif r.order == 1:
             err = self.check_expr(f_expr, r.wrt, r.result, f"d{r.of}/d{r.wrt}",
                                   transpose=(r.layout == "denominator"))
         else:

@@ -116,20 +116,17 @@ def solve_target(part, target) -> Result:
     simp = Simplifier(assumptions_of(part))
     f, x = target.of, target.wrt
     fshape, xshape = shapes[f], shapes[x]
-    if Differentiator(x, xshape).jshape(fshape) is None:
-        raise UnsupportedError(
-            f"{target.text}: the derivative of a {shape_str(fshape)} object with respect to a "
-            f"{shape_str(xshape)} one is a tensor; stepgen does not derive it yet")
+    kind = Differentiator(x, xshape).kind
+    tensor = Differentiator(x, xshape).jshape(fshape) is None
+    if tensor and target.order == 2:
+        raise UnsupportedError(f"{target.text}: a second derivative of a tensor is not derived")
     paths = dependency_paths(defs, f, x)
-    if part.method == "direct" and len(paths) > 0:
+    if part.method == "direct":
         # the whole expression at once
         full = substitute_all(defs[f], defs)
-        step = Differentiator(x, xshape, simp).d(full)
-        partial = Partial(f, x, fshape, xshape, full, step)
-        edges = [partial]
-        chain = ((partial,),)
-        paths = [(f, x)]
-        product = step.result
+        partial = _partial(f, x, full, fshape, xshape, simp)
+        edges, chain, paths = [partial], ((partial,),), [(f, x)]
+        product = partial.result
     else:
         edges, chain = [], []
         cache: dict[tuple[str, str], Partial] = {}
@@ -137,56 +134,88 @@ def solve_target(part, target) -> Result:
             links = []
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    D = Differentiator(b, shapes[b], simp)
-                    tensor = D.jshape(shapes[a]) is None
-                    if tensor:
-                        # a tensor-valued partial: keep its differential, contract it later
-                        D = Differentiator(b, shapes[b], simp, direction=direction_symbol(b, shapes[b]))
-                    try:
-                        step = D.d(defs[a])
-                    except UnsupportedError as exc:
-                        raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
-                    if tensor:
-                        step = replace(step, dims=jacobian_dims(shapes[a], shapes[b]))
-                    cache[(a, b)] = Partial(a, b, shapes[a], shapes[b], defs[a], step, tensor)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp)
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
-        kind = Differentiator(x, xshape).kind
-        terms = []
-        for links in chain:
-            j = links[0].result
-            for link in links[1:]:
-                if link.tensor:
-                    j = contract(j, link, simp)
-                else:
-                    j = compose(j, link.result, link.of_shape, kind)
-            terms.append(j)
-        product = ex.add(*terms) if len(terms) > 1 else terms[0]
+        terms = [_along(links, kind, tensor, simp) for links in chain]
+        product = simp(ex.add(*terms)) if any(l.tensor for l in edges) else (
+            ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
     result = simp(expanded)
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
     dims = jacobian_dims(fshape, xshape)
-    rshape_of, rshape_wrt = fshape, xshape
     if target.order == 2:
         grad = simp(ex.transpose(result)) if result.shape != () else result
-        D2 = Differentiator(x, xshape, simp)
-        step2 = D2.d(grad)
+        step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
         result = step2.result
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
-    if target.order == 1 and part.layout == "denominator":
+    if target.order == 1 and part.layout == "denominator" and not tensor:
         result = simp(ex.transpose(result))
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
         substitutions=substitutions, expanded=expanded, result=result,
-        dims=_layout_dims(dims, part.layout, target.order), shape_of=rshape_of, shape_wrt=rshape_wrt,
+        dims=_layout_dims(dims, part.layout, target.order), shape_of=fshape, shape_wrt=xshape,
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
+        tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
     )
+
+
+def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
+    """The partial ∂a/∂b of the definition ``e``; a tensor keeps its differential."""
+    D = Differentiator(b, b_shape, simp)
+    tensor = D.jshape(a_shape) is None
+    if tensor:
+        D = Differentiator(b, b_shape, simp, direction=direction_symbol(b, b_shape))
+    try:
+        step = D.d(e)
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
+    if tensor:
+        step = replace(step, dims=jacobian_dims(a_shape, b_shape))
+    return Partial(a, b, a_shape, b_shape, e, step, tensor)
+
+
+def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:
+    """The chain rule along one path; for a tensor-valued target, the differential of the function."""
+    if not tensor_target:
+        j = links[0].result
+        for link in links[1:]:
+            j = contract(j, link, simp) if link.tensor else compose(j, link.result, link.of_shape, kind)
+        return j
+    last = links[-1]
+    if any(l.tensor for l in links[:-1]):
+        raise UnsupportedError("a tensor in the middle of a chain whose result is a tensor is not derived")
+    d_last = last.step.result if last.tensor else _as_differential(last)
+    if len(links) == 1:
+        return d_last
+    j = links[0].result
+    for link in links[1:-1]:
+        j = compose(j, link.result, link.of_shape, "vector" if link.wrt_shape != () else "scalar")
+    a_shape = last.of_shape
+    if a_shape == ():
+        return ex.mul(j, d_last)
+    if a_shape[1] == 1:
+        return ex.matmul(j, d_last)
+    raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
+
+
+def _as_differential(link: Partial) -> Expr:
+    """The differential of a link from its Jacobian: J dx, or tr(Gᵀ dX) for a scalar by a matrix."""
+    h = direction_symbol(link.wrt, link.wrt_shape)
+    J = link.result
+    if link.wrt_shape == ():
+        return ex.mul(J, h)
+    if link.wrt_shape[1] == 1:
+        return ex.matmul(J, h)
+    if link.of_shape == ():
+        return ex.trace(ex.matmul(ex.transpose(J), h))
+    raise UnsupportedError("a tensor-valued link")
 
 
 def _layout_dims(dims: str, layout: str, order: int) -> str:

@@ -51,8 +51,9 @@ class Componentwise:
 
 
 class _Translator:
-    def __init__(self, display: bool):
+    def __init__(self, display: bool, reserved: tuple[str, ...] = ()):
         self.display = display
+        self.names = [n for n in "ijlmnpqrst" if n not in reserved]
         self.dims: dict[str, sp.Symbol] = {}
         self.bases: dict[str, sp.IndexedBase] = {}
         self.scalars: dict[str, sp.Symbol] = {}
@@ -66,7 +67,7 @@ class _Translator:
         return self.dims.setdefault(d, sp.Symbol(d, integer=True, positive=True))
 
     def dummy(self) -> sp.Symbol:
-        names = "ijlmnpqrst"
+        names = self.names
         name = names[self.counter % len(names)] + ("" if self.counter < len(names) else str(self.counter))
         self.counter += 1
         return sp.Symbol(name, integer=True)

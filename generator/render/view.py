@@ -7,6 +7,7 @@ Nothing here decides mathematics: it only lays out what the engine derived.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 from .. import expr as ex
@@ -122,6 +123,8 @@ class PartView:
     def product(self, r: Result, denominator: bool) -> str:
         if self.part.method == "direct":
             return self.P(r.product)
+        if any(l.tensor for links in r.chain for l in links):
+            return self.P(r.product)      # contracted with the tensor: no plain product to show
         paths = []
         for links in r.chain:
             results = [l.step.result for l in links]
@@ -159,7 +162,8 @@ class PartView:
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator)),
                 "space": jac_space(_layout(p.step.dims, denominator)),
-                "diagonal": _diagonal_entries(p.step.result),
+                "diagonal": None if p.tensor else _diagonal_entries(p.step.result),
+                "tensor": self.tensor_view(p) if p.tensor else None,
             })
         subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
         simplifications = []
@@ -189,6 +193,8 @@ class PartView:
             "result": self.P(r.result),
             "result_text": ex.to_text(r.result),
             "hessian_steps": [self.step_view(s) for s in r.extra_steps],
+            "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
+            if r.tensor else None,
             "layout": r.layout,
             "check": None if check is None else {
                 "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or "scalars only",
@@ -207,6 +213,57 @@ class PartView:
             "direct": self.part.method == "direct",
         }
 
+    def tensor_view(self, p) -> dict:
+        """A tensor-valued partial: its differential and its entries ∂z_ij/∂W_kl."""
+        return self.tensor_entries(p.of, p.wrt, p.of_shape, p.wrt_shape, p.step.result, p.step.direction)
+
+    def tensor_entries(self, of: str, wrt: str, of_shape, wrt_shape, differential: Expr, direction: str) -> dict:
+        from ..calculus.linear import linear_terms
+        from ..errors import UnsupportedError
+        d_of = r"\mathrm{d}" + self.name(of)
+        out = {"differential": f"{d_of} = {self.P(differential)}", "entries": None}
+        m, n = ex.as_2d(of_shape)
+        q1, q2 = ex.as_2d(wrt_shape)
+        oi, oj = ("i" if m != 1 else None), ("j" if n != 1 else None)
+        hk, hl = ("k" if q1 != 1 else None), ("l" if q2 != 1 else None)
+        try:
+            terms = linear_terms(differential, direction)
+        except UnsupportedError:
+            return out
+        parts = []
+        for scal, L, transposed, R in terms:
+            a, b = (hl, hk) if transposed else (hk, hl)
+            factors = [self.P(c) for c in scal] + [self._entry(L, oi, a), self._entry(R, b, oj)]
+            parts.append(" ".join(f for f in factors if f and f != "1"))
+        lhs = (rf"\frac{{\partial {_plain(self.name(of))}_{{{''.join(i for i in (oi, oj) if i)}}}}}"
+               rf"{{\partial {_plain(self.name(wrt))}_{{{''.join(i for i in (hk, hl) if i)}}}}}")
+        out["entries"] = lhs + " = " + " + ".join(parts or ["0"])
+        return out
+
+    def _entry(self, M, r, c) -> str:
+        idx = [i for i in (r, c) if i]
+        if M is None or M.op == "eye":
+            return rf"\delta_{{{''.join(idx)}}}" if len(idx) == 2 else "1"
+        if M.op == "T" and M.args[0].op == "sym":
+            M, r, c = M.args[0], c, r
+            idx = [i for i in (r, c) if i]
+        if M.op == "sym":
+            return _plain(self.name(M.name)) + (f"_{{{''.join(idx)}}}" if idx else "")
+        if M.op == "diag" and len(idx) == 2:
+            return self._vector_entry(M.args[0], idx[0]) + rf"\,\delta_{{{''.join(idx)}}}"
+        return r"\left[" + self.P(M) + r"\right]" + (f"_{{{''.join(idx)}}}" if idx else "")
+
+    def _vector_entry(self, v: Expr, i: str) -> str:
+        """Entry i of a vector expression, written with SymPy's index notation (1 - tanh²(z_i))."""
+        from ..calculus.componentwise import _latex, _Translator
+        from ..errors import UnsupportedError
+        import sympy as sp
+        try:
+            tr = _Translator(display=True, reserved=("i", "j", "k", "l"))
+            return r"\left(" + _latex(tr.c(v, sp.Symbol(i), 1)) + r"\right)"
+        except UnsupportedError:
+            return r"\left[" + self.P(v) + r"\right]_{" + i + "}"
+
     def view(self) -> dict:
         part = self.part
         return {
@@ -221,6 +278,15 @@ class PartView:
             "results": [self.result_view(r) for r in self.ps.results],
             "error": self.ps.error,
         }
+
+
+_BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
+
+
+def _plain(latex: str) -> str:
+    """\\mathbf{x} -> {x}, \\boldsymbol{\\mu} -> {\\mu}: an entry is a scalar, ready for a subscript."""
+    m = _BOLD.match(latex)
+    return "{" + (m.group(1) + m.group(2) if m else latex) + "}"
 
 
 def _layout(dims: str, denominator: bool) -> str:
