@@ -315,6 +315,8 @@ def rebuild(e: Expr, args: tuple) -> Expr:
         return kron(*args)
     if op == "apply":
         return apply(e.name, args, e.shape)
+    if op == "pd":
+        return Expr("pd", tuple(args), e.shape, name=e.name, value=e.value)
     raise ExprError(f"cannot rebuild {op}")
 
 
@@ -323,6 +325,16 @@ _UNARY_BUILDERS: dict[str, Callable[[Expr], Expr]] = {
     "diag": lambda a: Expr("diag", (a,), (a.shape[0], a.shape[0])),
     "diagpart": lambda a: Expr("diagpart", (a,), (a.shape[0], 1)),
 }
+
+
+def has_op(e: Expr, op: str) -> bool:
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if n.op == op:
+            return True
+        stack.extend(n.args)
+    return False
 
 
 def tree_size(e: Expr, limit: int | None = None) -> int:
@@ -637,6 +649,9 @@ def to_text(e: Expr) -> str:
     if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
         name = "diag" if op == "diagpart" else op
         return f"{name}({to_text(e.args[0])})"
+    if op == "pd":
+        # no text form in the language: the derivative of an abstract function
+        return f"d{e.name}_d{int(e.value) + 1}({', '.join(to_text(a) for a in e.args)})"
     if op in ("kron", "apply"):
         name = "kron" if op == "kron" else e.name
         return f"{name}({', '.join(to_text(a) for a in e.args)})"

@@ -117,7 +117,7 @@ class LatexPrinter:
             if t.op == "num" and t.value < 0:
                 out += " - " + num_latex(-t.value)
             elif t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
-                out += " - " + self._mul_body(-t.args[0].value, t.args[1:])
+                out += " - " + self._print_mul(t)[1:]
             else:
                 out += " + " + self.print(t)
         return out
@@ -139,6 +139,18 @@ class LatexPrinter:
 
     def _print_mul(self, e: Expr) -> str:
         args = e.args
+        den = [f for f in args if f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0]
+        if den:
+            c = args[0].value if args[0].op == "num" else Fraction(1)
+            rest = [f for f in args if f not in den and f.op != "num"]
+            from . import expr as ex
+            bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
+                      for f in den]
+            top = str(abs(c.numerator))
+            below = ([str(c.denominator)] if c.denominator != 1 else []) + [self.factor(b) for b in bottom]
+            frac = r"\frac{" + top + "}{" + " ".join(below) + "}"
+            body = " ".join([frac] + [self.factor(f) for f in rest])
+            return ("-" if c < 0 else "") + body
         if args[0].op == "num":
             c = args[0].value
             rest = args[1:]
@@ -219,6 +231,13 @@ class LatexPrinter:
 
     def _print_norm(self, e: Expr) -> str:
         return r"\left\lVert " + self.print(e.args[0]) + r" \right\rVert"
+
+    def _print_pd(self, e: Expr) -> str:
+        name = self.names.get(e.name) or symbol_latex(e.name, False)
+        a = e.args[int(e.value)]
+        if a.op == "sym":
+            return r"\frac{\partial " + name + r"}{\partial " + self.print(a) + "}"
+        return r"\partial_{" + str(int(e.value) + 1) + "} " + name + r"\left(" + ", ".join(self.print(x) for x in e.args) + r"\right)"
 
     def _print_apply(self, e: Expr) -> str:
         name = self.names.get(e.name) or symbol_latex(e.name, False)

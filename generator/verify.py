@@ -119,6 +119,10 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
         return float(np.linalg.norm(args[0]))
     if op == "kron":
         return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+    if op == "apply":
+        return _instance(env, e.name)(args)
+    if op == "pd":
+        return _instance(env, e.name).jacobian(args, int(e.value), concrete(e.shape, sizes))
     raise UnsupportedError(f"cannot evaluate {op} numerically ({to_text(e)})")
 
 
@@ -154,6 +158,36 @@ def random_value(decl, sizes: dict[str, int], rng: np.random.Generator, positive
     return a
 
 
+class RandomFunction:
+    """A concrete smooth stand-in for an abstract function: 4 + W tanh(Σ Mᵢ vec(aᵢ) + c), positive
+    (so log p is defined) and with an exact Jacobian."""
+
+    def __init__(self, arg_shapes, out_shape, rng: np.random.Generator, width: int = 3):
+        self.M = [rng.uniform(-1, 1, size=(width, int(np.prod(s)) if s else 1)) for s in arg_shapes]
+        self.c = rng.uniform(-1, 1, size=width)
+        self.W = rng.uniform(-1, 1, size=(int(np.prod(out_shape)) if out_shape else 1, width))
+        self.out = out_shape
+
+    def _u(self, args):
+        return sum(M @ np.asarray(a, dtype=float).reshape(-1) for M, a in zip(self.M, args)) + self.c
+
+    def __call__(self, args):
+        v = 4.0 + self.W @ np.tanh(self._u(args))
+        return float(v[0]) if not self.out else v.reshape(self.out)
+
+    def jacobian(self, args, i: int, shape):
+        u = self._u(args)
+        J = self.W @ np.diag(1 - np.tanh(u) ** 2) @ self.M[i]
+        return float(J.reshape(-1)[0]) if not shape else J.reshape(shape)
+
+
+def _instance(env: dict, name: str) -> RandomFunction:
+    try:
+        return env[("fn", name)]
+    except KeyError:
+        raise UnsupportedError(f"no stand-in for the function {name}") from None
+
+
 class Point:
     """Values of every symbol and define name at one random point."""
 
@@ -165,11 +199,14 @@ class Point:
             for s in part.symbols:
                 if s.kind in ("scalar", "array"):
                     self.env[s.name] = random_value(s, sizes, rng, positive)
+                elif s.kind == "function":
+                    self.env[("fn", s.name)] = RandomFunction(
+                        [concrete(a, sizes) for a in s.args], concrete(s.shape, sizes), rng)
             try:
                 self._fill()
             except (FloatingPointError, np.linalg.LinAlgError):
                 continue
-            if all(np.all(np.isfinite(np.asarray(v))) for v in self.env.values()):
+            if all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str)):
                 return
         raise UnsupportedError("no random point where every definition is finite was found")
 

@@ -16,7 +16,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr, shape_str
 from ..trace import Partial, Result, Step
 from . import linear
-from .rules import Differentiator, direction_symbol, jacobian_dims
+from .rules import Differentiator, compose, direction_symbol, jacobian_dims
 from .simplify import Simplifier
 
 
@@ -62,19 +62,6 @@ def _ordered_names(e: Expr) -> list[str]:
 
     visit(e)
     return seen
-
-
-def compose(j1: Expr, j2: Expr, v_shape: ex.Shape, wrt_kind: str) -> Expr:
-    """(∂F/∂V)(∂V/∂X) for numerator-layout Jacobians, by the shape of V."""
-    if v_shape == ():
-        if j1.shape == () or j2.shape == ():
-            return ex.mul(j1, j2)
-        return ex.matmul(j1, j2)
-    if v_shape[1] == 1 or v_shape[0] == 1:
-        return ex.matmul(j1, j2)
-    if wrt_kind == "scalar" and j1.shape == v_shape:
-        return ex.trace(ex.matmul(ex.transpose(j1), j2))
-    raise UnsupportedError("a chain through a matrix-valued link needs a tensor; not derived yet")
 
 
 MAX_SUBSTITUTED = 20000

@@ -60,6 +60,7 @@ TITLES = {
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
     "differential": "Differential, then identification",
+    "abstract_chain": "Chain rule through an abstract function",
 }
 
 
@@ -151,6 +152,27 @@ class Differentiator:
         if a.shape == () or js.shape == ():
             return ex.mul(js, a) if a.shape == () else ex.mul(js, a if self.kind == "scalar" else col(a))
         return ex.matmul(col(a), js)
+
+
+def compose(j1: Expr, j2: Expr, v_shape: ex.Shape, wrt_kind: str) -> Expr:
+    """(∂F/∂V)(∂V/∂X) for numerator-layout Jacobians, by the shape of V."""
+    if v_shape == ():
+        if j1.shape == () or j2.shape == ():
+            return ex.mul(j1, j2)
+        return ex.matmul(j1, j2)
+    if v_shape[1] == 1 or v_shape[0] == 1:
+        return ex.matmul(j1, j2)
+    if wrt_kind == "scalar" and j1.shape == v_shape:
+        return ex.trace(ex.matmul(ex.transpose(j1), j2))
+    raise UnsupportedError("a chain through a matrix-valued link needs a tensor; not derived yet")
+
+
+def partial_of_function(name: str, args: tuple, i: int, out_shape: ex.Shape) -> Expr:
+    """∂p/∂(argument i) of an abstract function, evaluated at ``args``."""
+    shape = Differentiator("_", args[i].shape).jshape(out_shape)
+    if shape is None:
+        raise UnsupportedError(f"the derivative of {name} with respect to its argument {i + 1} is a tensor")
+    return ex.Expr("pd", tuple(args), shape, name=name, value=ex.Fraction(i))
 
 
 def col(a: Expr) -> Expr:
@@ -542,6 +564,34 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     return None
 
 
+def rule_apply(e: Expr, D: Differentiator) -> Step | None:
+    """∂p(a₁, …, aₙ)/∂x = Σᵢ (∂p/∂aᵢ)(∂aᵢ/∂x): the Jacobians of p stay symbols of the right dims."""
+    if e.op != "apply":
+        return None
+    terms, subs, pds = [], [], []
+    for i, a in enumerate(e.args):
+        if D.const(a):
+            continue
+        pd = partial_of_function(e.name, e.args, i, e.shape)
+        sub = D.d(a)
+        subs.append(sub)
+        pds.append(pd)
+        if D.direction is not None:
+            if a.shape == ():
+                terms.append(ex.mul(pd, sub.result))
+            elif a.shape[1] == 1:
+                terms.append(ex.matmul(pd, sub.result))
+            elif e.shape == ():
+                terms.append(ex.trace(ex.matmul(ex.transpose(pd), sub.result)))
+            else:
+                raise UnsupportedError(f"the derivative of {e.name} is a tensor")
+        else:
+            terms.append(compose(pd, sub.result, a.shape, D.kind))
+    dims = ", ".join(f"$@{k}$" for k in range(len(pds)))
+    return D.step("abstract_chain", e, ex.add(*terms), subs=tuple(subs), args=tuple(pds),
+                  note=r"the chain rule through $" + e.name + r"$, whose Jacobians stay as symbols: " + dims)
+
+
 def rule_differential(e: Expr, D: Differentiator) -> Step | None:
     """Take the differential d f in the direction dX, then read the derivative off:
     d f = tr(Gᵀ dX) gives ∂f/∂X = G (Matrix Cookbook (16), the cyclic trace); d f = J dx gives J."""
@@ -632,5 +682,6 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_norm,
     rule_trace,
     rule_scalar_wrt,
+    rule_apply,
     rule_differential,
 )
