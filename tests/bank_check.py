@@ -26,7 +26,7 @@ def _parts(doc: dict) -> list[dict]:
         for k, v in p.items():
             if k != "symbols":
                 merged[k] = v
-        merged.setdefault("id", chr(ord("a") + i))
+        merged["id"] = p.get("id", chr(ord("a") + i))
         out.append(merged)
     return out
 
@@ -100,6 +100,13 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
     for tpart in trace["parts"]:
         part = parts[tpart["id"]]
         defs = {k: str(v) for k, v in part["define"].items()}
+        if any(_decl(d)[0] == "function" for d in part["symbols"].values()):
+            # abstract functions cannot be evaluated independently: the tool's own check
+            # (with random stand-in functions) must have passed
+            for r in tpart["results"]:
+                assert r["check"]["ok"] and r["check"]["max_rel_error"] < 1e-6, (problem_path, r["find"])
+                checked += 1
+            continue
         for _ in range(points):
             for positive in (False, True):
                 dims, env = random_env(part["symbols"], rng, positive)
@@ -120,6 +127,18 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                     e2[x] = xv
                     return define_value(defs, f, e2, dims)
 
+                if r["expr"] is None and r.get("differential"):
+                    # a tensor: compare the differential in a random direction
+                    H = rng.uniform(-1, 1, size=np.shape(x0))
+                    h = 1e-6
+                    fd = (np.asarray(fun(x0 + h * H)) - np.asarray(fun(x0 - h * H))) / (2 * h)
+                    text = r["differential"].replace("d:", "d__")
+                    claimed = value(text, dict(env, **{"d__" + x: H}), dims)
+                    err = rel_error(np.asarray(claimed).reshape(np.shape(fd)), fd)
+                    assert err < tol, (problem_path, r["find"], text, err)
+                    worst = max(worst, err)
+                    checked += 1
+                    continue
                 if r["order"] == 2:
                     claimed = np.atleast_2d(value(r["expr"], env, dims))
                     g = lambda xv: fd_jacobian(fun, xv, 1e-5).reshape(-1)
@@ -139,7 +158,7 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                 worst = max(worst, err)
                 checked += 1
                 for p in r["partials"]:
-                    if p["of"] not in defs or tpart["method"] == "direct":
+                    if p["of"] not in defs or tpart["method"] == "direct" or p["expr"] is None:
                         continue
                     w = p["wrt"]
 

@@ -1,18 +1,22 @@
 """Golden files: the seed's .md and .json, byte for byte. Regenerate with --update-golden and review the diff."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from generator.build import render_outputs, solve_problem
 from generator.spec import load_problem
 
-CASES = ["mml-5.8"]
+ROOT = Path(__file__).parent.parent
+CASES = sorted(ROOT.glob("problems/**/*.yaml"))
 
 
-@pytest.mark.parametrize("pid", CASES)
+@pytest.mark.parametrize("path", CASES, ids=lambda p: str(p.relative_to(ROOT / "problems")))
 @pytest.mark.parametrize("ext", ["md", "json"])
-def test_golden(pid, ext, root, update_golden):
-    problem = load_problem(root / "problems" / f"{pid}.yaml")
+def test_golden(path, ext, root, update_golden):
+    problem = load_problem(path)
+    pid = problem.id
     got = render_outputs(solve_problem(problem), [ext])[ext]
     path = root / "tests" / "golden" / f"{pid}.{ext}"
     if update_golden:

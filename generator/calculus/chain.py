@@ -18,6 +18,7 @@ from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims
 from .simplify import Simplifier
+from .tidy import tidy
 
 
 def assumptions_of(part) -> dict[str, tuple[str, ...]]:
@@ -130,7 +131,7 @@ def solve_target(part, target) -> Result:
             ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
-    result = simp(expanded)
+    result = simp(tidy(simp(expanded), assumptions_of(part)))
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
     dims = jacobian_dims(fshape, xshape)
@@ -138,7 +139,7 @@ def solve_target(part, target) -> Result:
         grad = simp(ex.transpose(result)) if result.shape != () else result
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
-        result = step2.result
+        result = simp(tidy(step2.result, assumptions_of(part)))
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
     if target.order == 1 and part.layout == "denominator" and not tensor:

@@ -264,7 +264,8 @@ class Simplifier:
             changed = False
             for i in range(len(core) - 1):
                 a, b = core[i], core[i + 1]
-                if (a.op == "inv" and a.args[0] == b) or (b.op == "inv" and b.args[0] == a):
+                if (a.op == "inv" and a.args[0] == b) or (b.op == "inv" and b.args[0] == a) or \
+                        self._orthogonal_pair(a, b):
                     core = core[:i] + core[i + 2:]
                     changed = True
                     break
@@ -274,6 +275,14 @@ class Simplifier:
         if scalars:
             return self._mul(tuple(scalars) + (m,), shape)
         return m
+
+    def _orthogonal_pair(self, a: Expr, b: Expr) -> bool:
+        """Qᵀ Q = Q Qᵀ = I for an orthogonal Q."""
+        if a.op == "T" and a.args[0] == b and b.op == "sym":
+            return self._assume(b.name, "orthogonal")
+        if b.op == "T" and b.args[0] == a and a.op == "sym":
+            return self._assume(a.name, "orthogonal")
+        return False
 
     def _diag_pairs(self, core: list[Expr]) -> list[Expr]:
         """diag(a) diag(b) = diag(a ∘ b); diag(v) w = v ∘ w; uᵀ diag(v) = (u ∘ v)ᵀ; 1ᵀ diag(v) = vᵀ."""
