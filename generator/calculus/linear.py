@@ -85,10 +85,15 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         return [ex.div(t, e.args[1]) for t in _expand(e.args[0], h)]
     if op == "had":
         a, b = e.args
-        if _has(a, h) and not _has(b, h):
-            return [ex.hadamard(t, b) if t.shape == b.shape else ex.hadamard(t, b) for t in _expand(a, h)]
-        if _has(b, h) and not _has(a, h):
-            return [ex.hadamard(a, t) for t in _expand(b, h)]
+        if _has(a, h) and _has(b, h):
+            return [e]
+        inner, other = (a, b) if _has(a, h) else (b, a)
+        if e.shape[1] == 1:
+            # v ∘ u = diag(v) u for vectors: a product the rules below can read
+            return _expand(ex.matmul(ex.diag(other), inner), h)
+        if e.shape[0] == 1:
+            return _expand(ex.matmul(inner, ex.diag(ex.transpose(other))), h)
+        return [ex.hadamard(t, other) if inner is a else ex.hadamard(other, t) for t in _expand(inner, h)]
     if op == "sum":
         v = e.args[0]
         r, c = ex.as_2d(v.shape)
@@ -244,8 +249,16 @@ def _jacobian_term(t: Expr, h: str, n) -> Expr:
         i = idx[0]
         f, left, right = fs[i], fs[:i], fs[i + 1:]
         L = ex.matmul(*left) if left else None
-        if _is_h(f, h) and not right:
+        R = ex.matmul(*right) if right else None
+        if _is_h(f, h) and (R is None or R.shape == ()):
+            # L h r with r a 1×1 factor
             j = L if L is not None else ex.eye(n)
+            if R is not None:
+                j = ex.mul(R, j)
+        elif f.op == "T" and _is_h(f.args[0], h) and R is not None and R.shape != () and R.shape[1] == 1 \
+                and L is not None and L.shape != () and L.shape[1] == 1:
+            # L hᵀ r = L rᵀ h
+            j = ex.matmul(L, ex.transpose(R))
         elif f.op == "diag" and _is_h(f.args[0], h) and right:
             # L diag(h) r = L diag(r) h
             j = ex.matmul(*((L,) if L is not None else ()), ex.diag(ex.matmul(*right)))

@@ -1,0 +1,96 @@
+"""Property tests: random well-shaped expressions differentiate to results that match finite
+differences (through the independent evaluator), or are reported unsupported, never wrong."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator import expr as ex
+from generator.calculus.rules import Differentiator
+from generator.calculus.simplify import Simplifier
+from generator.errors import UnsupportedError
+from independent import fd_jacobian, rel_error, value
+
+SHAPES = {"x": ("D", 1), "y": ("D", 1), "A": ("D", "D"), "B": ("D", "D"), "s": (), "t": ()}
+SCOPE = ex.Scope(dims=frozenset({"D"}), shapes=SHAPES)
+DIMS = {"D": 3}
+
+scalar_leaf = st.sampled_from(["s", "t", "2", "1/2", "x.T @ y", "x.T @ A @ x", "trace(A)", "sum(x)"])
+vector_leaf = st.sampled_from(["x", "y", "A @ x", "ones(D)"])
+matrix_leaf = st.sampled_from(["A", "B", "eye(D)", "x @ y.T"])
+
+
+def combine(c1, c2, i, j, k, f):
+    s1, v1, m1 = c1
+    s2, v2, m2 = c2
+    scalars = [
+        s1, f"({s1} + {s2})", f"({s1} * {s2})", f"({s1} - {s2})", f"{f}({s1})", f"exp({s1} / 10)",
+        f"log(1 + ({s1})**2)", f"sqrt(1 + ({s1})**2)", f"({s1})**2", f"{s1} / (2 + ({s2})**2)",
+        f"({v1}).T @ ({v2})", f"sum({v1})", f"sum(({v1}) * ({v1}))", f"trace({m1})", f"({v1}).T @ ({m1}) @ ({v2})",
+    ]
+    vectors = [v1, f"({v1} + {v2})", f"({s1}) * ({v1})", f"({m1}) @ ({v1})", f"({v1}) * ({v2})", f"{f}({v1})"]
+    matrices = [m1, f"({m1} + {m2})", f"({m1}) @ ({m2})", f"({m1}).T", f"({s1}) * ({m1})", f"({v1}) @ ({v2}).T"]
+    return scalars[i % len(scalars)], vectors[j % len(vectors)], matrices[k % len(matrices)]
+
+
+def grow(children):
+    return st.builds(combine, children, children, st.integers(0, 14), st.integers(0, 5), st.integers(0, 5),
+                     st.sampled_from(["sin", "cos", "tanh", "sigmoid", "softplus"]))
+
+
+trees = st.recursive(st.tuples(scalar_leaf, vector_leaf, matrix_leaf), grow, max_leaves=6)
+
+
+def env():
+    rng = np.random.default_rng(3)
+    return {"x": rng.uniform(-1, 1, (3, 1)), "y": rng.uniform(-1, 1, (3, 1)),
+            "A": rng.uniform(-1, 1, (3, 3)) + 3 * np.eye(3), "B": rng.uniform(-1, 1, (3, 3)),
+            "s": 0.6, "t": -0.4}
+
+
+def check(text: str, wrt: str) -> None:
+    e = ex.parse(text, SCOPE)
+    if not ex.depends_on(e, wrt):
+        return
+    D = Differentiator(wrt, SHAPES[wrt], Simplifier())
+    if D.jshape(e.shape) is None:
+        return
+    try:
+        step = D.d(e)
+    except UnsupportedError:
+        return
+    values = env()
+
+    def fun(v):
+        e2 = dict(values)
+        e2[wrt] = v
+        return value(text, e2, DIMS)
+
+    fd = fd_jacobian(fun, values[wrt])
+    got = np.atleast_2d(np.asarray(value(ex.to_text(step.result), values, DIMS), dtype=float))
+    err = rel_error(got.reshape(fd.shape) if got.size == fd.size else got, fd)
+    assert err < 1e-5, (text, wrt, ex.to_text(step.result), err)
+
+
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@SETTINGS
+@given(trees)
+def test_scalar_expressions(t):
+    for wrt in ("x", "s", "A"):
+        check(t[0], wrt)
+
+
+@SETTINGS
+@given(trees)
+def test_vector_expressions(t):
+    for wrt in ("x", "s"):
+        check(t[1], wrt)
+
+
+@SETTINGS
+@given(trees)
+def test_matrix_expressions_by_a_scalar(t):
+    check(t[2], "s")
