@@ -218,6 +218,8 @@ class LatexPrinter:
         return self._wrap_call(r"\det", e)
 
     def _print_trace(self, e: Expr) -> str:
+        if e.args[0].op == "eye":
+            return dim_latex(e.args[0].name)
         return self._wrap_call(r"\operatorname{tr}", e)
 
     def _print_diag(self, e: Expr) -> str:

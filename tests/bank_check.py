@@ -92,7 +92,8 @@ def _arrange(val, of_shape_len: int, wrt_shape: list) -> np.ndarray:
 
 
 def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -> float:
-    doc = yaml.safe_load(open(problem_path, encoding="utf-8"))
+    with open(problem_path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
     parts = {p["id"]: p for p in _parts(doc)}
     rng = np.random.default_rng(12345)
     worst = 0.0

@@ -119,9 +119,9 @@ class Simplifier:
             a = args[0]
             if a.op == "zero":
                 return ex.ZERO
-            if a.op == "eye":
-                return ex.sym(a.name, ()) if not a.name.isdigit() else ex.num(int(a.name))
-            return ex.trace(a)
+            if a.op == "eye" and a.name.isdigit():
+                return ex.num(int(a.name))
+            return ex.trace(a)       # tr(I_D) stays: D is a dimension, not a scalar of the language
         if op == "diagpart":
             a = args[0]
             if a.op == "matmul" and len(a.args) == 2 and a.args[0].shape[1] == 1:
