@@ -146,8 +146,12 @@ class LatexPrinter:
             from . import expr as ex
             bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
                       for f in den]
-            top = str(abs(c.numerator))
-            below = ([str(c.denominator)] if c.denominator != 1 else []) + [self.factor(b) for b in bottom]
+            upstairs = [f for f in rest if f.shape == ()]
+            rest = [f for f in rest if f.shape != ()]
+            top = " ".join(([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
+                           + [self.factor(f) for f in upstairs])
+            below = ([str(c.denominator)] if c.denominator != 1 else []) + [
+                self.print(b) if len(bottom) == 1 and c.denominator == 1 else self.factor(b) for b in bottom]
             frac = r"\frac{" + top + "}{" + " ".join(below) + "}"
             body = " ".join([frac] + [self.factor(f) for f in rest])
             return ("-" if c < 0 else "") + body

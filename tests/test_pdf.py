@@ -23,3 +23,13 @@ def test_pdf_compiles(tmp_path, root):
         text = subprocess.run(["pdftotext", str(tmp_path / "mml-5.8.pdf"), "-"], capture_output=True,
                               text=True).stdout
         assert "Checked numerically" in text and "Quadratic form" in text
+
+
+def test_every_problem_of_the_bank_compiles(tmp_path, root):
+    if not have_tex():
+        if os.environ.get("CI"):
+            pytest.fail("TeX Live is missing in CI: .ci/run must install it")
+        pytest.skip("no TeX installation")
+    report = build([root / "problems"], tmp_path, ("pdf",))
+    assert not report.failed, report.failed
+    assert len(list(tmp_path.glob("*.pdf"))) == len(list((root / "problems").rglob("*.yaml")))

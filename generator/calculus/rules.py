@@ -336,8 +336,8 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
                 note = r"a linear form in $@0$: $\frac{\partial\, \mathbf{u}^\top \mathbf{a}}{\partial \mathbf{u}} = \mathbf{a}^\top$ with $\mathbf{a} = @1$"
             else:
                 rule, cites = "linear_map", "MML (5.99)"
-                note = r"$@0 @1$ is the transpose of $@2 (@0)^\top$, a linear map"
-            return D.step(rule, e, ex.matmul(Rt, sub.result), cites=cites, note=note, args=(f, R, Rt),
+                note = r"$@0^\top @1$ is the transpose of $@2 @0$, a linear map"
+            return D.step(rule, e, ex.matmul(Rt, sub.result), cites=cites, note=note, args=(col(f), R, Rt),
                           subs=(sub,) if not (f.op == "T" and f.args[0].op == "sym" and f.args[0].name == D.x) else ())
         return None
     if len(dep) == 2 and dep == [0, n - 1] and e.shape == ():

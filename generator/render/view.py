@@ -8,6 +8,7 @@ Nothing here decides mathematics: it only lays out what the engine derived.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from fractions import Fraction
 
 from .. import expr as ex
@@ -103,7 +104,8 @@ class PartView:
             "wrt": self.name(step.wrt),
             "equation": rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}",
             "dims": dims_latex(step.dims),
-            "substeps": [self.step_view(s, depth + 1) for s in _interesting(step.substeps)],
+            "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
+                         else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
             "depth": depth,
         }
 
@@ -131,7 +133,10 @@ class PartView:
             if denominator:
                 results = [_transposed(e) for e in reversed(results)]
             paths.append(self.juxtapose(results))
-        return " + ".join(paths)
+        out = paths[0]
+        for p in paths[1:]:
+            out += " - " + p[1:] if p.startswith("-") else " + " + p
+        return out
 
     def result_view(self, r: Result) -> dict:
         chain_views = []
@@ -305,6 +310,17 @@ def _has_eye(e: Expr) -> bool:
     if e.op == "eye":
         return True
     return any(_has_eye(a) for a in e.args)
+
+
+MAX_DEPTH = 2    # LaTeX nests lists four deep at most: deeper steps are listed flat
+
+
+def _descendants(step: Step) -> list[Step]:
+    out = []
+    for s in _interesting(step.substeps):
+        out.append(replace(s, substeps=()))
+        out.extend(_descendants(s))
+    return out
 
 
 def _interesting(steps) -> list[Step]:
