@@ -89,26 +89,40 @@ def _solve(problem: Problem) -> Solution:
 
 def render_outputs(sol: Solution, formats, templates: str | None = None,
                    solutions: bool = True) -> dict[str, bytes]:
-    """The requested formats as bytes, keyed by extension."""
-    from .render import templates as tpl
+    """The requested formats of one problem as bytes, keyed by extension."""
     from .render.view import solution_view
 
-    out: dict[str, bytes] = {}
-    context = solution_view(sol)
-    context["solutions"] = solutions
-    tex = None
-    if "md" in formats:
-        out["md"] = tpl.render("md", "solution.md.j2", context, templates).encode()
-    if "tex" in formats or "pdf" in formats:
-        tex = tpl.render("tex", "solution.tex.j2", context, templates)
-        if "tex" in formats:
-            out["tex"] = tex.encode()
+    context = {"doc": solution_view(sol), "solutions": solutions, "depth": 0, "combined": False}
+    out = _render(context, "solution", formats, templates, sol.problem.id)
     if "json" in formats and solutions:
         from .render.json import trace_json
         out["json"] = trace_json(sol).encode()
-    if "pdf" in formats:
-        from .render.pdf import compile_pdf
-        out["pdf"] = compile_pdf(tex, sol.problem.id)
+    return out
+
+
+def render_combined(sols: list[Solution], title: str, name: str, formats, templates: str | None = None,
+                    solutions: bool = True) -> dict[str, bytes]:
+    """One document for a set: a title page, the contents, one section per problem."""
+    from .render.view import solution_view
+
+    context = {"docs": [solution_view(s) for s in sols], "title": title, "solutions": solutions,
+               "depth": 1, "combined": True}
+    return _render(context, "combined", [f for f in formats if f != "json"], templates, name)
+
+
+def _render(context: dict, base: str, formats, templates: str | None, name: str) -> dict[str, bytes]:
+    from .render import templates as tpl
+
+    out: dict[str, bytes] = {}
+    if "md" in formats:
+        out["md"] = tpl.render("md", f"{base}.md.j2", context, templates).encode()
+    if "tex" in formats or "pdf" in formats:
+        tex = tpl.render("tex", f"{base}.tex.j2", context, templates)
+        if "tex" in formats:
+            out["tex"] = tex.encode()
+        if "pdf" in formats:
+            from .render.pdf import compile_pdf
+            out["pdf"] = compile_pdf(tex, name, resources=tpl.resources(templates))
     return out
 
 
@@ -127,52 +141,179 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+SHEETS = ("solutions", "exercises", "both")
+
+
+@dataclass(frozen=True)
+class Options:
+    out: Path
+    formats: tuple[str, ...] = FORMATS
+    templates: str | None = None
+    sheets: str = "solutions"
+    timeout: float | None = TIME_LIMIT
+    combine: str | None = None
+    title: str | None = None
+    jobs: int = 1
+    force: bool = False
+
+    @property
+    def kinds(self) -> tuple[bool, ...]:
+        """Which documents: True for worked solutions, False for the exercise sheet."""
+        return {"solutions": (True,), "exercises": (False,), "both": (True, False)}[self.sheets]
+
+
 @dataclass
 class BuildReport:
     built: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)                 # unchanged since the last build
     failed: list[tuple[str, str]] = field(default_factory=list)    # (file or id, reason)
     written: list[Path] = field(default_factory=list)
 
 
-def build(paths, out: Path, formats=FORMATS, templates: str | None = None, solutions: bool = True,
-          progress: Callable[[str], None] | None = None, timeout: float | None = TIME_LIMIT) -> BuildReport:
-    report = BuildReport()
-    files = collect_files(paths)
-    seen_ids: dict[str, str] = {}
-    for i, f in enumerate(files, 1):
-        if progress:
-            progress(f"[{i}/{len(files)}] {f}")
+@dataclass
+class _One:
+    """What building one file gave: sent back from a worker process."""
+
+    path: str
+    id: str = ""
+    failed: str = ""
+    written: list[str] = field(default_factory=list)
+    solution: Solution | None = None
+    skipped: bool = False
+
+
+def _stem(pid: str, solutions: bool) -> str:
+    return pid if solutions else f"{pid}-sheet"
+
+
+def _build_one(path: str, opts: Options, cached: dict | None, keep_solution: bool) -> _One:
+    """Load, solve, verify, render and write one problem file (runs in a worker with --jobs).
+
+    ``cached`` is the cache entry when the file and everything else are unchanged."""
+    one = _One(path)
+    if cached is not None and not keep_solution:
+        one.id, one.skipped = cached.get("id", ""), True
+        return one
+    try:
+        problem = load_problem(path)
+    except ProblemErrors as exc:
+        one.failed = exc.format(caret=False)
+        return one
+    one.id = problem.id
+    needs_solving = any(opts.kinds) or keep_solution
+    sol = solve_problem(problem, opts.timeout) if needs_solving else _unsolved(problem)
+    if sol.failed:
+        one.failed = "; ".join(sol.failed)
+        return one
+    if keep_solution:
+        one.solution = sol
+    if cached is not None:
+        one.skipped = True
+        return one
+    from .render.pdf import LatexError
+    for solutions in opts.kinds:
+        stem = _stem(problem.id, solutions)
         try:
-            problem = load_problem(f)
-        except ProblemErrors as exc:
-            report.failed.append((str(f), exc.format(caret=False)))
-            continue
-        if problem.id in seen_ids:
-            report.failed.append((str(f), f"id {problem.id!r} is also used by {seen_ids[problem.id]}"))
-            continue
-        seen_ids[problem.id] = str(f)
-        sol = solve_problem(problem, timeout)
-        if sol.failed:
-            report.failed.append((str(f), "; ".join(sol.failed)))
-            continue
-        stem = problem.id if solutions else f"{problem.id}-sheet"
-        try:
-            data = render_outputs(sol, formats, templates, solutions)
+            data = render_outputs(sol, opts.formats, opts.templates, solutions)
+        except LatexError as exc:
+            # keep the .tex and TeX's log for inspection; the old PDF stays as it was
+            keep = render_outputs(sol, [f for f in opts.formats if f not in ("pdf",)] + ["tex"], opts.templates,
+                                  solutions)
+            for ext, blob in keep.items():
+                write_atomic(opts.out / f"{stem}.{ext}", blob)
+            if exc.log:
+                write_atomic(opts.out / f"{stem}.log", exc.log.encode())
+            one.failed = str(exc)
+            return one
         except StepgenError as exc:
-            # keep the .tex for inspection when TeX failed
-            from .render.pdf import LatexError
-            if isinstance(exc, LatexError):
-                keep = render_outputs(sol, [x for x in formats if x != "pdf"] + ["tex"], templates, solutions)
-                for ext, blob in keep.items():
-                    write_atomic(out / f"{stem}.{ext}", blob)
-                if exc.log:
-                    write_atomic(out / f"{stem}.log", exc.log.encode())
-            report.failed.append((str(f), str(exc)))
-            continue
-        for ext in formats:
+            one.failed = str(exc)
+            return one
+        for ext in opts.formats:
             if ext in data:
-                path = out / f"{stem}.{ext}"
-                write_atomic(path, data[ext])
-                report.written.append(path)
-        report.built.append(problem.id)
+                write_atomic(opts.out / f"{stem}.{ext}", data[ext])
+                one.written.append(str(opts.out / f"{stem}.{ext}"))
+    return one
+
+
+def _unsolved(problem: Problem) -> Solution:
+    return Solution(problem, tuple(PartSolution(p) for p in problem.parts))
+
+
+def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = None, solutions: bool = True,
+          progress: Callable[[str], None] | None = None, timeout: float | None = TIME_LIMIT) -> BuildReport:
+    """Build every problem file under ``paths``; see ``Options`` for what and how."""
+    opts = out if isinstance(out, Options) else Options(
+        Path(out), tuple(formats), templates, "solutions" if solutions else "exercises", timeout)
+    report = BuildReport()
+    files = [str(f) for f in collect_files(paths)]
+    from . import cache
+    keys = cache.keys(files, opts)
+    cached = {} if opts.force else cache.load(opts.out)
+    hits = {f: cache.hit(opts.out, cached, f, keys[f]) for f in files if f in keys}
+    combined_key = cache.combined_key(keys, files, opts) if opts.combine else ""
+    combined_fresh = bool(opts.combine) and all(hits.get(f) for f in files) and \
+        cache.hit(opts.out, cached, cache.COMBINED, combined_key) is not None
+    keep = opts.combine is not None and not combined_fresh
+    results: list[_One] = []
+    if opts.jobs > 1 and len(files) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
+            futures = [pool.submit(_build_one, f, opts, hits.get(f), keep) for f in files]
+            for i, fut in enumerate(futures, 1):
+                results.append(fut.result())
+                if progress:
+                    progress(f"[{i}/{len(files)}] {files[i - 1]}")
+    else:
+        for i, f in enumerate(files, 1):
+            if progress:
+                progress(f"[{i}/{len(files)}] {f}")
+            results.append(_build_one(f, opts, hits.get(f), keep))
+    seen: dict[str, str] = {}
+    solved: list[Solution] = []
+    fresh: dict[str, dict] = {}
+    for one in results:
+        if one.id and one.id in seen:
+            report.failed.append((one.path, f"id {one.id!r} is also used by {seen[one.id]}"))
+            continue
+        if one.id:
+            seen[one.id] = one.path
+        if one.failed:
+            report.failed.append((one.path, one.failed))
+            continue
+        if one.skipped:
+            report.skipped.append(one.id)
+        else:
+            report.built.append(one.id)
+            report.written.extend(Path(w) for w in one.written)
+            if one.path in keys:
+                fresh[one.path] = {"key": keys[one.path], "id": one.id,
+                                   "outputs": sorted(Path(w).name for w in one.written)}
+        if one.solution is not None:
+            solved.append(one.solution)
+    if opts.combine is not None and not combined_fresh:
+        written = _write_combined(solved, opts, report)
+        if written and not report.failed:
+            fresh[cache.COMBINED] = {"key": combined_key, "outputs": sorted(p.name for p in written)}
+    if fresh:
+        cache.save(opts.out, cached, fresh)
     return report
+
+
+def _write_combined(solved: list[Solution], opts: Options, report: BuildReport) -> list[Path]:
+    from .render.pdf import LatexError
+    title = opts.title or opts.combine
+    written: list[Path] = []
+    for solutions in opts.kinds:
+        stem = _stem(opts.combine, solutions)
+        try:
+            data = render_combined(solved, title, stem, opts.formats, opts.templates, solutions)
+        except LatexError as exc:
+            if exc.log:
+                write_atomic(opts.out / f"{stem}.log", exc.log.encode())
+            report.failed.append((stem, str(exc)))
+            continue
+        for ext, blob in data.items():
+            write_atomic(opts.out / f"{stem}.{ext}", blob)
+            written.append(opts.out / f"{stem}.{ext}")
+    report.written.extend(written)
+    return written

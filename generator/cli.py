@@ -6,12 +6,15 @@ fast.  Exit status: 0 all good, 1 some problem failed, 2 bad usage.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -35,31 +38,47 @@ def main() -> None:
               help="Folder the outputs are written to.")
 @click.option("--format", "fmt", default="md,tex,pdf,json", show_default=True,
               help="Comma-separated outputs: md, tex, pdf, json.")
-@click.option("--no-solutions", is_flag=True, help="Write the exercise sheet (statements only).")
+@click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf} for the whole set: "
+              "a title page, the contents, one section per problem.")
+@click.option("--title", help="Title of the combined document (default: NAME).")
+@click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",
+              show_default=True, help="Worked solutions, the exercise sheet (statements only, <id>-sheet.*), "
+              "or both from the same run.")
+@click.option("--no-solutions", is_flag=True, help="Same as --sheets exercises.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Problems built in parallel.")
+@click.option("--force", is_flag=True, help="Rebuild even what did not change since the last build.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False),
               help="A folder of templates searched before the built-in ones.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds one problem may take before it is reported as failed.")
-def build(paths, out, fmt, no_solutions, templates, timeout) -> None:
-    """Solve the problems in PATHS (files or folders) and write the outputs."""
-    from .build import build as run_build
+def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, templates, timeout) -> None:
+    """Solve the problems in PATHS (files or folders, recursively) and write the outputs."""
+    from .build import Options, build as run_build
     from .render.pdf import INSTALL_HINT, have_tex
 
     formats = _formats(fmt)
+    if combine is not None and not _ID.match(combine):
+        raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--combine")
     if "pdf" in formats and not have_tex():
         click.echo("warning: " + INSTALL_HINT, err=True)
         formats = tuple(f for f in formats if f != "pdf")
+    opts = Options(Path(out), formats, templates, "exercises" if no_solutions else sheets, timeout,
+                   combine, title, jobs, force)
     show = sys.stderr.isatty()
-    report = run_build(paths, Path(out), formats, templates, solutions=not no_solutions,
-                       progress=(lambda m: click.echo(m, err=True)) if show else None, timeout=timeout)
+    report = run_build(paths, opts, progress=(lambda m: click.echo(m, err=True)) if show else None)
     for path in report.written:
         click.echo(f"wrote {path}")
+    summary = f"built {len(report.built)} problem(s) into {out}"
+    if report.skipped:
+        summary += f"; {len(report.skipped)} unchanged"
     if report.failed:
         click.echo(f"\n{len(report.failed)} problem(s) failed:", err=True)
         for name, reason in report.failed:
             click.echo(f"  {name}: {reason}", err=True)
+        click.echo(summary, err=True)
         sys.exit(1)
-    click.echo(f"built {len(report.built)} problem(s) into {out}")
+    click.echo(summary)
 
 
 @main.command()
@@ -81,6 +100,50 @@ def check(paths) -> None:
         click.echo(f"{failed} of {len(files)} file(s) have errors", err=True)
         sys.exit(1)
     click.echo(f"{len(files)} file(s) OK")
+
+
+@main.command()
+@click.argument("id")
+@click.option("--dir", "folder", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write ID.yaml into.")
+def new(id, folder) -> None:
+    """Write ID.yaml, a commented problem skeleton that passes check and builds."""
+    from .skeleton import skeleton
+    if not re.match(r"^[a-z0-9][a-z0-9._-]*$", id):
+        raise click.BadParameter("an id is lower-case letters, digits, '.', '_' and '-'", param_hint="ID")
+    path = Path(folder) / f"{id}.yaml"
+    if path.exists():
+        raise click.ClickException(f"{path} exists; not overwritten")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(skeleton(id), encoding="utf-8")
+    click.echo(f"wrote {path}; check it with: stepgen check {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def show(file) -> None:
+    """Print the worked solution of FILE in the terminal."""
+    from .build import solve_problem
+    from .errors import ProblemErrors
+    from .render.text import solution_text
+    from .spec import load_problem
+    try:
+        problem = load_problem(file)
+    except ProblemErrors as exc:
+        click.echo(exc.format(caret=True), err=True)
+        sys.exit(1)
+    sol = solve_problem(problem)
+    click.echo(solution_text(sol))
+    if sol.failed:
+        sys.exit(1)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the problem format (for editors)."""
+    import json
+    from .schema import SCHEMA
+    click.echo(json.dumps(SCHEMA, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,9 @@ def _step(step: Step, P: LatexPrinter) -> dict:
         "cites": step.cites,
         "of": ex.to_text(step.of),
         "wrt": step.wrt,
-        "text": f"d/d{step.wrt} [{ex.to_text(step.of)}] = {ex.to_text(step.result)}",
+        "text": (f"d[{ex.to_text(step.of)}] = {ex.to_text(step.result)}" if step.direction else
+                 f"d/d{step.wrt} [{ex.to_text(step.of)}] = {ex.to_text(step.result)}"),
+        "differential": bool(step.direction),
         "latex": rf"\frac{{\partial}}{{\partial {P.names.get(step.wrt, step.wrt)}}}\left({P(step.of)}\right) = {P(step.result)}",
         "dims": step.dims,
         "substeps": [_step(s, P) for s in step.substeps],

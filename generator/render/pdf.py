@@ -47,8 +47,11 @@ def tex_error_lines(log: str) -> str:
     return "see the log"
 
 
-def compile_pdf(tex_source: str, name: str) -> bytes:
-    """The PDF of ``tex_source`` as bytes; raises ``LatexError`` with the log."""
+def compile_pdf(tex_source: str, name: str, resources: tuple[Path, ...] = ()) -> bytes:
+    """The PDF of ``tex_source`` as bytes; raises ``LatexError`` with the log.
+
+    ``resources`` (a logo from the instructor's templates folder) are copied beside the
+    ``.tex``, where the paranoid file access lets TeX read them."""
     if not have_tex():
         raise LatexError(INSTALL_HINT)
     env = dict(os.environ)
@@ -60,6 +63,8 @@ def compile_pdf(tex_source: str, name: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="stepgen-tex-") as tmp:
         src = Path(tmp) / f"{name}.tex"
         src.write_text(tex_source, encoding="utf-8")
+        for r in resources:
+            shutil.copyfile(r, Path(tmp) / r.name)
         cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
                "-quiet", f"-pdflatex=pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error %O %S",
                src.name]

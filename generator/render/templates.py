@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 
 from .. import texsafe
+from ..errors import StepgenError
 
 
 def builtin_dir() -> Path:
@@ -57,7 +58,7 @@ def environment(kind: str, user: str | None = None) -> jinja2.Environment:
             trim_blocks=False, autoescape=False, undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True)
     else:
-        env = jinja2.Environment(loader=loader, trim_blocks=False, autoescape=False,
+        env = jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True, autoescape=False,
                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["tex"] = texsafe.escape_text
     env.filters["mdtex"] = texsafe.markdown_to_latex
@@ -66,7 +67,12 @@ def environment(kind: str, user: str | None = None) -> jinja2.Environment:
 
 
 def render(kind: str, name: str, context: dict, user: str | None = None) -> str:
-    text = environment(kind, user).get_template(name).render(**context)
+    try:
+        text = environment(kind, user).get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise StepgenError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise StepgenError(f"template {name}: {exc}") from None
     # collapse runs of blank lines so output does not depend on template whitespace quirks
     lines, out, blank = text.splitlines(), [], 0
     for line in lines:
@@ -75,3 +81,13 @@ def render(kind: str, name: str, context: dict, user: str | None = None) -> str:
         if blank <= 1:
             out.append(line)
     return "\n".join(out).strip() + "\n"
+
+
+RESOURCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".eps")
+
+
+def resources(user: str | None) -> tuple[Path, ...]:
+    """Images in the instructor's templates folder, for \\includegraphics (a course logo)."""
+    if not user:
+        return ()
+    return tuple(sorted(p for p in Path(user).iterdir() if p.suffix.lower() in RESOURCE_SUFFIXES and p.is_file()))

@@ -102,7 +102,8 @@ class PartView:
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
             "of": of,
             "wrt": self.name(step.wrt),
-            "equation": rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}",
+            "equation": (rf"\mathrm{{d}}\left({of}\right) = {self.P(step.result)}" if step.direction else
+                         rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}"),
             "dims": dims_latex(step.dims),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
@@ -181,6 +182,7 @@ class PartView:
                     f" and ${self.name(name)}^{{-\\top}} = {self.name(name)}^{{-1}}$")
         check = r.check
         cw = r.componentwise
+        graph = self.graph(r)
         return {
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
             "frac": self.frac(r.of, r.wrt, False, r.order),
@@ -216,6 +218,36 @@ class PartView:
                 "wrt_name": self.name(r.wrt),
             },
             "direct": self.part.method == "direct",
+            "graph": graph,
+        }
+
+    def graph(self, r: Result) -> dict:
+        """The dependency graph x -> y -> z -> f, each edge labelled with its partial and dims."""
+        edges = [(p.wrt, p.of, p) for p in r.partials]
+        names: list[str] = []
+        for a, b, _ in edges:
+            for n in (a, b):
+                if n not in names:
+                    names.append(n)
+        level = {n: 0 for n in names}
+        for _ in names:                      # longest path from the variable: a DAG, so |V| rounds
+            for a, b, _ in edges:
+                level[b] = max(level[b], level[a] + 1)
+        rows: dict[int, int] = {}
+        nodes = []
+        for n in sorted(names, key=lambda n: (level[n], names.index(n))):
+            row = rows.get(level[n], 0)
+            rows[level[n]] = row + 1
+            shape = shapes_of_part(self.part).get(n, ())
+            nodes.append({"id": n, "x": 3.4 * level[n], "y": -1.6 * row,
+                          "latex": self.name(n) + r" \in " + space_latex(shape),
+                          "text": n + " ∈ " + _space_text(shape)})
+        return {
+            "nodes": nodes,
+            "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
+                       "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
+                       "bend": "bend left=12" if level[b] - level[a] > 1 else ""}
+                      for a, b, p in edges],
         }
 
     def tensor_view(self, p) -> dict:
@@ -294,6 +326,19 @@ def _plain(latex: str) -> str:
     return "{" + (m.group(1) + m.group(2) if m else latex) + "}"
 
 
+def shapes_of_part(part) -> dict:
+    out = {s.name: s.shape for s in part.symbols if s.kind in ("scalar", "array")}
+    out.update({d.name: d.expr.shape for d in part.define})
+    return out
+
+
+def _space_text(shape) -> str:
+    if shape == ():
+        return "ℝ"
+    r, c = shape
+    return f"ℝ^{r}" if c == 1 else f"ℝ^({r}×{c})"
+
+
 def _layout(dims: str, denominator: bool) -> str:
     if not denominator:
         return dims
@@ -362,6 +407,7 @@ def solution_view(sol: Solution) -> dict:
     p = sol.problem
     return {
         "id": p.id,
+        "anchor": "problem-" + p.id.replace(".", "-"),
         "title": p.title or p.id,
         "source": text(p.source) if p.source else None,
         "statement": text(p.statement) if p.statement else None,

@@ -1,0 +1,52 @@
+"""``stepgen show``: the worked solution as plain text for a terminal."""
+from __future__ import annotations
+
+from .. import expr as ex
+from ..calculus.rules import TITLES
+from ..trace import Solution, Step
+
+
+def _step_lines(step: Step, indent: int) -> list[str]:
+    pad = "  " * indent
+    title = TITLES.get(step.rule, step.rule)
+    cite = f" [{step.cites}]" if step.cites else ""
+    out = [f"{pad}- {title}{cite}: ∂/∂{step.wrt} ({ex.to_text(step.of)}) = {ex.to_text(step.result)}"]
+    for s in step.substeps:
+        out.extend(_step_lines(s, indent + 1))
+    return out
+
+
+def solution_text(sol: Solution) -> str:
+    p = sol.problem
+    lines = [p.title or p.id, "=" * len(p.title or p.id)]
+    if p.source:
+        lines.append(f"Source: {p.source}")
+    if p.statement:
+        lines += ["", p.statement]
+    for ps in sol.parts:
+        part = ps.part
+        lines.append("")
+        if p.has_parts:
+            lines += [f"Part ({part.id})", "-" * (len(part.id) + 7)]
+            if part.statement:
+                lines.append(part.statement)
+        for d in part.define:
+            lines.append(f"  {d.name} = {ex.to_text(d.expr)}")
+        if ps.error:
+            lines.append(f"  NOT SOLVED: {ps.error}")
+            continue
+        for r in ps.results:
+            lines += ["", f"{r.text}  ({r.dims}, {r.layout} layout)"]
+            for path in r.paths:
+                lines.append("  chain: " + " → ".join(reversed(path)))
+            for part_ in reversed(r.partials):
+                kind = "tensor; differential " if part_.tensor else ""
+                lines.append(f"  ∂{part_.of}/∂{part_.wrt}  [{part_.step.dims}]  {kind}= {ex.to_text(part_.result)}")
+                lines.extend(_step_lines(part_.step, 2))
+            label = "differential" if r.tensor else "result"
+            lines.append(f"  {label}: {r.text} = {ex.to_text(r.result)}")
+            if r.check:
+                sizes = ", ".join(f"{n}={v}" for n, v in r.check.sizes) or "scalars"
+                lines.append(f"  checked: {r.check.points} random points, {sizes}; "
+                             f"largest relative error {r.check.max_rel_error:.0e}")
+    return "\n".join(lines)
