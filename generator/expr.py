@@ -483,7 +483,7 @@ class _Parser:
             raise self.error(node, f"the operator {type(node.op).__name__} is not part of the expression language")
         a = self.visit(node.left, depth)
         b = self.visit(node.right, depth)
-        col = node.col_offset
+        col = self._op_col(node, op)
         try:
             if op == "+":
                 return add(a, b)
@@ -512,6 +512,17 @@ class _Parser:
         except ExprError as exc:
             raise ExprError(exc.message, col=col) from None
         raise self.error(node, "unsupported operator")
+
+    def _op_col(self, node, op: str) -> int:
+        """The column of the operator between the two operands, for errors that point at it."""
+        left_end = getattr(node.left, "end_col_offset", None)
+        right_start = node.right.col_offset
+        if getattr(node.left, "end_lineno", 1) == getattr(node.right, "lineno", 1) == 1 and left_end is not None:
+            text = self.text.strip()
+            found = text.find(op, left_end, right_start)
+            if found >= 0:
+                return found
+        return node.col_offset
 
     def visit_Attribute(self, node, depth) -> Expr:
         if node.attr != "T":

@@ -35,7 +35,7 @@ def test_one_bad_problem_does_not_stop_the_others(tmp_path, root):
     assert res.exit_code == 1
     assert (out / "mml-5.8.md").exists()
     assert "1 problem(s) failed" in res.output
-    assert "bad.yaml:3:13: define.f: (D×1) @ (D×1) do not conform" in res.output
+    assert "bad.yaml:3:15: define.f: (D×1) @ (D×1) do not conform" in res.output
     assert "Traceback" not in res.output
 
 

@@ -48,7 +48,7 @@ def test_shape_mismatch_points_at_the_expression(tmp_path):
     text = GOOD.replace("symbols: {D: dim, x: [D], S: {shape: [D, D], assume: [symmetric]}}",
                         "symbols: {D: dim, M: dim, N: dim, x: [D], A: [M, N]}").replace("x.T @ S @ x", "x @ A")
     errs = errors(tmp_path, text)
-    assert errs == [f"{tmp_path / 'p.yaml'}:6:6: define.f: (D×1) @ (M×N) do not conform"]
+    assert errs == [f"{tmp_path / 'p.yaml'}:6:8: define.f: (D×1) @ (M×N) do not conform"]
 
 
 def test_all_errors_of_a_file_at_once(tmp_path):
