@@ -91,6 +91,12 @@ class Simplifier:
                 return self._mul(tuple(rest), e.shape) if rest else ex.ONE
             if a == b and a.shape == ():
                 return ex.ONE
+            ca, ra = _split_coeff(a)
+            cb, rb = _split_coeff(b)
+            if (ca != 1 or cb != 1) and cb != 0:
+                # (c a) / (d b) = (c/d) (a / b)
+                inner = ra if rb == ex.ONE else (ex.div(ra, rb) if ra != ex.ONE else ex.power(rb, ex.num(-1)))
+                return self._mul((ex.num(ca / cb), inner), e.shape)
             return ex.div(a, b)
         if op == "pow":
             a, b = args

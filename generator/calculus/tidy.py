@@ -3,7 +3,7 @@
 The scalar parts of a result (a whole scalar result, or the scalar factors in
 front of an array) are translated into SymPy — every piece that involves
 arrays (``w.T @ x``, ``det(X)``, ``norm(x)``) becomes an opaque symbol — then
-``sympy.simplify``-ed and translated back, and kept only if shorter.  The
+simplified (``cancel``, then ``factor``) and translated back, and kept only if shorter.  The
 translation is from our own trees: no text from a problem file reaches SymPy.
 """
 from __future__ import annotations
@@ -100,10 +100,12 @@ def _simplest(e: Expr, assumptions) -> Expr:
     except ValueError:
         return e
     ops = sp.count_ops(s)
-    if ops > MAX_OPS:
-        candidate = sp.cancel(s)
-    else:
-        candidate = sp.simplify(s)
+    # rational simplification: cancel, then factor; much cheaper than sympy.simplify
+    # (whose trigsimp dominated a profile of building the problem bank) and enough for
+    # the scalar coefficients the rules produce
+    cancelled = sp.cancel(s)
+    candidates = [cancelled] if ops > MAX_OPS else [cancelled, sp.factor(cancelled)]
+    candidate = min(candidates, key=sp.count_ops)
     if sp.count_ops(candidate) >= ops:
         return e
     try:
