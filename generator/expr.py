@@ -267,9 +267,13 @@ def apply(name: str, args: tuple, shape: Shape) -> Expr:
 
 def free_symbols(e: Expr) -> frozenset[str]:
     out: set[str] = set()
+    seen: set[int] = set()
     stack = [e]
     while stack:
         n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
         if n.op == "sym":
             out.add(n.name)
         stack.extend(n.args)
@@ -280,16 +284,21 @@ def depends_on(e: Expr, name: str) -> bool:
     return name in free_symbols(e)
 
 
-def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
-    """Replace symbols by expressions of the same shape."""
+def substitute(e: Expr, mapping: Mapping[str, Expr], _memo: dict | None = None) -> Expr:
+    """Replace symbols by expressions of the same shape (shared subtrees visited once)."""
+    memo = {} if _memo is None else _memo
+    key = id(e)
+    if key in memo:
+        return memo[key]
     if e.op == "sym":
-        return mapping.get(e.name, e)
-    if not e.args:
-        return e
-    new = tuple(substitute(a, mapping) for a in e.args)
-    if new == e.args:
-        return e
-    return rebuild(e, new)
+        out = mapping.get(e.name, e)
+    elif not e.args:
+        out = e
+    else:
+        new = tuple(substitute(a, mapping, memo) for a in e.args)
+        out = e if all(n is o for n, o in zip(new, e.args)) else rebuild(e, new)
+    memo[key] = out
+    return out
 
 
 def rebuild(e: Expr, args: tuple) -> Expr:

@@ -86,16 +86,32 @@ def contract(j: Expr, link: Partial, simp) -> Expr:
 
 
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
-    """Replace define names until only declared symbols remain (bounded in size)."""
-    for _ in range(len(defs) + 1):
-        names = ex.free_symbols(e) & defs.keys()
-        if not names:
-            return e
-        e = ex.substitute(e, {n: defs[n] for n in names})
-        if ex.tree_size(e, MAX_SUBSTITUTED) > MAX_SUBSTITUTED:
-            raise UnsupportedError(f"the expression grows past {MAX_SUBSTITUTED} terms when the "
-                                   "definitions are substituted; split the problem")
-    return e
+    """Replace define names until only declared symbols remain (bounded in size).
+
+    Each definition is resolved once, innermost first, so a chain of L links costs
+    O(L) substitutions rather than L passes over the whole expression."""
+    resolved: dict[str, Expr] = {}
+
+    def resolve(name: str, depth: int = 0) -> Expr:
+        if name not in resolved:
+            if depth > len(defs):
+                raise UnsupportedError("circular definitions")
+            inner = ex.free_symbols(defs[name]) & defs.keys()
+            out = ex.substitute(defs[name], {n: resolve(n, depth + 1) for n in inner}) if inner else defs[name]
+            if ex.tree_size(out, MAX_SUBSTITUTED) > MAX_SUBSTITUTED:
+                raise UnsupportedError(f"the expression grows past {MAX_SUBSTITUTED} terms when the "
+                                       "definitions are substituted; split the problem")
+            resolved[name] = out
+        return resolved[name]
+
+    names = ex.free_symbols(e) & defs.keys()
+    if not names:
+        return e
+    out = ex.substitute(e, {n: resolve(n) for n in names})
+    if ex.tree_size(out, MAX_SUBSTITUTED) > MAX_SUBSTITUTED:
+        raise UnsupportedError(f"the expression grows past {MAX_SUBSTITUTED} terms when the "
+                               "definitions are substituted; split the problem")
+    return out
 
 
 def solve_target(part, target) -> Result:
