@@ -155,6 +155,7 @@ class Options:
     title: str | None = None
     jobs: int = 1
     force: bool = False
+    shard: tuple[int, int] | None = None      # (K, N): build the files i with i % N == K - 1
 
     @property
     def kinds(self) -> tuple[bool, ...]:
@@ -246,6 +247,9 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
         Path(out), tuple(formats), templates, "solutions" if solutions else "exercises", timeout)
     report = BuildReport()
     files = [str(f) for f in collect_files(paths)]
+    if opts.shard:
+        k, n = opts.shard
+        files = [f for i, f in enumerate(files) if i % n == k - 1]
     from . import cache
     keys = cache.keys(files, opts)
     cached = {} if opts.force else cache.load(opts.out)

@@ -17,6 +17,13 @@ from . import __version__
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def _shard(value: str) -> tuple[int, int]:
+    m = re.match(r"^(\d+)/(\d+)$", value)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise click.BadParameter("write K/N with 1 <= K <= N, e.g. 2/4", param_hint="--shard")
+    return int(m.group(1)), int(m.group(2))
+
+
 def _formats(value: str) -> tuple[str, ...]:
     from .build import FORMATS
     items = tuple(v.strip() for v in value.split(",") if v.strip())
@@ -52,7 +59,9 @@ def main() -> None:
               help="A folder of templates searched before the built-in ones.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Seconds one problem may take before it is reported as failed.")
-def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, templates, timeout) -> None:
+@click.option("--shard", metavar="K/N", help="Build only share K of N of the files (for a CI matrix); "
+              "assemble the shares' outputs with `stepgen combine`.")
+def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, templates, timeout, shard) -> None:
     """Solve the problems in PATHS (files or folders, recursively) and write the outputs."""
     from .build import Options, build as run_build
     from .render.pdf import INSTALL_HINT, have_tex
@@ -63,8 +72,9 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     if "pdf" in formats and not have_tex():
         click.echo("warning: " + INSTALL_HINT, err=True)
         formats = tuple(f for f in formats if f != "pdf")
+    share = _shard(shard) if shard else None
     opts = Options(Path(out), formats, templates, "exercises" if no_solutions else sheets, timeout,
-                   combine, title, jobs, force)
+                   combine, title, jobs, force, share)
     show = sys.stderr.isatty()
     report = run_build(paths, opts, progress=(lambda m: click.echo(m, err=True)) if show else None)
     for path in report.written:
@@ -100,6 +110,38 @@ def check(paths) -> None:
         click.echo(f"{failed} of {len(files)} file(s) have errors", err=True)
         sys.exit(1)
     click.echo(f"{len(files)} file(s) OK")
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--name", required=True, help="The combined document's file name (NAME.md, NAME.tex, NAME.pdf).")
+@click.option("--title", help="Its title (default: NAME).")
+@click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="md,tex,pdf", show_default=True, help="Comma-separated: md, tex, pdf.")
+@click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",
+              show_default=True)
+def combine(folders, name, title, out, fmt, sheets) -> None:
+    """Assemble one document from the per-problem outputs in FOLDERS (e.g. the shards of a CI matrix)."""
+    from .assemble import combine_md, combine_tex
+    from .build import write_atomic
+    from .render.pdf import compile_pdf
+    formats = _formats(fmt)
+    if not _ID.match(name):
+        raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--name")
+    kinds = {"solutions": (False,), "exercises": (True,), "both": (False, True)}[sheets]
+    for sheet in kinds:
+        stem = f"{name}-sheet" if sheet else name
+        if "md" in formats:
+            write_atomic(Path(out) / f"{stem}.md", combine_md(folders, name, title or name, sheet).encode())
+            click.echo(f"wrote {Path(out) / f'{stem}.md'}")
+        if "tex" in formats or "pdf" in formats:
+            tex = combine_tex(folders, name, title or name, sheet)
+            if "tex" in formats:
+                write_atomic(Path(out) / f"{stem}.tex", tex.encode())
+                click.echo(f"wrote {Path(out) / f'{stem}.tex'}")
+            if "pdf" in formats:
+                write_atomic(Path(out) / f"{stem}.pdf", compile_pdf(tex, stem))
+                click.echo(f"wrote {Path(out) / f'{stem}.pdf'}")
 
 
 @main.command()

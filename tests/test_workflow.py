@@ -143,3 +143,25 @@ def test_course_logo_and_two_builds_give_identical_pdfs(tmp_path):
         assert res.exit_code == 0, res.output
     assert (a / "linear-form.pdf").read_bytes() == (b / "linear-form.pdf").read_bytes()
     assert "Course MML 101" in (a / "linear-form.tex").read_text()
+
+
+def test_shards_build_disjoint_shares_and_combine_assembles_them(tmp_path):
+    src = small_set(tmp_path)
+    shutil.copy(ROOT / "problems" / "vector" / "distance.yaml", src / "vector" / "distance.yaml")
+    outs = []
+    for k in (1, 2):
+        out = tmp_path / f"shard{k}"
+        res = run("build", src, "--out", out, "--format", "md,tex", "--shard", f"{k}/2")
+        assert res.exit_code == 0, res.output
+        outs.append(out)
+    built = [sorted(f.stem for f in o.glob("*.md")) for o in outs]
+    assert not set(built[0]) & set(built[1])
+    assert sorted(built[0] + built[1]) == ["distance", "linear-form", "mml-5.8"]
+    res = run("combine", *outs, "--name", "all", "--title", "All of it", "--out", tmp_path / "final",
+              "--format", "md,tex")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "final" / "all.md").read_text()
+    assert md.startswith("# All of it") and "## Euclidean distance" in md and "## A linear form" in md
+    tex = (tmp_path / "final" / "all.tex").read_text()
+    assert tex.count(r"\section{") == 3 and r"\tableofcontents" in tex
+    assert run("build", src, "--shard", "3/2").exit_code == 2
