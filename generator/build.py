@@ -70,7 +70,7 @@ def _solve(problem: Problem) -> Solution:
             for target, r in zip(part.find, solved):
                 cw = None
                 if part.method == "componentwise":
-                    f_expr = ex_substitute_all(part, target.of)
+                    f_expr = ex_substitute_all(part, target.of, keep=target.wrt)
                     cw = componentwise(f_expr, target.wrt, checker.shapes[target.wrt])
                     for p in checker.points:
                         err = check_entries(cw, p.env, checker.sizes, evaluate(r.result, p.env, checker.sizes))

@@ -647,6 +647,14 @@ def to_text(e: Expr) -> str:
         return out
     if op == "mul":
         args = list(e.args)
+        den = [f for f in args if f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0]
+        if den and len(den) < len(args):
+            # s**(-1) * x.T reads better as x.T / s
+            top = [f for f in args if not any(f is d for d in den)]
+            bottom = [d.args[0] if d.args[1].value == -1 else power(d.args[0], num(-d.args[1].value)) for d in den]
+            numer = top[0] if len(top) == 1 else mul(*top)
+            denom = bottom[0] if len(bottom) == 1 else mul(*bottom)
+            return f"{_wrap(numer, _PREC['mul'], False)} / {_wrap(denom, _PREC['mul'], True)}"
         if args[0].op == "num" and args[0].value == -1 and len(args) > 1:
             rest = args[1:]
             inner = rest[0] if len(rest) == 1 else mul(*rest)

@@ -48,9 +48,9 @@ _FN = {
 }
 
 
-def dim_sizes(part) -> dict[str, int]:
+def dim_sizes(part, order=SIZES) -> dict[str, int]:
     dims = [s.name for s in part.symbols if s.kind == "dim"]
-    return {d: SIZES[i % len(SIZES)] + (i // len(SIZES)) for i, d in enumerate(dims)}
+    return {d: order[i % len(order)] + (i // len(order)) for i, d in enumerate(dims)}
 
 
 def _size(d, sizes: dict[str, int]) -> int:
@@ -218,7 +218,9 @@ class Point:
                 continue
             if all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str)):
                 return
-        raise UnsupportedError("no random point where every definition is finite was found")
+        raise UnsupportedError("no random point where every definition is finite was found (a log of a "
+                               "non-positive number, or a singular matrix at sizes "
+                               + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "?)")
 
     def _fill(self) -> None:
         pending = dict(self.defs)
@@ -298,9 +300,19 @@ class Checker:
     seed_text: str
 
     def __post_init__(self):
-        self.sizes = dim_sizes(self.part)
-        rng = np.random.default_rng(zlib.crc32(self.seed_text.encode()))
-        self.points = [Point(self.part, self.sizes, rng) for _ in range(POINTS)]
+        failure = None
+        for order in (SIZES, SIZES[1::-1] + SIZES[2:], tuple(reversed(SIZES))):
+            # another assignment of sizes when a definition is undefined at the first
+            # (log det(XᵀX) needs X tall)
+            self.sizes = dim_sizes(self.part, order)
+            rng = np.random.default_rng(zlib.crc32(self.seed_text.encode()))
+            try:
+                self.points = [Point(self.part, self.sizes, rng) for _ in range(POINTS)]
+                break
+            except UnsupportedError as exc:
+                failure = exc
+        else:
+            raise failure
         self.shapes = {s.name: s.shape for s in self.part.symbols if s.kind in ("scalar", "array")}
         self.shapes.update({d.name: d.expr.shape for d in self.part.define})
 
@@ -366,7 +378,7 @@ class Checker:
         per = []
         for p in r.partials:
             per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
-        f_expr = ex_substitute_all(self.part, r.of)
+        f_expr = ex_substitute_all(self.part, r.of, keep=r.wrt)
         if r.tensor:
             err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")
         elif r.order == 1:
@@ -411,7 +423,9 @@ class Checker:
         return worst
 
 
-def ex_substitute_all(part, name: str) -> Expr:
+def ex_substitute_all(part, name: str, keep: str = "") -> Expr:
+    """The definition of ``name`` in the declared symbols; ``keep`` (a define name that a
+    derivative is taken with respect to) stays a variable."""
     from .calculus.chain import substitute_all
-    defs = {d.name: d.expr for d in part.define}
+    defs = {d.name: d.expr for d in part.define if d.name != keep}
     return substitute_all(defs[name], defs)

@@ -94,6 +94,13 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         if e.shape[0] == 1:
             return _expand(ex.matmul(inner, ex.diag(ex.transpose(other))), h)
         return [ex.hadamard(t, other) if inner is a else ex.hadamard(other, t) for t in _expand(inner, h)]
+    if op == "kron":
+        a, b = e.args
+        if _is_h(b, h) and not _has(a, h) and a.shape != () and a.shape[1] == 1 and b.shape[1] == 1:
+            return [ex.matmul(ex.kron(a, ex.eye(b.shape[0])), b)]          # a ⊗ h = (a ⊗ I) h
+        if _is_h(a, h) and not _has(b, h) and b.shape != () and b.shape[1] == 1 and a.shape[1] == 1:
+            return [ex.matmul(ex.kron(ex.eye(a.shape[0]), b), a)]          # h ⊗ b = (I ⊗ b) h
+        return [e]
     if op == "sum":
         v = e.args[0]
         r, c = ex.as_2d(v.shape)

@@ -22,6 +22,8 @@ class Simplifier:
         self.assumptions = assumptions or {}
         self.used: list[tuple[str, str]] = []     # (symbol, assumption), in order of use
         self._cache: dict[Expr, Expr] = {}
+        self._flipping = False        # re-entrancy guards for the two rewrites that call back in
+        self._distributing = False
 
     def _assume(self, name: str, what: str) -> bool:
         if what in self.assumptions.get(name, ()) or (
@@ -39,6 +41,15 @@ class Simplifier:
             return True
         if e.op == "inv":
             return self.symmetric(e.args[0])
+        if e.op == "matmul":
+            # Aᵀ A, A Aᵀ, A S Aᵀ (S symmetric): the factors read the same backwards, transposed
+            fs = e.args
+            n = len(fs)
+            for i in range(n // 2):
+                a, b = fs[i], fs[n - 1 - i]
+                if not ((a.op == "T" and a.args[0] == b) or (b.op == "T" and b.args[0] == a)):
+                    return False
+            return n % 2 == 0 or self.symmetric(fs[n // 2])
         if e.op == "add":
             return all(self.symmetric(a) for a in e.args)
         if e.op == "mul":
@@ -71,14 +82,7 @@ class Simplifier:
         if op == "T":
             return self._transpose(args[0])
         if op == "had":
-            a, b = args
-            if a.op == "zero" or b.op == "zero":
-                return ex.zero(e.shape)
-            if _all_ones(a):
-                return b
-            if _all_ones(b):
-                return a
-            return ex.hadamard(a, b)
+            return self._had(args, e.shape)
         if op == "div":
             a, b = args
             if b.op == "num":
@@ -152,6 +156,31 @@ class Simplifier:
             return ex.vsum(a)
         return ex.rebuild(e, args)
 
+    # -- Hadamard products: like scalar products, entry by entry
+    def _had(self, args: tuple, shape) -> Expr:
+        factors: list[Expr] = []
+        for a in args:
+            factors.extend(a.args if a.op == "had" else (a,))
+        if any(f.op == "zero" for f in factors):
+            return ex.zero(shape)
+        factors = [f for f in factors if not _all_ones(f)]
+        merged: list[tuple[Expr, object]] = []
+        for f in factors:
+            base, p = (f.args[0], f.args[1].value) if f.op == "pow" and f.args[1].op == "num" else (f, 1)
+            for i, (mb, mp) in enumerate(merged):
+                if mb == base:
+                    merged[i] = (mb, mp + p)
+                    break
+            else:
+                merged.append((base, p))
+        out = [b if p == 1 else ex.power(b, ex.num(p)) for b, p in merged if p != 0]
+        if not out:
+            return _ones_of(shape)
+        result = out[0]
+        for f in out[1:]:
+            result = ex.hadamard(result, f)
+        return result
+
     # -- add
     def _add(self, args: tuple, shape) -> Expr:
         terms: list[Expr] = []
@@ -170,6 +199,16 @@ class Simplifier:
                 coeffs[rest] = Fraction(0)
                 order.append(rest)
             coeffs[rest] += c
+        diags = [r for r in order if r.op == "diag" and coeffs[r] != 0]
+        if len(diags) > 1:
+            # diag(a) + diag(b) = diag(a + b)
+            inner = self._add(tuple(self._mul((ex.num(coeffs[d]), d.args[0]), d.args[0].shape) for d in diags),
+                              diags[0].args[0].shape)
+            for d in diags:
+                coeffs[d] = Fraction(0)
+            merged_diag = ex.diag(inner)
+            coeffs[merged_diag] = coeffs.get(merged_diag, Fraction(0)) + 1
+            order.append(merged_diag)
         out = []
         for rest in order:
             c = coeffs[rest]
@@ -235,7 +274,20 @@ class Simplifier:
             rest = [ex.num(c)] + rest
         if len(rest) == 1:
             return rest[0]
-        return ex.mul(*rest)
+        product = ex.mul(*rest)
+        if len(arrays) == 1 and arrays[0].op == "add" and merged and not self._distributing:
+            # c (A + B) -> c A + c B when that cancels something: s⁻¹ (s X + s Y) = X + Y
+            spread = self._distribute(rest[:-1], arrays[0], shape)
+            if ex.tree_size(spread) < ex.tree_size(product):
+                return spread
+        return product
+
+    def _distribute(self, scalars, total: Expr, shape) -> Expr:
+        self._distributing = True
+        try:
+            return self._add(tuple(self._mul(tuple(scalars) + (t,), t.shape) for t in total.args), shape)
+        finally:
+            self._distributing = False
 
     # -- matmul
     def _matmul(self, args: tuple, shape) -> Expr:
@@ -250,6 +302,9 @@ class Simplifier:
         for f in factors:
             if f.op == "zero":
                 return ex.zero(shape)
+            if f.op == "div" and f.args[1].shape == () and f.shape != ():
+                scalars.append(ex.power(f.args[1], ex.num(-1)))     # (a / s) B = s⁻¹ (a B)
+                f = f.args[0]
             if f.op == "mul":
                 arr = [g for g in f.args if g.shape != ()]
                 scalars.extend(g for g in f.args if g.shape == ())
@@ -278,9 +333,23 @@ class Simplifier:
         if not core:
             core = [ex.eye(shape[0])] if shape != () else [ex.ONE]
         m = ex.matmul(*core) if len(core) > 1 else core[0]
+        if shape == () and m.op == "matmul" and not self._flipping:
+            m = self._canonical_scalar(m)
         if scalars:
             return self._mul(tuple(scalars) + (m,), shape)
         return m
+
+    def _canonical_scalar(self, m: Expr) -> Expr:
+        """uᵀv and vᵀu are the same number: pick one orientation, so equal terms collect."""
+        self._flipping = True
+        try:
+            flipped = self._matmul(tuple(self._transpose(f) for f in reversed(m.args)), ())
+        finally:
+            self._flipping = False
+        if flipped.op != "matmul":
+            return m
+        a, b = ex.to_text(m), ex.to_text(flipped)
+        return flipped if (len(b), b) < (len(a), a) else m
 
     def _orthogonal_pair(self, a: Expr, b: Expr) -> bool:
         """Qᵀ Q = Q Qᵀ = I for an orthogonal Q."""
@@ -331,6 +400,11 @@ class Simplifier:
         if op == "matmul":
             return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
         return ex.transpose(a)
+
+
+def _ones_of(shape) -> Expr:
+    r, c = shape
+    return ex.ones(r) if c == 1 else ex.matmul(ex.ones(r), ex.transpose(ex.ones(c)))
 
 
 def _all_ones(a: Expr) -> bool:
