@@ -614,6 +614,8 @@ def _prec(e: Expr) -> int:
 def _num_text(v: Fraction) -> str:
     if v.denominator == 1:
         return str(v.numerator)
+    if max(abs(v.numerator), v.denominator) > MAX_NUMBER:
+        return repr(float(v))          # 646410.5, not 1292821/2: literals stay within MAX_NUMBER
     return f"{v.numerator}/{v.denominator}"
 
 

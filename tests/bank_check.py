@@ -46,13 +46,13 @@ def _decl(decl):
     return "var", decl.get("shape", []), [assume] if isinstance(assume, str) else assume
 
 
-def random_env(symbols: dict, rng, positive=False):
+def random_env(symbols: dict, rng, positive=False, sizes=SIZES):
     dims, env = {}, {}
     i = 0
     for name, decl in symbols.items():
         kind, _, _ = _decl(decl)
         if kind == "dim":
-            dims[name] = SIZES[i % len(SIZES)]
+            dims[name] = sizes[i % len(sizes)]
             i += 1
     for name, decl in symbols.items():
         kind, shape, assume = _decl(decl)
@@ -109,14 +109,29 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                 checked += 1
             continue
         for _ in range(points):
-            for positive in (False, True):
-                dims, env = random_env(part["symbols"], rng, positive)
+            # the sizes the tool reports having used first (they are not what is under test:
+            # some definitions are undefined at other sizes, log det(XᵀX) with X wide)
+            checks = [r["check"] for r in tpart["results"] if r.get("check")]
+            reported = checks[0]["sizes"] if checks else {}
+            dim_names = [n for n, d in part["symbols"].items() if _decl(d)[0] == "dim"]
+            first = [reported[n] for n in dim_names] if reported and all(n in reported for n in dim_names) else SIZES
+            orders = (first, SIZES, list(reversed(SIZES)))
+            attempts = [(p, s) for s in orders for p in (False, True)]
+            for positive, sizes in attempts:
+                dims, env = random_env(part["symbols"], rng, positive, sizes)
                 full = dict(env)
                 with np.errstate(all="ignore"):
                     ok = True
                     for n in defs:
                         full[n] = define_value(defs, n, env, dims)
-                        ok = ok and np.all(np.isfinite(np.asarray(full[n], dtype=float)))
+                        v = np.asarray(full[n], dtype=float)
+                        ok = ok and np.all(np.isfinite(v))
+                        if ok and v.ndim == 2 and v.shape[0] == v.shape[1] and v.shape[0] > 1:
+                            ok = np.linalg.cond(v) < 1e8      # no (nearly) singular matrices
+                    for v in env.values():
+                        v = np.asarray(v, dtype=float)
+                        if ok and v.ndim == 2 and v.shape[0] == v.shape[1] and v.shape[0] > 1:
+                            ok = np.linalg.cond(v) < 1e8
                 if ok:
                     break
             for r in tpart["results"]:
