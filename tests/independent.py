@@ -120,3 +120,17 @@ def rel_error(a, b) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     scale = max(float(np.max(np.abs(b))), 1e-3)
     return float(np.max(np.abs(a - b))) / scale
+
+
+def jacobian_error(text: str, wrt: str, claimed_text: str, values: dict, dims: dict) -> float:
+    """Relative error of the claimed numerator-layout Jacobian of ``text`` by ``wrt``."""
+    def fun(v):
+        e2 = dict(values)
+        e2[wrt] = v
+        return value(text, e2, dims)
+
+    fd = fd_jacobian(fun, values[wrt])
+    got = np.atleast_2d(np.asarray(value(claimed_text, values, dims), dtype=float))
+    if got.size != fd.size:
+        return float("inf")
+    return rel_error(got.reshape(fd.shape), fd)

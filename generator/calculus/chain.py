@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from .. import expr as ex
 from ..errors import UnsupportedError
-from ..expr import Expr, shape_str
+from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims

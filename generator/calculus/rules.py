@@ -623,7 +623,6 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
 
 def identity_citation(e: Expr, x: str) -> str:
     """The book's number for the identity that ``e`` is an instance of, if any."""
-    X = ex.sym(x, ())
 
     def is_x(a: Expr) -> bool:
         return a.op == "sym" and a.name == x

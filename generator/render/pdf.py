@@ -66,7 +66,7 @@ def compile_pdf(tex_source: str, name: str, resources: tuple[Path, ...] = ()) ->
         for r in resources:
             shutil.copyfile(r, Path(tmp) / r.name)
         cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
-               "-quiet", f"-pdflatex=pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error %O %S",
+               "-quiet", "-pdflatex=pdflatex -no-shell-escape -interaction=nonstopmode -halt-on-error %O %S",
                src.name]
         try:
             proc = subprocess.run(cmd, cwd=tmp, env=env, stdin=subprocess.DEVNULL,
