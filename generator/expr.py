@@ -125,6 +125,14 @@ def _flat(op: str, items) -> tuple:
     return tuple(out)
 
 
+def ones_like(shape: Shape) -> Expr:
+    """An array of ones: 1 (D×1), or 1 1ᵀ for a matrix."""
+    if shape == ():
+        return ONE
+    r, c = shape
+    return ones(r) if c == 1 else matmul(ones(r), transpose(ones(c)))
+
+
 def add(*terms: Expr) -> Expr:
     terms = _flat("add", terms)
     if len(terms) == 1:

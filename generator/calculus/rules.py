@@ -132,13 +132,12 @@ class Differentiator:
              args: tuple = (), subs: tuple = ()) -> Step:
         want = self.jshape(e.shape)
         result = self.simp(result)
+        if result == ex.ZERO and want != ():
+            result = ex.zero(want)
         if result.shape != want:
-            if result.shape == () and want != ():
-                result = self.simp(ex.add(result, ex.zero(want))) if result == ex.ZERO else result
-            if result.shape != want:
-                raise UnsupportedError(
-                    f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
-                    f"expected {shape_str(want)}")
+            raise UnsupportedError(
+                f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
+                f"expected {shape_str(want)}")
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
                     wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "")
@@ -253,16 +252,11 @@ def rule_sum(e: Expr, D: Differentiator) -> Step | None:
             parts.append(ex.matmul(ex.ones(col(e).shape[0]), s.result) if s.result.shape != () else
                          ex.mul(s.result, ex.ones(col(e).shape[0])))
         elif t.shape == () and e.shape != ():
-            parts.append(ex.mul(s.result, _ones_like(e)))
+            parts.append(ex.mul(s.result, ex.ones_like(e.shape)))
         else:
             parts.append(s.result)
     return D.step("sum", e, ex.add(*parts), subs=tuple(subs),
                   note=r"differentiate term by term")
-
-
-def _ones_like(e: Expr) -> Expr:
-    r, c = e.shape
-    return ex.ones(r) if c == 1 else ex.matmul(ex.ones(r), ex.transpose(ex.ones(c)))
 
 
 def rule_mul(e: Expr, D: Differentiator) -> Step | None:

@@ -175,7 +175,7 @@ class Simplifier:
                 merged.append((base, p))
         out = [b if p == 1 else ex.power(b, ex.num(p)) for b, p in merged if p != 0]
         if not out:
-            return _ones_of(shape)
+            return ex.ones_like(shape)
         result = out[0]
         for f in out[1:]:
             result = ex.hadamard(result, f)
@@ -400,11 +400,6 @@ class Simplifier:
         if op == "matmul":
             return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
         return ex.transpose(a)
-
-
-def _ones_of(shape) -> Expr:
-    r, c = shape
-    return ex.ones(r) if c == 1 else ex.matmul(ex.ones(r), ex.transpose(ex.ones(c)))
 
 
 def _all_ones(a: Expr) -> bool:
