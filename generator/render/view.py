@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .. import expr as ex
 from .. import texsafe
-from ..calculus.rules import TITLES
+from ..calculus.rules import TITLES, jacobian_dims
 from ..expr import Expr
 from ..printing import LatexPrinter, dims_latex, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
@@ -185,6 +185,10 @@ class PartView:
         return {
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
             "frac": self.frac(r.of, r.wrt, False, r.order),
+            "chain_frac": self.frac(r.of, r.wrt, False),
+            "chain_space": jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims),
+            "chain_dims": dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims),
+            "trivial_product": len(r.chain) == 1 and len(r.chain[0]) == 1 and not r.substitutions,
             "slash": self.slash(r.of, r.wrt, False, r.order),
             "chains": chain_views,
             "several_paths": len(chain_views) > 1,
@@ -198,7 +202,7 @@ class PartView:
             "expand_product": r.expand_product,
             "result": self.P(r.result),
             "result_text": ex.to_text(r.result),
-            "hessian_steps": [self.step_view(s) for s in r.extra_steps],
+            "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
