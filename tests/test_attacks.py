@@ -249,3 +249,29 @@ def test_latex_failure_names_the_problem_and_keeps_tex_and_log(tmp_path):
     assert "broken: LaTeX failed: ! Undefined control sequence." in res.output
     assert (out / "broken.tex").exists() and (out / "broken.log").exists()
     assert not (out / "broken.pdf").exists()
+
+
+def test_many_dead_end_definitions_end_quickly(tmp_path):
+    # a lattice of definitions that never reach x: walking it path by path would take 2**30 steps
+    lines = ["id: p", "symbols: {D: dim, x: [D], c: scalar}", "define:", "  f: x.T @ x + a0"]
+    for i in range(30):
+        lines.append(f"  a{i}: b{i} + e{i}")
+        lines.append(f"  b{i}: a{i + 1}")
+        lines.append(f"  e{i}: a{i + 1} * 2")
+    lines += ["  a30: c", "find: df/dx"]
+    p = tmp_path / "p.yaml"
+    p.write_text("\n".join(lines) + "\n")
+    problem = load_problem(p)
+    sol, secs = timed(lambda: build_mod.solve_problem(problem, timeout=10))
+    assert secs < 10
+    assert not sol.failed or "time limit" not in sol.failed[0]
+
+
+def test_html_in_titles_is_escaped_in_markdown(tmp_path):
+    out = tmp_path / "out"
+    p = write(tmp_path, title="'<script>alert(1)</script>'")
+    report = build([p], out, ("md", "tex"))
+    assert not report.failed, report.failed
+    md = (out / "p.md").read_text()
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert r"\textless{}script\textgreater{}" in (out / "p.tex").read_text()

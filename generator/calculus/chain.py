@@ -34,16 +34,24 @@ def shapes_of(part) -> dict[str, ex.Shape]:
 def dependency_paths(defs: dict[str, Expr], f: str, x: str) -> list[tuple[str, ...]]:
     """All paths f -> ... -> x through the define graph, in a stable order."""
     out: list[tuple[str, ...]] = []
+    reach: dict[str, bool] = {}
+
+    def reaches(n: str) -> bool:
+        """Whether x is below n: only those branches are walked (no dead ends, however many)."""
+        if n not in reach:
+            reach[n] = False        # a cycle cannot reach through itself
+            reach[n] = any(m == x or (m in defs and reaches(m)) for m in ex.free_symbols(defs[n]))
+        return reach[n]
 
     def walk(node: str, path: tuple[str, ...]) -> None:
         names = _ordered_names(defs[node])
         for n in names:
             if n == x:
                 out.append(path + (x,))
-            elif n in defs and n not in path:
+            elif n in defs and n not in path and reaches(n):
                 walk(n, path + (n,))
-        if len(out) > 64:
-            raise UnsupportedError(f"more than 64 paths from {f} to {x}")
+            if len(out) > 64:
+                raise UnsupportedError(f"more than 64 paths from {f} to {x}: split the problem")
 
     walk(f, (f,))
     return out

@@ -412,6 +412,7 @@ def solution_view(sol: Solution) -> dict:
         "id": p.id,
         "anchor": "problem-" + p.id.replace(".", "-"),
         "title": p.title or p.id,
+        "title_md": texsafe.markdown_safe(p.title or p.id),
         "source": text(p.source) if p.source else None,
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
