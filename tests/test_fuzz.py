@@ -4,8 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# STEPGEN_FUZZ_SCALE=10 python3 -m pytest tests/test_fuzz.py: ten times the examples
+SCALE = int(os.environ.get("STEPGEN_FUZZ_SCALE", "1"))
 
 from generator import expr as ex
 from generator.errors import ExprError, ProblemErrors
@@ -16,7 +21,7 @@ TOKENS = ["x", "A", "s", "S", "D", "M", "q", "_", "__import__", "1", "0.5", "2",
           "+", "-", "*", "/", "@", "**", ".T", ".x", ",", " ", "exp(", "inv(", "trace(", "eye(", "diag(",
           "lambda", ":", "'", '"', "{", "}", "=", "<", "if", "for", "é", "\\", "\x00", "\n", "sum(", "kron("]
 SEED = (Path(__file__).parent.parent / "problems" / "mml-5.8.yaml").read_text()
-FAST = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=2000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @FAST
@@ -39,7 +44,7 @@ def test_parser_random_text(text):
         pass
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_loader_mutated_seed(data):
     text = SEED
@@ -70,7 +75,7 @@ values = st.recursive(
     max_leaves=25)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values)
 def test_loader_random_structures(doc):
     text = yaml.safe_dump(doc, allow_unicode=True)

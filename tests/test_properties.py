@@ -3,8 +3,13 @@ differences (through the independent evaluator), or are reported unsupported, ne
 from __future__ import annotations
 
 import numpy as np
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# STEPGEN_FUZZ_SCALE=10 python3 -m pytest tests/test_fuzz.py: ten times the examples
+SCALE = int(os.environ.get("STEPGEN_FUZZ_SCALE", "1"))
 
 from generator import expr as ex
 from generator.calculus.rules import Differentiator
@@ -64,7 +69,7 @@ def check(text: str, wrt: str) -> None:
     assert err < 1e-5, (text, wrt, ex.to_text(step.result), err)
 
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=400 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @SETTINGS
