@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import CheckFailed, UnsupportedError
 from .expr import Expr, to_text
+from .calculus.rules import transposed_in
 from .trace import Check, Result, Step
 
 SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
@@ -383,7 +384,7 @@ class Checker:
             err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")
         elif r.order == 1:
             err = self.check_expr(f_expr, r.wrt, r.result, f"d{r.of}/d{r.wrt}",
-                                  transpose=(r.layout == "denominator"))
+                                  transpose=transposed_in(r.layout, r.shape_wrt))
         else:
             for s in r.extra_steps:
                 per.append(("hessian", self.check_step(s)))

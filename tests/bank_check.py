@@ -166,7 +166,8 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                     continue
                 fd = fd_jacobian(fun, x0)
                 claimed = value(r["expr"], env, dims)
-                if r["layout"] == "denominator":
+                by_matrix = len(r["shape"]["wrt"]) == 2 and r["shape"]["wrt"][1] != "1"
+                if r["layout"] == "denominator" and not by_matrix:
                     claimed = np.transpose(claimed)
                 claimed = _arrange(claimed, len(r["shape"]["of"]), r["shape"]["wrt"])
                 err = rel_error(claimed.reshape(fd.shape), fd)
@@ -185,7 +186,8 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
 
                     fdp = fd_jacobian(pfun, full[w])
                     cp = value(p["expr"], full, dims)
-                    if p["layout"] == "denominator":
+                    p_by_matrix = len(p["shape"]["wrt"]) == 2 and p["shape"]["wrt"][1] != "1"
+                    if p["layout"] == "denominator" and not p_by_matrix:
                         cp = np.transpose(cp)
                     cp = _arrange(cp, len(p["shape"]["of"]), p["shape"]["wrt"])
                     errp = rel_error(cp.reshape(fdp.shape), fdp)

@@ -16,7 +16,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
-from .rules import Differentiator, compose, direction_symbol, jacobian_dims
+from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -166,13 +166,14 @@ def solve_target(part, target) -> Result:
         result = simp(tidy(step2.result, assumptions_of(part)))
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
-    if target.order == 1 and part.layout == "denominator" and not tensor:
+    transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
+    if transposed:
         result = simp(ex.transpose(result))
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
         substitutions=substitutions, expanded=expanded, result=result,
-        dims=_layout_dims(dims, part.layout, target.order), shape_of=fshape, shape_wrt=xshape,
+        dims=_swap_dims(dims) if transposed else dims, shape_of=fshape, shape_wrt=xshape,
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
     )
@@ -230,13 +231,9 @@ def _as_differential(link: Partial) -> Expr:
     raise UnsupportedError("a tensor-valued link")
 
 
-def _layout_dims(dims: str, layout: str, order: int) -> str:
-    if layout == "numerator" or order == 2:
-        return dims
+def _swap_dims(dims: str) -> str:
     a, _, b = dims.partition("×")
-    if b.startswith("("):
-        return b + "×" + a
-    return f"{b}×{a}"
+    return f"{b}×{a}" if b else dims
 
 
 def _ordered_defs(paths, f: str, x: str) -> list[str]:

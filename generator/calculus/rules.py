@@ -174,6 +174,13 @@ def partial_of_function(name: str, args: tuple, i: int, out_shape: ex.Shape) -> 
     return ex.Expr("pd", tuple(args), shape, name=name, value=ex.Fraction(i))
 
 
+def transposed_in(layout: str, wrt_shape: ex.Shape) -> bool:
+    """Whether ``layout`` shows the transpose of our numerator-layout Jacobian: yes for
+    derivatives by a scalar or a vector; a gradient by a matrix has the matrix's shape in both
+    (as in the Matrix Cookbook)."""
+    return layout == "denominator" and (wrt_shape == () or wrt_shape[1] == 1)
+
+
 def col(a: Expr) -> Expr:
     """A vector as a column."""
     if a.shape != () and a.shape[0] == 1 and a.shape[1] != 1:

@@ -12,7 +12,7 @@ import json
 
 from .. import __version__
 from .. import expr as ex
-from ..calculus.rules import TITLES
+from ..calculus.rules import TITLES, transposed_in
 from ..calculus.simplify import simplify
 from ..printing import LatexPrinter
 from ..trace import Result, Solution, Step
@@ -42,10 +42,11 @@ def _step(step: Step, P: LatexPrinter) -> dict:
 def _result(r: Result, P: LatexPrinter) -> dict:
     partials = []
     for p in r.partials:
-        res = p.step.result if r.layout == "numerator" else simplify(ex.transpose(p.step.result))
+        flip = transposed_in(r.layout, p.wrt_shape) and not p.tensor
+        res = simplify(ex.transpose(p.step.result)) if flip else p.step.result
         partials.append({
             "of": p.of, "wrt": p.wrt, "layout": r.layout,
-            "dims": p.step.dims if r.layout == "numerator" else _swap(p.step.dims),
+            "dims": _swap(p.step.dims) if flip else p.step.dims,
             "shape": {"of": _shape(p.of_shape), "wrt": _shape(p.wrt_shape)},
             "expr": None if p.tensor or ex.has_op(res, "pd") else ex.to_text(res),
             "differential": ex.to_text(p.step.result) if p.tensor else None,

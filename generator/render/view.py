@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .. import expr as ex
 from .. import texsafe
-from ..calculus.rules import TITLES, jacobian_dims
+from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
 from ..printing import LatexPrinter, dims_latex, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
@@ -145,7 +145,7 @@ class PartView:
                 "arrow": r" \;\longrightarrow\; ".join(self.name(n) for n in reversed((links[0].of,) + tuple(l.wrt for l in links))),
                 "factors": [{"frac": self.frac(l.of, l.wrt, True), "dims": dims_latex(l.step.dims)} for l in links],
             })
-        denominator = r.layout == "denominator"
+        denominator = transposed_in(r.layout, r.shape_wrt)
         if denominator:
             for c in chain_views:
                 c["factors"] = list(reversed(c["factors"]))
@@ -154,7 +154,7 @@ class PartView:
         # innermost link first, as a student works
         for p in reversed(r.partials):
             res = p.step.result
-            if denominator:
+            if denominator and transposed_in(r.layout, p.wrt_shape):
                 from ..calculus.simplify import simplify
                 res = simplify(ex.transpose(res))
             partials.append({
@@ -165,8 +165,8 @@ class PartView:
                 "step": self.step_view(p.step),
                 "result": self.P(res),
                 "result_text": ex.to_text(res),
-                "dims": dims_latex(_layout(p.step.dims, denominator)),
-                "space": jac_space(_layout(p.step.dims, denominator)),
+                "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
+                "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "diagonal": None if p.tensor else _diagonal_entries(p.step.result),
                 "tensor": self.tensor_view(p) if p.tensor else None,
             })
