@@ -31,3 +31,21 @@ def test_output_is_deterministic(root):
     a = render_outputs(solve_problem(problem), ["md", "tex", "json"])
     b = render_outputs(solve_problem(load_problem(root / "problems" / "mml-5.8.yaml")), ["md", "tex", "json"])
     assert a == b
+
+
+def test_output_does_not_depend_on_the_hash_seed(tmp_path, root):
+    import os
+    import subprocess
+    import sys
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-m", "generator.cli", "build", str(root / "problems" / "mml-5.8.yaml"),
+                        str(root / "problems" / "abstract"), "--out", str(out), "--format", "md,tex,json"],
+                       check=True, env=env, cwd=root, capture_output=True)
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].glob("*.*") if not p.name.startswith("."))
+    assert names
+    for name in names:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
