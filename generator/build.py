@@ -63,8 +63,12 @@ def _solve(problem: Problem) -> Solution:
 
     parts = []
     for part in problem.parts:
+        target = None
         try:
-            solved = [solve_target(part, target) for target in part.find]
+            solved = []
+            for target in part.find:
+                solved.append(solve_target(part, target))
+            target = None
             checker = Checker(part, f"{problem.id}/{part.id}")
             results = []
             for target, r in zip(part.find, solved):
@@ -82,8 +86,10 @@ def _solve(problem: Problem) -> Solution:
         except ProblemTimeout:
             raise
         except StepgenError as exc:
+            # where: the find entry being derived or checked, else the part
+            where = f"{target.loc}: {target.loc.field}: {target.text}: " if target is not None else ""
             label = f"part ({part.id}): " if problem.has_parts else ""
-            parts.append(PartSolution(part, (), error=label + str(exc)))
+            parts.append(PartSolution(part, (), error=where + label + str(exc)))
     return Solution(problem, tuple(parts))
 
 

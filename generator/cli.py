@@ -85,7 +85,7 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     if report.failed:
         click.echo(f"\n{len(report.failed)} problem(s) failed:", err=True)
         for name, reason in report.failed:
-            click.echo(f"  {name}: {reason}", err=True)
+            click.echo("  " + (reason if reason.startswith(name) else f"{name}: {reason}"), err=True)
         click.echo(summary, err=True)
         sys.exit(1)
     click.echo(summary)
