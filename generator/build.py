@@ -120,6 +120,7 @@ def _render(context: dict, base: str, formats, templates: str | None, name: str)
     from .render import templates as tpl
 
     out: dict[str, bytes] = {}
+    context = dict(context, L=tpl.labels(templates))
     if "md" in formats:
         out["md"] = tpl.render("md", f"{base}.md.j2", context, templates).encode()
     if "tex" in formats or "pdf" in formats:

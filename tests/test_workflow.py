@@ -165,3 +165,17 @@ def test_shards_build_disjoint_shares_and_combine_assembles_them(tmp_path):
     tex = (tmp_path / "final" / "all.tex").read_text()
     assert tex.count(r"\section{") == 3 and r"\tableofcontents" in tex
     assert run("build", src, "--shard", "3/2").exit_code == 2
+
+
+def test_labels_translate_the_documents(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "labels.yaml").write_text("derivative: Die Ableitung\nresult: Ergebnis.\nchecked: Numerisch geprüft\n"
+                                     "part: Teil\n", encoding="utf-8")
+    out = tmp_path / "out"
+    res = run("build", ROOT / "problems" / "mml-5.8.yaml", "--out", out, "--format", "md,tex", "--templates", tpl)
+    assert res.exit_code == 0, res.output
+    md, tex = (out / "mml-5.8.md").read_text(), (out / "mml-5.8.tex").read_text()
+    assert "## Teil (a)" in md and "### Die Ableitung" in md and "**Ergebnis.**" in md
+    assert "**Numerisch geprüft:**" in md and "Convention." in md      # the rest stays English
+    assert r"\subsubsection*{Die Ableitung" in tex and r"\textbf{Ergebnis.}" in tex

@@ -91,3 +91,18 @@ def resources(user: str | None) -> tuple[Path, ...]:
     if not user:
         return ()
     return tuple(sorted(p for p in Path(user).iterdir() if p.suffix.lower() in RESOURCE_SUFFIXES and p.is_file()))
+
+
+@lru_cache(maxsize=8)
+def labels(user: str | None = None) -> dict:
+    """The words of the documents: the built-in labels.yaml, updated by the instructor's."""
+    import yaml
+    with open(builtin_dir() / "labels.yaml", encoding="utf-8") as fh:
+        out = dict(yaml.safe_load(fh))
+    if user and (Path(user) / "labels.yaml").is_file():
+        with open(Path(user) / "labels.yaml", encoding="utf-8") as fh:
+            extra = yaml.safe_load(fh) or {}
+        if not isinstance(extra, dict):
+            raise StepgenError(f"{Path(user) / 'labels.yaml'}: a mapping of label: text")
+        out.update({str(k): str(v) for k, v in extra.items()})
+    return out
