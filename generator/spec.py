@@ -11,6 +11,7 @@ To add a field: add it to ``_FIELDS`` (or ``_PART_ONLY``), validate it in
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +214,9 @@ def _path_str(path: tuple) -> str:
 def read_text(path: Path) -> str:
     """The file's text; errors (size, bytes, missing) as ``ProblemErrors``."""
     fname = str(path)
+    if path.is_symlink():
+        # a link could point at any file of the machine, and errors quote source lines
+        raise ProblemErrors([ProblemError(Location(fname), "is a symbolic link; stepgen does not follow links")])
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
@@ -666,7 +670,11 @@ def collect_files(paths) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+            found = []
+            for folder, dirs, names in os.walk(p, followlinks=False):   # linked folders are not entered
+                dirs.sort()
+                found.extend(Path(folder) / n for n in names if n.endswith((".yaml", ".yml")))
+            out.extend(sorted(found))      # a linked file is listed, and refused by read_text
         else:
             out.append(p)
     return out

@@ -275,3 +275,23 @@ def test_html_in_titles_is_escaped_in_markdown(tmp_path):
     md = (out / "p.md").read_text()
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert r"\textless{}script\textgreater{}" in (out / "p.tex").read_text()
+
+
+def test_symbolic_links_are_not_followed(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("id: p\ntitle: TOP SECRET LINE\n  bad indentation here\n")
+    probs = tmp_path / "problems"
+    probs.mkdir()
+    (probs / "link.yaml").symlink_to(secret)
+    (probs / "dirlink").symlink_to(tmp_path, target_is_directory=True)
+    res = CliRunner().invoke(main, ["check", str(probs)])
+    assert res.exit_code == 1
+    assert "symbolic link" in res.output and "TOP SECRET" not in res.output
+
+
+def test_large_literal_sizes_are_checked_small(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("id: p\nsymbols: {x: [10000], A: [10000, 10000]}\ndefine: {f: x.T @ A @ x}\nfind: df/dx\n")
+    sol, secs = timed(lambda: build_mod.solve_problem(load_problem(p), timeout=20))
+    assert not sol.failed, sol.failed
+    assert secs < 10
