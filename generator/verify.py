@@ -222,11 +222,30 @@ class Point:
                 self._fill()
             except (FloatingPointError, np.linalg.LinAlgError):
                 continue
-            if all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str)):
+            if all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str)) \
+                    and self._well_conditioned():
                 return
         raise UnsupportedError("no random point where every definition is finite was found (a log of a "
                                "non-positive number, or a singular matrix at sizes "
                                + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "?)")
+
+    def _well_conditioned(self) -> bool:
+        """Every matrix that a definition inverts or takes the determinant of is far from
+        singular here: near a singular matrix finite differences say nothing."""
+        seen: set[int] = set()
+        stack = list(self.defs.values())
+        while stack:
+            e = stack.pop()
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            if e.op in ("inv", "det") and e.args[0].shape != ():
+                with np.errstate(all="ignore"):
+                    m = np.asarray(evaluate(e.args[0], self.env, self.sizes), dtype=float)
+                if not np.all(np.isfinite(m)) or np.linalg.cond(m) > 1e8:
+                    return False
+            stack.extend(e.args)
+        return True
 
     def _fill(self) -> None:
         pending = dict(self.defs)
