@@ -84,16 +84,28 @@ def _expand(e: Expr, h: str) -> list[Expr]:
     if op == "div" and not _has(e.args[1], h):
         return [ex.div(t, e.args[1]) for t in _expand(e.args[0], h)]
     if op == "had":
-        a, b = e.args
-        if _has(a, h) and _has(b, h):
+        factors: list[Expr] = []
+        stack = [e]
+        while stack:                          # (A ∘ dX) ∘ B: one product of factors
+            f = stack.pop()
+            if f.op == "had":
+                stack.extend(reversed(f.args))
+            else:
+                factors.append(f)
+        dep = [f for f in factors if _has(f, h)]
+        if len(dep) != 1:
             return [e]
-        inner, other = (a, b) if _has(a, h) else (b, a)
+        inner = dep[0]
+        rest = [f for f in factors if f is not inner]
+        other = rest[0]
+        for f in rest[1:]:
+            other = ex.hadamard(other, f)
         if e.shape[1] == 1:
             # v ∘ u = diag(v) u for vectors: a product the rules below can read
             return _expand(ex.matmul(ex.diag(other), inner), h)
         if e.shape[0] == 1:
             return _expand(ex.matmul(inner, ex.diag(ex.transpose(other))), h)
-        return [ex.hadamard(t, other) if inner is a else ex.hadamard(other, t) for t in _expand(inner, h)]
+        return [ex.hadamard(t, other) for t in _expand(inner, h)]
     if op == "kron":
         a, b = e.args
         if _is_h(b, h) and not _has(a, h) and a.shape != () and a.shape[1] == 1 and b.shape[1] == 1:
