@@ -91,6 +91,16 @@ def _arrange(val, of_shape_len: int, wrt_shape: list) -> np.ndarray:
     return v
 
 
+def _claimed(entry: dict, env: dict, dims: dict) -> np.ndarray:
+    """A printed derivative (a result or a partial of the trace) as (entries of f) × (entries of x)."""
+    val = value(entry["expr"], env, dims)
+    wrt = entry["shape"]["wrt"]
+    by_matrix = len(wrt) == 2 and wrt[1] != "1"
+    if entry["layout"] == "denominator" and not by_matrix:
+        val = np.transpose(val)
+    return _arrange(val, len(entry["shape"]["of"]), wrt)
+
+
 def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -> float:
     with open(problem_path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
@@ -165,12 +175,7 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                     checked += 1
                     continue
                 fd = fd_jacobian(fun, x0)
-                claimed = value(r["expr"], env, dims)
-                by_matrix = len(r["shape"]["wrt"]) == 2 and r["shape"]["wrt"][1] != "1"
-                if r["layout"] == "denominator" and not by_matrix:
-                    claimed = np.transpose(claimed)
-                claimed = _arrange(claimed, len(r["shape"]["of"]), r["shape"]["wrt"])
-                err = rel_error(claimed.reshape(fd.shape), fd)
+                err = rel_error(_claimed(r, env, dims).reshape(fd.shape), fd)
                 assert err < tol, (problem_path, tpart["id"], r["find"], r["expr"], err)
                 worst = max(worst, err)
                 checked += 1
@@ -185,12 +190,7 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                         return value(defs[p["of"]], e2, dims)
 
                     fdp = fd_jacobian(pfun, full[w])
-                    cp = value(p["expr"], full, dims)
-                    p_by_matrix = len(p["shape"]["wrt"]) == 2 and p["shape"]["wrt"][1] != "1"
-                    if p["layout"] == "denominator" and not p_by_matrix:
-                        cp = np.transpose(cp)
-                    cp = _arrange(cp, len(p["shape"]["of"]), p["shape"]["wrt"])
-                    errp = rel_error(cp.reshape(fdp.shape), fdp)
+                    errp = rel_error(_claimed(p, full, dims).reshape(fdp.shape), fdp)
                     assert errp < tol, (problem_path, tpart["id"], "partial", p["of"], p["wrt"], p["expr"], errp)
                     worst = max(worst, errp)
                     checked += 1
