@@ -41,7 +41,8 @@ def test_one_bad_problem_does_not_stop_the_others(tmp_path, root):
 
 def test_unsupported_problem_fails_cleanly_and_keeps_old_output(tmp_path):
     p = tmp_path / "tensor.yaml"
-    p.write_text("id: tensor\nsymbols: {D: dim, X: [D, D]}\ndefine: {h: tanh(M), M: X @ X}\nfind: dh/dX\n")
+    p.write_text("id: tensor\nsymbols: {D: dim, x: [D], A: [D, D]}\ndefine: {f: x.T @ inv(A) @ x}\n"
+                 "find: df/dx\nmethod: componentwise\n")
     out = tmp_path / "out"
     out.mkdir()
     (out / "tensor.md").write_text("previous good output")

@@ -150,7 +150,14 @@ def solve_target(part, target) -> Result:
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
-        terms = [_along(links, kind, tensor, simp) for links in chain]
+        terms = []
+        for links in chain:
+            try:
+                terms.append(_along(links, kind, tensor, simp))
+            except UnsupportedError:
+                if not any(l.tensor for l in links):
+                    raise
+                terms.append(_forward(links, fshape, x, xshape, tensor, simp))
         product = simp(ex.add(*terms)) if any(l.tensor for l in edges) else (
             ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
@@ -218,6 +225,30 @@ def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> 
     raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
 
 
+def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:
+    """The chain rule as differentials, from the variable up: d(link) with d(inner) substituted
+    for the inner variable's differential; then the derivative is read off (or, for a tensor,
+    the differential is the result).  Handles tensor links anywhere in the chain."""
+    from . import linear
+    d = None
+    for link in reversed(links):
+        dl = link.step.result if link.tensor else _as_differential(link)
+        if d is not None:
+            dl = ex.substitute(dl, {direction_symbol(link.wrt, link.wrt_shape).name: d})
+        d = simp(dl)
+    if tensor_target:
+        return d
+    h = direction_symbol(x, xshape).name
+    if xshape == ():
+        return simp(ex.substitute(d, {h: ex.ONE}))
+    if fshape == ():
+        g = linear.gradient(d, h, xshape)
+        return ex.transpose(g) if xshape[1] == 1 else g
+    if xshape[1] == 1 and (fshape[1] == 1 or fshape[0] == 1):
+        return linear.jacobian(d if fshape[1] == 1 else ex.transpose(d), h, xshape[0])
+    raise UnsupportedError("a chain through a tensor to a tensor-valued result")
+
+
 def _as_differential(link: Partial) -> Expr:
     """The differential of a link from its Jacobian: J dx, or tr(Gᵀ dX) for a scalar by a matrix."""
     h = direction_symbol(link.wrt, link.wrt_shape)
@@ -225,7 +256,9 @@ def _as_differential(link: Partial) -> Expr:
     if link.wrt_shape == ():
         return ex.mul(J, h)
     if link.wrt_shape[1] == 1:
-        return ex.matmul(J, h)
+        d = ex.matmul(J, h)
+        # a row-vector function: its Jacobian is that of its column, so transpose back
+        return ex.transpose(d) if link.of_shape != () and link.of_shape[0] == 1 and link.of_shape[1] != 1 else d
     if link.of_shape == ():
         return ex.trace(ex.matmul(ex.transpose(J), h))
     raise UnsupportedError("a tensor-valued link")
