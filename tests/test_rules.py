@@ -115,3 +115,10 @@ def test_scalar_derivative_table_matches_sympy(name):
         want = float(sp.diff(f(u), u).subs(u, point))
         got = value(ex.to_text(mine), {"u": point}, {})
         assert abs(got - want) < 1e-12 * max(1, abs(want))
+
+
+def test_diagonal_terms_merge_once():
+    # diag(x/2) + diag(x)/2 is diag(x): a merged term must not be counted twice
+    _, step = derive("x * (1/2 * x)", "x")
+    assert ex.to_text(step.result) == "diag(x)"
+    assert numerically_right("x * (1/2 * x)", "x", step) < 1e-6

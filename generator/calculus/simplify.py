@@ -208,7 +208,8 @@ class Simplifier:
                 coeffs[d] = Fraction(0)
             merged_diag = ex.diag(inner)
             coeffs[merged_diag] = coeffs.get(merged_diag, Fraction(0)) + 1
-            order.append(merged_diag)
+            if merged_diag not in order:
+                order.append(merged_diag)
         out = []
         for rest in order:
             c = coeffs[rest]
