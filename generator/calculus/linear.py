@@ -106,6 +106,8 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         if e.shape[0] == 1:
             return _expand(ex.matmul(inner, ex.diag(ex.transpose(other))), h)
         return [ex.hadamard(t, other) for t in _expand(inner, h)]
+    if op == "diagpart":
+        return [_scaled(t, lambda c: ex.Expr("diagpart", (c,), (c.shape[0], 1))) for t in _expand(e.args[0], h)]
     if op == "kron":
         a, b = e.args
         if _is_h(b, h) and not _has(a, h) and a.shape != () and a.shape[1] == 1 and b.shape[1] == 1:
@@ -119,6 +121,13 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         return _expand(ex.matmul(ex.transpose(ex.ones(r)), v, ex.ones(c)) if c != 1 else
                        ex.matmul(ex.transpose(ex.ones(r)), v), h)
     return [e]
+
+
+def _scaled(t: Expr, wrap) -> Expr:
+    """wrap(core) with the scalar factors of ``t`` kept outside."""
+    scal, core = _split_scalar(t)
+    out = wrap(core)
+    return ex.mul(*scal, out) if scal else out
 
 
 def _trace_term(t: Expr) -> Expr:
@@ -164,6 +173,12 @@ def gradient(e: Expr, h: str, hshape: ex.Shape) -> Expr:
 
 
 def _gradient_term(t: Expr, h: str, hshape) -> Expr:
+    if t.op == "mul" and all(f.shape == () for f in t.args):
+        dep = [f for f in t.args if _has(f, h)]
+        if len(dep) == 1:
+            # c · s(H) with c free of H: c times the gradient of s
+            others = [f for f in t.args if f is not dep[0]]
+            return ex.mul(*others, gradient(dep[0], h, hshape))
     scal, core = _split_scalar(t)
     dep_scal = [s for s in scal if _has(s, h)]
     if dep_scal:
@@ -295,6 +310,22 @@ def _jacobian_term(t: Expr, h: str, n) -> Expr:
             raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
     elif core.op == "div" and not _has(core.args[1], h):
         j = ex.div(_jacobian_term(core.args[0], h, n), core.args[1])
+    elif core.op == "diagpart" and core.args[0].op == "matmul":
+        # the diagonal of L h rᵀ is diag(r) L h; of l hᵀ R it is diag(l) Rᵀ h
+        fs = core.args[0].args
+        idx = [i for i, f in enumerate(fs) if _has(f, h)]
+        if len(idx) != 1:
+            raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
+        i = idx[0]
+        f = fs[i]
+        L = ex.matmul(*fs[:i]) if i else None
+        R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else None
+        if _is_h(f, h) and R is not None and R.shape != () and R.shape[0] == 1:
+            j = ex.matmul(ex.diag(ex.transpose(R)), L) if L is not None else ex.diag(ex.transpose(R))
+        elif f.op == "T" and _is_h(f.args[0], h) and L is not None and L.shape != () and L.shape[1] == 1:
+            j = ex.matmul(ex.diag(L), ex.transpose(R)) if R is not None else ex.diag(L)
+        else:
+            raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
     else:
         raise UnsupportedError(f"cannot read a Jacobian off {ex.to_text(core)}")
     return ex.mul(*scal, j) if scal else j
