@@ -57,10 +57,6 @@ class Expr:
     def __repr__(self) -> str:  # compact, for test failures
         return f"<{to_text(self)} : {shape_str(self.shape)}>"
 
-    @property
-    def is_scalar(self) -> bool:
-        return self.shape == ()
-
 
 # --- shapes -------------------------------------------------------------------
 

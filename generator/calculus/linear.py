@@ -31,19 +31,6 @@ def _is_h(e: Expr, h: str) -> bool:
     return e.op == "sym" and e.name == h
 
 
-def _ident(n) -> Expr:
-    return ex.eye(n)
-
-
-def expand(e: Expr, h: str) -> list[tuple[Expr, ...]]:
-    """``e`` as a sum of products, distributing over sums that contain ``h``.
-
-    Each term is a tuple of factors to be multiplied (scalars and one
-    matrix chain), in order; scalar factors are kept apart from the chain.
-    """
-    return [t for t in _expand(e, h)]
-
-
 def _expand(e: Expr, h: str) -> list[Expr]:
     """Terms whose sum is ``e``; each term has ``h`` in at most one leaf path without sums."""
     if not _has(e, h):

@@ -59,7 +59,7 @@ def compile_pdf(tex_source: str, name: str, resources: tuple[Path, ...] = ()) ->
     env["FORCE_SOURCE_DATE"] = "1"
     env["openin_any"] = "p"
     env["openout_any"] = "p"
-    env["shell_escape"] = "f"
+    env["shell_escape"] = "f"          # kpathsea: \write18 disabled (f = false), besides -no-shell-escape
     with tempfile.TemporaryDirectory(prefix="stepgen-tex-") as tmp:
         src = Path(tmp) / f"{name}.tex"
         src.write_text(tex_source, encoding="utf-8")
