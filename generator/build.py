@@ -59,6 +59,7 @@ def solve_problem(problem: Problem, timeout: float | None = TIME_LIMIT) -> Solut
 def _solve(problem: Problem) -> Solution:
     from .calculus.chain import solve_target
     from .calculus.componentwise import check_entries, componentwise
+    from .compare import check_answer
     from .verify import Checker, evaluate, ex_substitute_all
 
     parts = []
@@ -81,13 +82,15 @@ def _solve(problem: Problem) -> Solution:
                         if err > 1e-8:
                             raise StepgenError(f"componentwise entries disagree with {r.text} ({err:.1e})")
                 check, per = checker.check_result(r)
-                results.append(replace(r, check=check, partial_checks=per, componentwise=cw or ()))
+                answer = check_answer(checker, r, target.answer) if target.answer else None
+                results.append(replace(r, check=check, partial_checks=per, componentwise=cw or (), answer=answer))
             parts.append(PartSolution(part, tuple(results)))
         except ProblemTimeout:
             raise
         except StepgenError as exc:
             # where: the find entry being derived or checked, else the part
-            where = f"{target.loc}: {target.loc.field}: {target.text}: " if target is not None else ""
+            loc = getattr(exc, "loc", None) or (target.loc if target is not None else None)   # an answer's own
+            where = f"{loc}: {loc.field}: {target.text}: " if target is not None else ""
             label = f"part ({part.id}): " if problem.has_parts else ""
             parts.append(PartSolution(part, (), error=where + label + str(exc)))
     return Solution(problem, tuple(parts))

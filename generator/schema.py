@@ -37,6 +37,10 @@ _FIELDS = {
     "method": {"enum": ["chain_rule", "componentwise", "direct"]},
     "layout": {"enum": ["numerator", "denominator"]},
     "expand_product": {"type": "boolean"},
+    "answer": {"oneOf": [{"type": ["string", "number"], "description": "the answer when there is one find"},
+                         {"type": "object", "additionalProperties": {"type": ["string", "number"]},
+                          "description": "find: expression, e.g. df/dx: 2 * x.T"}],
+               "description": "the instructor's answer as the textbook states it; checked against the derivation"},
 }
 
 SCHEMA = {

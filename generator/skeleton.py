@@ -28,6 +28,7 @@ find: df/dx                    # or a list: [df/dx, df/db]; d2f/dx2 for the Hess
 # method: chain_rule           # chain_rule | componentwise | direct
 # layout: numerator            # numerator (the gradient is a row) | denominator
 # expand_product: true         # false: leave the product of the partials unevaluated
+# answer: 2 * (x - b).T @ A    # the textbook's form of the result, checked and shown ({{df/dx: ...}} for several finds)
 # parts:                       # sub-problems: each may set any field above and inherits the rest
 #   - id: a
 #     statement: ...

@@ -8,12 +8,16 @@ of SPEC §1 is validated and *all* errors of a file are collected before one
 
 To add a field: add it to ``_FIELDS`` (or ``_PART_ONLY``), validate it in
 ``_Reader.part_fields`` and carry it on ``Part``.
+
+``answer`` (the instructor's form of a result) is parsed here like a definition,
+over the part's symbols and ``define`` names, and carried on its ``Target``;
+whether it is *right* is decided after solving (``compare.py``).
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "inve
 RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
-           "method", "layout", "expand_product")
+           "method", "layout", "expand_product", "answer")
 _TOP_ONLY = ("parts",)
 
 
@@ -59,12 +63,22 @@ class Definition:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The instructor's answer to one find, as the textbook states it (``answer:``)."""
+
+    expr: ex.Expr
+    text: str
+    loc: Location             # of the answer's text, for errors
+
+
+@dataclass(frozen=True)
 class Target:
     of: str
     wrt: str
     order: int
     text: str
     loc: Location
+    answer: Answer | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +395,9 @@ class _Reader:
         define = self.define(define_data, dpath, symbols)
         failed = set(define_data) - {d.name for d in define} if isinstance(define_data, dict) else set()
         find = self.find(find_data, fpath, symbols, define, failed)
+        answer_data, apath = self.field(pdata, base, path, "answer")
+        if answer_data is not None and find:
+            find = self.answers(answer_data, apath, find, symbols, define, layout)
         for key in ("title", "statement", "hint"):
             if key in pdata:
                 self.string(pdata, path + (key,), "")
@@ -532,11 +549,7 @@ class _Reader:
             if n in RESERVED:
                 self.err(path + (n,), f"{n!r} is the name of a built-in function", key=True)
                 return ()
-        scope = ex.Scope(
-            dims=frozenset(s.name for s in symbols.values() if s.kind == "dim"),
-            shapes={s.name: s.shape for s in symbols.values() if s.kind in ("scalar", "array")},
-            functions={s.name: (s.args, s.shape) for s in symbols.values() if s.kind == "function"},
-        )
+        scope = _scope(symbols)
         parsed: dict[str, ex.Expr] = {}
         visiting: list[str] = []
         failed: set[str] = set()
@@ -630,6 +643,86 @@ class _Reader:
                     continue
             out.append(Target(f, x, order, item.strip(), self.loc(ipath)))
         return tuple(out)
+
+
+    # answer
+    def answers(self, data, path: tuple, find: tuple[Target, ...], symbols: dict[str, SymbolDecl],
+                define: tuple[Definition, ...], layout: str) -> tuple[Target, ...]:
+        """The finds with their ``answer``: a mapping find -> expression, or one expression."""
+        if isinstance(data, dict):
+            items = list(data.items())
+        elif len(find) == 1:
+            items = [(find[0].text, data)]
+        else:
+            self.err(path, f"this part has {len(find)} finds: write answer as a mapping, "
+                           f"{{{find[0].text}: ...}}")
+            return find
+        keyed = {_find_key(t.text): i for i, t in enumerate(find)}
+        scope = _scope(symbols)
+        shapes = {d.name: d.expr.shape for d in define}
+        out = list(find)
+        for key, value in items:
+            vpath = path + (key,) if isinstance(data, dict) else path
+            i = keyed.get(_find_key(key)) if isinstance(key, str) else None
+            if i is None:
+                self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})",
+                         key=True)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.err(vpath, f"an answer is an expression, not {_kind(value)}")
+                continue
+            text = str(value)
+            try:
+                expr = ex.parse(text, scope, shapes.get)
+            except ExprError as exc:
+                self.err(vpath, exc.message, offset=exc.col if exc.col is not None else 0)
+                continue
+            t = out[i]
+            wrt_shape = symbols[t.wrt].shape if t.wrt in symbols else shapes[t.wrt]
+            want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order)
+            if want is None:
+                self.err(vpath, f"{t.text} is a tensor, which no expression writes; remove its answer")
+            elif expr.shape != want:
+                flipped = expr.shape != () and want != () and (expr.shape[1], expr.shape[0]) == want
+                self.err(vpath, f"the answer is {ex.shape_str(expr.shape)}, but {t.text} in {layout} layout is "
+                                f"{ex.shape_str(want)}" + (" (the transpose: the other layout?)" if flipped else ""))
+            else:
+                out[i] = replace(t, answer=Answer(expr, text, self.loc(vpath, offset=0)))
+        return tuple(out)
+
+
+def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1) -> ex.Shape | None:
+    """The shape of a derivative's expression (SPEC §4): in numerator layout a gradient by a vector
+    is a row, a Jacobian M×N, a gradient by a matrix the matrix's shape; the denominator layout
+    transposes all but the last.  None for a tensor, which no expression writes."""
+    if order == 2:
+        return () if wrt_shape == () else ex.norm_shape(wrt_shape[0], wrt_shape[0])
+    of2 = ex.as_2d(of_shape)
+    if wrt_shape == ():
+        shape = of_shape
+    elif wrt_shape[1] == 1 and of2[1] == 1:
+        shape = ex.norm_shape(of2[0], wrt_shape[0])
+    elif of_shape == ():
+        return wrt_shape
+    else:
+        return None
+    return ex.norm_shape(shape[1], shape[0]) if layout == "denominator" and shape != () else shape
+
+
+def _find_key(text: str) -> tuple | None:
+    """``df/dx`` and ``d f / d x`` name the same find."""
+    m2, m1 = FIND2_RE.match(text), FIND_RE.match(text)
+    if m2:
+        return (m2.group("f"), m2.group("x"), 2)
+    return (m1.group("f"), m1.group("x"), 1) if m1 else None
+
+
+def _scope(symbols: dict[str, SymbolDecl]) -> ex.Scope:
+    return ex.Scope(
+        dims=frozenset(s.name for s in symbols.values() if s.kind == "dim"),
+        shapes={s.name: s.shape for s in symbols.values() if s.kind in ("scalar", "array")},
+        functions={s.name: (s.args, s.shape) for s in symbols.values() if s.kind == "function"},
+    )
 
 
 def _reaches(f: str, x: str, defs: dict[str, Definition]) -> bool:

@@ -78,6 +78,7 @@ class Result:
     partial_checks: tuple[tuple[str, float], ...] = ()
     tensor: bool = False                       # result is the differential in ``direction``
     direction: str = ""
+    answer: Expr | None = None                 # the instructor's form (answer:), checked equal to result
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "expr": None if r.tensor or ex.has_op(r.result, "pd") else ex.to_text(r.result),
         "differential": ex.to_text(r.result) if r.tensor else None,
         "latex": P(r.result),
+        "answer": None if r.answer is None else ex.to_text(r.answer),
         "product": ex.to_text(r.product),
         "expand_product": r.expand_product,
         "assumptions_used": [f"{n}: {a}" for n, a in r.assumptions_used],

@@ -202,6 +202,7 @@ class PartView:
             "expand_product": r.expand_product,
             "result": self.P(r.result),
             "result_text": ex.to_text(r.result),
+            "answer": None if r.answer is None else self.P(r.answer),
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,

@@ -1,0 +1,149 @@
+"""An answer against the derivation: equal, or what is wrong with it (``shape``, ``transposed``, ``factor``, ``sign``).
+
+Two expressions are compared by their values at the same random points
+(``values``, with ``verify``'s evaluator: there is no second one), never
+symbolically, so any correct form passes: factored or expanded, ``inv(S).T`` or
+``inv(S.T)``.  ``compare`` judges the values and names the mistake where one is
+easy to see; ``feedback`` says it in a sentence.  The instructor's ``answer:``
+field uses this after solving (``check_answer``; its syntax and shape are
+checked when the file is loaded, in ``spec.py``); grading a student's answer is
+the same comparison with another text.
+
+To add a diagnosis: try it in ``compare`` after the cheaper ones (each is a fit
+of the answer to a simple transformation of the expected values), give it a
+code, and a sentence in ``feedback``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from . import expr as ex
+from .errors import Location, StepgenError
+from .verify import FLOOR, concrete, evaluate
+
+TOLERANCE = 1e-8     # both sides are exact formulas: only round-off separates equal ones
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict on an answer: ``codes`` name its mistakes (empty when correct or not recognised)."""
+
+    correct: bool
+    codes: tuple[str, ...] = ()
+    factor: Fraction | float | None = None    # with ``factor``: answer = factor × expected
+    error: float = 0.0                          # largest relative error of the answer as given
+
+
+class AnswerMismatch(StepgenError):
+    """The instructor's answer is not the derived result; ``loc`` is where its text is."""
+
+    def __init__(self, message: str, loc: Location):
+        super().__init__(message)
+        self.loc = loc
+
+
+def values(e: ex.Expr, points, sizes: dict[str, int]) -> list[np.ndarray]:
+    """``e`` at each point, as 2-d arrays (a scalar is 1×1); not finite where it is undefined."""
+    out = []
+    for p in points:
+        env = p.env if hasattr(p, "env") else p
+        try:
+            with np.errstate(all="ignore"):
+                v = evaluate(e, env, sizes)
+        except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
+            v = np.full(concrete(e.shape, sizes), np.nan)
+        out.append(np.atleast_2d(np.asarray(v, dtype=float)))
+    return out
+
+
+def _rel_error(expected: list[np.ndarray], got: list[np.ndarray]) -> float:
+    worst = 0.0
+    for e, g in zip(expected, got):
+        if e.shape != g.shape or not np.all(np.isfinite(g)):
+            return float("inf")
+        scale = max(float(np.max(np.abs(e))) if e.size else 0.0, FLOOR)
+        worst = max(worst, float(np.max(np.abs(g - e))) / scale if e.size else 0.0)
+    return worst
+
+
+def _fit_factor(expected: list[np.ndarray], got: list[np.ndarray]) -> float | None:
+    """The c with got = c × expected at every point (least squares), if it fits."""
+    if any(e.shape != g.shape for e, g in zip(expected, got)):
+        return None
+    e = np.concatenate([a.ravel() for a in expected])
+    g = np.concatenate([a.ravel() for a in got])
+    norm = float(e @ e)
+    if norm < FLOOR ** 2 or not np.all(np.isfinite(g)):
+        return None
+    c = float(e @ g) / norm
+    if c == 0 or _rel_error([c * a for a in expected], got) > TOLERANCE * max(1.0, abs(c)):
+        return None
+    return c
+
+
+def _nice(c: float) -> Fraction | float:
+    """2, -1/2, 3/4 as fractions; anything else as a float."""
+    f = Fraction(c).limit_denominator(24)
+    return f if abs(float(f) - c) <= 1e-7 * max(1.0, abs(c)) else c
+
+
+def compare(expected: list[np.ndarray], answer: list[np.ndarray]) -> Diagnosis:
+    """Judge ``answer`` against ``expected`` (values at the same points, from ``values``)."""
+    error = _rel_error(expected, answer)
+    if error <= TOLERANCE:
+        return Diagnosis(True, error=error)
+    codes: tuple[str, ...] = ()
+    if any(e.shape != a.shape for e, a in zip(expected, answer)):
+        codes = ("shape",)
+    transposed = [a.T for a in answer]
+    for flip, candidate in ((False, answer), (True, transposed)):
+        c = _fit_factor(expected, candidate)
+        if c is None:
+            continue
+        c = _nice(c)
+        codes += ("transposed",) if flip else ()
+        if c == 1:
+            return Diagnosis(False, codes, error=error)
+        if c == -1:
+            return Diagnosis(False, codes + ("sign",), error=error)
+        return Diagnosis(False, codes + ("factor",), factor=c, error=error)
+    return Diagnosis(False, codes, error=error)
+
+
+def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "the result") -> str:
+    """One sentence on a diagnosis: ``expected_dims`` and ``answer_dims`` as ``1×D``."""
+    if d.correct:
+        return f"it equals {what}"
+    said = []
+    if "shape" in d.codes:
+        said.append(f"it is {answer_dims}, {what} is {expected_dims}")
+    if "transposed" in d.codes:
+        said.append(f"it is the transpose of {what}" + (" (the other layout)" if "shape" in d.codes else ""))
+    if "sign" in d.codes:
+        said.append("it has the opposite sign" + (" as well" if "transposed" in d.codes else ""))
+    if "factor" in d.codes:
+        said.append(f"it is {d.factor} times {what}" + (" transposed" if "transposed" in d.codes else ""))
+    if d.codes == ("shape",):
+        said.append(f"it differs from {what}")
+    elif not said:
+        said.append(f"it is not finite at the random points where {what} is" if d.error == float("inf") else
+                    f"it differs from {what} (relative error {d.error:.0e})")
+    return "; ".join(said)
+
+
+def check_answer(checker, result, answer) -> ex.Expr:
+    """The instructor's answer, if it equals ``result`` at the checker's points; else ``AnswerMismatch``."""
+    loc = answer.loc
+    if result.tensor:
+        raise AnswerMismatch(f"{result.text} is a tensor, which no expression writes; remove its answer", loc)
+    d = compare(values(result.result, checker.points, checker.sizes),
+                values(answer.expr, checker.points, checker.sizes))
+    if d.correct:
+        return answer.expr
+    codes = f"[{', '.join(d.codes)}] " if d.codes else ""
+    raise AnswerMismatch(f"{codes}the answer {answer.text.strip()} is wrong: "
+                         + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape),
+                                    f"the derived {ex.to_text(result.result)}"), loc)

@@ -1,0 +1,290 @@
+"""The ``answer:`` field: the instructor's form checked against the derivation, shown, or diagnosed."""
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from generator.build import render_outputs, solve_problem
+from generator.cli import main
+from generator.compare import Diagnosis, compare, feedback
+from generator.errors import ProblemErrors
+from generator.render.text import solution_text
+from generator.spec import collect_files, derivative_shape, load_problem, parse_problem
+
+LOGISTIC = """\
+id: logistic
+symbols: {{D: dim, w: [D], x: [D], y: scalar}}
+define:
+  L: -y * log(p) - (1 - y) * log(1 - p)
+  p: sigmoid(a)
+  a: w.T @ x
+find: dL/dw
+answer: {answer}
+"""
+
+TRACE = """\
+id: trace
+symbols: {{D: dim, A: [D, D], X: [D, D]}}
+define:
+  f: trace(A @ X)
+find: df/dX
+answer: {{df/dX: "{answer}"}}
+"""
+
+SQUARES = """\
+id: squares
+symbols: {{M: dim, N: dim, A: [M, N], x: [N], b: [M]}}
+define:
+  L: r.T @ r
+  r: A @ x - b
+find: [dL/dx, dL/dr]
+answer:
+  dL/dx: {answer}
+"""
+
+
+def solve(text: str):
+    return solve_problem(parse_problem(text, "t.yaml"))
+
+
+def failure(text: str) -> str:
+    sol = solve(text)
+    assert len(sol.failed) == 1, sol.failed
+    return sol.failed[0]
+
+
+def load_error(text: str) -> str:
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(text, "t.yaml")
+    return info.value.format(caret=True)
+
+
+# --- a right answer is shown ------------------------------------------------------------
+
+def test_right_answer_is_shown_in_every_output(root):
+    sol = solve_problem(load_problem(root / "problems/vector/logistic-loss.yaml"))
+    assert not sol.failed
+    r = sol.parts[0].results[0]
+    assert r.answer is not None and r.answer != r.result        # the instructor's form, not ours
+    out = render_outputs(sol, ("md", "tex", "json"))
+    md, tex = out["md"].decode(), out["tex"].decode()
+    assert r"= \left(\operatorname{sigmoid}" in md and "(the textbook's form)" in md
+    assert md.index("(the textbook's form)") > md.index(r"\boxed{")
+    assert "(the textbook's form)" in tex
+    data = json.loads(out["json"])
+    assert data["parts"][0]["results"][0]["answer"] == "(sigmoid(w.T @ x) - y) * x.T"
+    assert "= (sigmoid(w.T @ x) - y) * x.T  (the textbook's form)" in solution_text(sol)
+
+
+def test_without_an_answer_nothing_is_shown(root):
+    sol = solve_problem(load_problem(root / "problems/vector/least-squares.yaml"))
+    out = render_outputs(sol, ("md", "json"))
+    assert "textbook" not in out["md"].decode()
+    assert json.loads(out["json"])["parts"][0]["results"][0]["answer"] is None
+
+
+def test_equal_forms_pass():
+    # factored and expanded; inv(S).T and inv(S.T): values decide, not the text
+    assert not solve(LOGISTIC.format(answer="sigmoid(w.T @ x) * x.T - y * x.T")).failed
+    assert not solve(SQUARES.format(answer="2 * (x.T @ A.T @ A - b.T @ A)")).failed
+    # in denominator layout the gradient is a column, and so is the answer
+    assert not solve(LOGISTIC.format(answer="(sigmoid(w.T @ x) - y) * x") + "layout: denominator\n").failed
+
+
+# --- a wrong answer is diagnosed -----------------------------------------------------------
+
+def test_transposed():
+    msg = failure(TRACE.format(answer="A"))
+    assert "[transposed]" in msg and "transpose" in msg
+    assert msg.startswith("t.yaml:6:18: answer.df/dX: ")      # the answer's own text
+
+
+def test_factor_two():
+    msg = failure(SQUARES.format(answer="4 * (A @ x - b).T @ A"))
+    assert "[factor]" in msg and "it is 2 times" in msg
+    assert msg.startswith("t.yaml:8:10: answer.dL/dx: ")
+
+
+def test_factor_half():
+    msg = failure(SQUARES.format(answer="(A @ x - b).T @ A"))
+    assert "it is 1/2 times" in msg
+
+
+def test_sign():
+    msg = failure(LOGISTIC.format(answer="(y - sigmoid(w.T @ x)) * x.T"))
+    assert "[sign]" in msg and "opposite sign" in msg
+
+
+def test_wrong_shape_is_refused_before_solving(tmp_path):
+    text = LOGISTIC.format(answer="(sigmoid(w.T @ x) - y) * x")
+    assert "t.yaml:8:9: answer: the answer is D×1, but dL/dw in numerator layout is 1×D (the transpose: " \
+        "the other layout?)" in load_error(text)
+    assert "is 1×D, but dL/dw in denominator layout is D×1" in load_error(text.replace("* x", "* x.T") + "layout: denominator\n")
+    assert "the answer is 1×1, but dL/dw" in load_error(LOGISTIC.format(answer="y"))
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    res = CliRunner().invoke(main, ["check", str(path)])
+    assert res.exit_code == 1 and "p.yaml:8:9: answer: the answer is D×1" in res.output
+
+
+def test_no_answer_for_a_tensor():
+    text = """\
+id: t
+symbols: {M: dim, N: dim, W: [M, N], x: [N]}
+define: {z: W @ x}
+find: dz/dW
+answer: x.T
+"""
+    assert "dz/dW is a tensor, which no expression writes" in load_error(text)
+
+
+def test_wrong_answer_not_recognised():
+    msg = failure(LOGISTIC.format(answer="sigmoid(w.T @ x) * x.T"))
+    assert "is wrong" in msg and "differs from" in msg and "[" not in msg.split("answer: ", 1)[1][:2]
+
+
+def test_a_wrong_answer_fails_its_part_only():
+    text = """\
+id: two
+symbols: {D: dim, x: [D]}
+parts:
+  - define: {f: x.T @ x}
+    find: df/dx
+    answer: 2 * x.T
+  - define: {f: x.T @ x}
+    find: df/dx
+    answer: -2 * x.T
+"""
+    sol = solve(text)
+    assert not sol.parts[0].error and sol.parts[0].results[0].answer is not None
+    assert "part (b)" in sol.parts[1].error and "[sign]" in sol.parts[1].error
+
+
+def test_hessian_answer():
+    text = """\
+id: h
+symbols: {D: dim, x: [D], A: [D, D]}
+define: {f: x.T @ A @ x}
+find: d2f/dx2
+answer: A + A.T
+"""
+    assert not solve(text).failed
+    assert "[factor]" in failure(text.replace("A + A.T", "2 * (A + A.T)"))
+
+
+# --- what check refuses before anything is solved ---------------------------------------------
+
+def test_unknown_name_with_column():
+    err = load_error(LOGISTIC.format(answer="(sigmoid(v.T @ x) - y) * x.T"))
+    assert "t.yaml:8:18: answer: undeclared name 'v'" in err
+
+
+def test_syntax_error_with_column():
+    err = load_error(LOGISTIC.format(answer="(sigmoid(w.T @ x) - y) * * x.T"))
+    assert "t.yaml:8:" in err and "answer:" in err and "^" in err
+
+
+def test_key_must_be_a_find():
+    err = load_error(SQUARES.format(answer="2 * r.T @ A").replace("dL/dx:", "dL/db:"))
+    assert "'dL/db' is not a find of this part (finds: dL/dx, dL/dr)" in err
+
+
+def test_plain_answer_needs_one_find():
+    err = load_error(SQUARES.format(answer="x").replace("  dL/dx: x", "  2 * x.T").replace("answer:\n", "answer:"))
+    assert "this part has 2 finds" in err
+
+
+def test_keys_are_matched_as_derivatives_and_may_use_define_names():
+    sol = solve(SQUARES.format(answer="2 * r.T @ A").replace("dL/dx:", "dL / dx:"))
+    assert not sol.failed and sol.parts[0].results[0].answer is not None
+
+
+@pytest.mark.parametrize("hostile", [
+    "__import__('os').system('touch /tmp/answer-pwned')",
+    "x.__class__.__bases__",
+    "x.T @ x ** 10000000",
+    "(" * 200 + "x" + ")" * 200,
+    "x" + " + x" * 3000,
+    "open('/etc/passwd')",
+    "lambda: 1",
+    "'\\x00'",
+])
+def test_hostile_answers_are_refused_cleanly(hostile):
+    text = LOGISTIC.format(answer=json.dumps(hostile))
+    err = load_error(text)
+    assert "t.yaml:8:" in err and "answer" in err
+
+
+def test_an_answer_is_an_expression():
+    assert "an answer is an expression, not a list" in load_error(LOGISTIC.format(answer="[1, 2]"))
+
+
+# --- the comparison, as grading will use it -------------------------------------------------
+
+def test_compare_on_values():
+    rng = np.random.default_rng(0)
+    E = [rng.normal(size=(3, 4)) for _ in range(3)]
+    S = [rng.normal(size=(3, 3)) for _ in range(3)]
+    assert compare(E, [e.copy() for e in E]).correct
+    assert compare(E, [-0.5 * e for e in E]) == Diagnosis(False, ("factor",), Fraction(-1, 2),
+                                                        compare(E, [-0.5 * e for e in E]).error)
+    assert compare(E, [e.T for e in E]).codes == ("shape", "transposed")
+    assert compare(S, [-s.T for s in S]).codes == ("transposed", "sign")
+    assert compare(E, [e[:, :3] for e in E]).codes == ("shape",)
+    assert compare(E, [e + 1 for e in E]).codes == ()
+    assert compare(E, [np.full_like(e, np.nan) for e in E]).codes == ()
+    d = compare(E, [3 * e.T for e in E])
+    assert "it is 4×3, the result is 3×4" in feedback(d, "3×4", "4×3")
+    assert "it is 3 times the result transposed" in feedback(d, "3×4", "4×3")
+
+
+def test_expected_shape_agrees_with_the_engine(root):
+    # the shape check of `stepgen check` predicts the shape the engine derives
+    seen = 0
+    for f in collect_files([root / "problems"]):
+        sol = solve_problem(load_problem(f))
+        for ps in sol.parts:
+            for r in ps.results:
+                want = derivative_shape(_shape(ps.part, r.of), _shape(ps.part, r.wrt), r.layout, r.order)
+                assert (want is None) == r.tensor, f
+                if want is not None:
+                    assert want == r.result.shape, (f, r.text)
+                    seen += 1
+    assert seen > 30
+
+
+def _shape(part, name):
+    s = part.symbol(name)
+    return s.shape if s is not None else part.definition(name).expr.shape
+
+
+# --- the field in the schema, the skeleton and the bank ---------------------------------------
+
+def test_schema_accepts_both_forms_and_refuses_others(root):
+    import jsonschema
+    import yaml
+
+    from generator.schema import SCHEMA
+    with_answers = [f for f in collect_files([root / "problems"]) if "answer:" in f.read_text()]
+    assert len(with_answers) >= 3
+    for f in with_answers:
+        jsonschema.validate(yaml.safe_load(f.read_text()), SCHEMA)
+    bad = yaml.safe_load(LOGISTIC.format(answer="[1, 2]"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)
+
+
+def test_skeleton_answer_line_is_right(tmp_path):
+    from generator.skeleton import skeleton
+    text = skeleton("demo").replace("# answer:", "answer:")
+    sol = solve(text)
+    assert not sol.failed and sol.parts[0].results[0].answer is not None
+
+
+def test_an_answer_undefined_at_the_points_is_refused_cleanly():
+    msg = failure(LOGISTIC.format(answer="sum(inv(eye(D) - eye(D))) * x.T"))    # a singular matrix
+    assert "is wrong: it is not finite at the random points" in msg and "[" not in msg
