@@ -136,14 +136,13 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
 
 def check_answer(checker, result, answer) -> ex.Expr:
     """The instructor's answer, if it equals ``result`` at the checker's points; else ``AnswerMismatch``."""
-    loc = answer.loc
-    if result.tensor:
-        raise AnswerMismatch(f"{result.text} is a tensor, which no expression writes; remove its answer", loc)
     d = compare(values(result.result, checker.points, checker.sizes),
                 values(answer.expr, checker.points, checker.sizes))
     if d.correct:
         return answer.expr
     codes = f"[{', '.join(d.codes)}] " if d.codes else ""
+    derived = ex.to_text(result.result)
+    what = f"the derived {derived}" if len(derived) <= 80 else "the derived result"
     raise AnswerMismatch(f"{codes}the answer {answer.text.strip()} is wrong: "
-                         + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape),
-                                    f"the derived {ex.to_text(result.result)}"), loc)
+                         + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape), what),
+                         answer.loc)

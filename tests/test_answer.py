@@ -199,8 +199,8 @@ def test_plain_answer_needs_one_find():
 
 
 def test_keys_are_matched_as_derivatives_and_may_use_define_names():
-    sol = solve(SQUARES.format(answer="2 * r.T @ A").replace("dL/dx:", "dL / dx:"))
-    assert not sol.failed and sol.parts[0].results[0].answer is not None
+    sol = solve(SQUARES.format(answer="2 * r.T @ A").replace("dL/dx:", "dL / dx:") + "  dL/dr: 2 * r.T\n")
+    assert not sol.failed and all(r.answer is not None for r in sol.parts[0].results)
 
 
 @pytest.mark.parametrize("hostile", [
@@ -288,3 +288,11 @@ def test_skeleton_answer_line_is_right(tmp_path):
 def test_an_answer_undefined_at_the_points_is_refused_cleanly():
     msg = failure(LOGISTIC.format(answer="sum(inv(eye(D) - eye(D))) * x.T"))    # a singular matrix
     assert "is wrong: it is not finite at the random points" in msg and "[" not in msg
+
+
+def test_an_answer_right_only_under_an_undeclared_assumption_is_refused(root):
+    # (p - y).T needs sum(y) = 1, which the problem does not declare
+    text = (root / "problems/vector/softmax-cross-entropy.yaml").read_text().replace("sum(y) * ", "")
+    sol = solve(text)
+    assert len(sol.failed) == 1
+    assert "answer.dL/dz: dL/dz: the answer" in sol.failed[0] and "it differs from the derived result" in sol.failed[0]
