@@ -304,17 +304,24 @@ LOOP = "\\documentclass{article}\\begin{document}\\def\\x{\\x}\\x\\end{document}
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_a_looping_document_is_stopped_with_all_its_processes(tmp_path):
     marker = f"loop-{os.getpid()}"
-    seen = []
-    watcher = threading.Thread(target=lambda: [seen.extend(_tex_processes(marker)) or time.sleep(0.1)
-                                               for _ in range(15)])
+    seen, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.extend(_tex_processes(marker))
+            time.sleep(0.05)
+    watcher = threading.Thread(target=watch)
     watcher.start()
     start = time.monotonic()
-    with pytest.raises(pdf.LatexError, match="longer than 2 s"):
-        compile_pdf(LOOP, marker, timeout=2)
+    try:
+        with pytest.raises(pdf.LatexError, match="longer than 5 s"):
+            compile_pdf(LOOP, marker, timeout=5)
+    finally:
+        done.set()
+        watcher.join()
     elapsed = time.monotonic() - start
-    watcher.join()
     assert any("pdflatex" in c for c in seen)          # TeX did run, and looped
-    assert elapsed < 5
+    assert elapsed < 10                                # killed on time (the machine may be busy)
     assert _tex_processes(marker) == []
 
 
@@ -327,7 +334,7 @@ def test_an_interrupted_build_leaves_no_tex_process(monkeypatch):
     def interrupted(self, timeout=None):
         if timeout is None:
             return real_wait(self)
-        for _ in range(100):                           # until pdflatex runs, then Ctrl-C
+        for _ in range(300):                           # until pdflatex runs, then Ctrl-C
             if any("pdflatex" in c for c in _tex_processes(marker)):
                 raise KeyboardInterrupt
             time.sleep(0.05)
