@@ -204,7 +204,7 @@ class _Parser:
                     self.fail(t, {"%": "% (a TeX comment) inside math", "#": "# inside math",
                                   "$": "a $ inside math"}[v])
                 if v == "~":
-                    self.fail(t, "~ inside math (use \\, or \\quad for space)")
+                    self.fail(t, "~ inside math (\\sim for 'distributed as'; \\, or \\quad for space)")
                 if v == "}":
                     self.fail(t, "a } without its {")
                 if v == "{":
