@@ -17,7 +17,7 @@ accepted only if it is a well-formed formula over a fixed vocabulary:
   non-ASCII characters, double super- or subscripts, ``^``/``_`` without
   their argument (so nothing the printer appends, ``^\\top``, can meet them).
 
-``check_math`` says why a formula is refused (with its offset), ``prose_problems``
+``math_error`` says where and why a formula is refused, ``prose_problems``
 does the same for a Markdown field (control and bidi characters too); the
 loader refuses what they refuse, so ``check`` and ``build`` agree.  The renderers
 still neutralise anything refused into inert text (defence in depth), and the
