@@ -6,10 +6,14 @@ per-problem ``.md`` files are concatenated (headings one level down, after a
 title and a list of contents) and the bodies of the per-problem ``.tex`` files
 are put into one LaTeX document with a title page and a table of contents.
 No problem is solved again, so the result is exactly what the shards wrote.
+Only regular files are read: a symbolic link (or a FIFO, a device) among the
+outputs is refused, never followed.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import StepgenError
@@ -17,6 +21,19 @@ from .texsafe import escape_text
 
 _BODY = re.compile(r"\\begin\{document\}(.*)\\end\{document\}", re.S)
 _SECTION = re.compile(r"\\section\*\{")
+
+
+def _read_regular(f: Path) -> str:
+    """The text of ``f`` if it is a regular file (not followed if a link, never blocking on a FIFO)."""
+    try:
+        fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        kind = "a symbolic link" if os.path.islink(f) else exc.strerror
+        raise StepgenError(f"{f}: {kind}; combine reads regular files only") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise StepgenError(f"{f}: not a regular file; combine reads regular files only")
+        return fh.read().decode("utf-8")
 
 
 def _sources(folders, ext: str, sheet: bool, name: str) -> list[Path]:
@@ -35,7 +52,7 @@ def _sources(folders, ext: str, sheet: bool, name: str) -> list[Path]:
 def combine_md(folders, name: str, title: str, sheet: bool) -> str:
     parts, contents = [], []
     for f in _sources(folders, "md", sheet, name):
-        text = f.read_text(encoding="utf-8")
+        text = _read_regular(f)
         fence = False
         lines = []
         for line in text.splitlines():
@@ -54,7 +71,7 @@ def combine_md(folders, name: str, title: str, sheet: bool) -> str:
 def combine_tex(folders, name: str, title: str, sheet: bool) -> str:
     preamble, bodies = None, []
     for f in _sources(folders, "tex", sheet, name):
-        text = f.read_text(encoding="utf-8")
+        text = _read_regular(f)
         m = _BODY.search(text)
         if not m:
             raise StepgenError(f"{f}: not a stepgen document (no \\begin{{document}})")

@@ -347,14 +347,35 @@ class _Reader:
                     parts.append(part)
         return Problem(
             id=pid or default_id,
-            title=self.string(data, ("title",), "") or "",
-            source=self.string(data, ("source",), "") or "",
-            statement=self.string(data, ("statement",), "") or "",
-            hint=self.string(data, ("hint",), "") or "",
+            title=self.prose(data, ("title",), math=False),
+            source=self.prose(data, ("source",)),
+            statement=self.prose(data, ("statement",)),
+            hint=self.prose(data, ("hint",)),
             parts=tuple(parts),
             path=self.fname,
             text=self.source,
         )
+
+    def prose(self, data: dict, path: tuple, math: bool = True) -> str:
+        """A Markdown field (title, source, statement, hint), refused where the renderers would refuse it."""
+        from .texsafe import prose_problems
+        s = self.string(data, path, "") or ""
+        for offset, message in prose_problems(s, math):
+            self.errors.append(ProblemError(self.text_loc(path, s, offset), message, self.source))
+        return s
+
+    def text_loc(self, path: tuple, text: str, offset: int) -> Location:
+        """Where ``text[offset]`` was written: its line found in the file from the value's first line on."""
+        loc = self.loc(path)
+        line = text[text.rfind("\n", 0, offset) + 1:].split("\n")[0]
+        col = offset - (text.rfind("\n", 0, offset) + 1)
+        lines = self.source.splitlines()
+        for needle, shift in ((line, col), (line[col:col + 12], 0)):
+            for n in range(max(loc.line - 1, 0), min(len(lines), loc.line + 1 + text.count("\n"))):
+                j = lines[n].find(needle) if needle else -1
+                if j >= 0:
+                    return Location(self.fname, n + 1, j + shift + 1, loc.field)
+        return loc
 
     def string(self, data: dict, path: tuple, default: str | None) -> str | None:
         key = path[-1]
@@ -400,7 +421,7 @@ class _Reader:
             find = self.answers(answer_data, apath, find, symbols, define, layout)
         for key in ("title", "statement", "hint"):
             if key in pdata:
-                self.string(pdata, path + (key,), "")
+                self.prose(pdata, path + (key,), math=key != "title")
         if len(self.errors) > n_err:
             return None
         return Part(
@@ -511,8 +532,8 @@ class _Reader:
             self.err(path + ("latex",), "latex must be text")
             latex = None
         if latex is not None:
-            from .texsafe import check_math
-            problem = check_math(latex)
+            from .texsafe import check_symbol_latex
+            problem = check_symbol_latex(latex)
             if problem:
                 self.err(path + ("latex",), problem)
                 latex = None

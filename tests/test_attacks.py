@@ -113,10 +113,11 @@ def test_symbol_latex_override_is_checked(tmp_path):
 
 @pytest.mark.skipif(not have_tex(), reason="no TeX")
 def test_hostile_statement_gives_a_safe_pdf(tmp_path):
-    statement = ("'Read \\input{/etc/hostname} and $\\input{/etc/hostname}$ "
-                 "and $$\\csname input\\endcsname{/etc/hostname}$$ and ^^5cinput{/etc/hostname} "
-                 "and \\write18{touch PWNED} — done ✓'")
+    # text outside math is printed; math with a command off the list is refused at load (test_texsafe.py)
+    statement = ("'Read \\input{/etc/hostname} and \\csname input\\endcsname{/etc/hostname} "
+                 "and ^^5cinput{/etc/hostname} and \\write18{touch PWNED} — done ✓'")
     p = write(tmp_path, statement=statement, title="'\\input{/etc/hostname} # $ % & _ {'")
+    assert "\\input is not allowed" in load_errors(write(tmp_path, name="q.yaml", statement="'$\\input{/etc/hostname}$'"))
     out = tmp_path / "out"
     report = build([p], out, ("tex", "pdf"))
     assert not report.failed, report.failed

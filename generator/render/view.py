@@ -310,6 +310,7 @@ class PartView:
         return {
             "id": part.id,
             "title": part.title,
+            "title_md": texsafe.markdown_safe(part.title),
             "statement": text(part.statement) if part.statement else None,
             "hint": text(part.hint) if part.hint else None,
             "given": self.given(),
