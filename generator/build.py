@@ -286,6 +286,7 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
         Path(out), tuple(formats), templates, "solutions" if solutions else "exercises", timeout)
     writable_folder(opts.out)
     clean_stale(opts.out)
+    clean_stale(opts.out / FAILED_DIR)
     report = BuildReport()
     files = [str(f) for f in collect_files(paths)]
     if opts.shard:
