@@ -324,11 +324,17 @@ class PartView:
 _BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
 
 
-def _error_text(error: str, path: str) -> dict:
-    """Why a part could not be derived, shown as it is: code in Markdown, escaped text in LaTeX.
-    The document does not name the file on the build machine (the field and the reason stay)."""
+def part_error(error: str, path: str) -> str:
+    """A part's error for a document: without the file's place on the build machine (the field and
+    the reason stay), so the outputs do not depend on where the build ran."""
     if error.startswith(path + ":"):
         error = re.sub(r"^\d+:\d+: ", "", error[len(path) + 1:])
+    return error
+
+
+def _error_text(error: str, path: str) -> dict:
+    """Why a part could not be derived, shown as it is: code in Markdown, escaped text in LaTeX."""
+    error = part_error(error, path)
     return {"md": "`" + error.replace("`", "'").replace("\n", " ") + "`", "tex": texsafe.escape_text(error),
             "plain": error}
 
