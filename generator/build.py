@@ -92,7 +92,8 @@ def _solve(problem: Problem) -> Solution:
             # where: the find entry being derived or checked, else the part
             where = f"{target.loc}: {target.loc.field}: {target.text}: " if target is not None else ""
             label = f"part ({part.id}): " if problem.has_parts else ""
-            reason = str(exc) if isinstance(exc, StepgenError) else "internal error: " + describe(exc)
+            reason = (str(exc) if isinstance(exc, StepgenError) else "expression too deeply nested"
+                      if isinstance(exc, RecursionError) else "internal error: " + describe(exc))
             parts.append(PartSolution(part, (), error=where + label + reason))
     return Solution(problem, tuple(parts))
 

@@ -156,7 +156,7 @@ def combine(folders, name, title, out, fmt, sheets) -> None:
 
 def _combine(folders, name, title, out: Path, formats, kinds) -> None:
     from .assemble import combine_md, combine_tex
-    from .build import write_atomic
+    from .files import write_atomic
     from .render.pdf import compile_pdf
     for sheet in kinds:
         stem = f"{name}-sheet" if sheet else name
