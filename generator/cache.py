@@ -26,7 +26,7 @@ def _tree_hash(folder: Path | None, pattern: str) -> str:
     if folder is not None and folder.is_dir():
         for f in sorted(folder.rglob(pattern)):
             h.update(str(f.relative_to(folder)).encode())
-            hash_file(h, f)           # regular files only, read in chunks
+            hash_file(h, f, follow_links=True)      # regular files only (no FIFO), read in chunks
     return h.hexdigest()
 
 

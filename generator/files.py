@@ -70,12 +70,13 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB" if n < 1024 * 1024 else f"{n // (1024 * 1024)} MiB"
 
 
-def hash_file(h, path: Path) -> bool:
-    """Feed a regular file (not a link) to the hash ``h`` in chunks; False if it is anything else."""
+def hash_file(h, path: Path, follow_links: bool = False) -> bool:
+    """Feed a regular file to the hash ``h`` in chunks; False if it is anything else (a FIFO, a
+    device; a link unless ``follow_links``: an instructor's templates may link a shared logo)."""
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
+        if not stat.S_ISREG((os.stat if follow_links else os.lstat)(path).st_mode):
             return False
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, _READ_FLAGS & ~getattr(os, "O_NOFOLLOW", 0) if follow_links else _READ_FLAGS)
     except OSError:
         return False
     with os.fdopen(fd, "rb") as fh:

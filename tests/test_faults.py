@@ -385,3 +385,13 @@ def test_new_writes_with_the_umask(tmp_path):
         os.umask(old)
     assert res.exit_code == 0 and stat.S_IMODE((tmp_path / "p.yaml").stat().st_mode) == 0o644
     assert CliRunner().invoke(main, ["check", str(tmp_path / "p.yaml")]).exit_code == 0
+
+
+def test_a_fifo_in_the_templates_folder_is_not_read(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    os.mkfifo(tpl / "notes.j2")          # the cache hashes the folder: a FIFO must not block it
+    res = stepgen("build", str(good(tmp_path, "p")), "--out", str(tmp_path / "out"), "--format", "md",
+                  "--templates", str(tpl), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out" / "p.md").exists()
