@@ -245,7 +245,17 @@ def read_text(path: Path) -> str:
                                           f"invalid UTF-8 (byte 0x{data[exc.start]:02x})")]) from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    bad = _NOT_YAML.search(text)
+    if bad:
+        before = text[: bad.start()]
+        line, col = before.count("\n") + 1, bad.start() - (before.rfind("\n") + 1) + 1
+        raise ProblemErrors([ProblemError(Location(fname, line, col),
+                                          f"the control character U+{ord(bad.group()):04X} is not allowed")])
     return text
+
+
+# the characters YAML refuses (its reader would say so on two lines, without the line and column)
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def load_problem(path: str | Path) -> Problem:

@@ -395,3 +395,11 @@ def test_a_fifo_in_the_templates_folder_is_not_read(tmp_path):
                   "--templates", str(tpl), timeout=60)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "p.md").exists()
+
+
+def test_a_control_character_is_one_line_with_its_place(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_bytes(b"id: p\ntitle: a\x00b\x1b[2J\n")
+    res = CliRunner().invoke(main, ["check", str(p)])
+    assert res.exit_code == 1
+    assert res.output.splitlines()[0] == f"{p}:2:9: the control character U+0000 is not allowed"

@@ -98,7 +98,7 @@ GOOD = "id: good-{i}\nsymbols: {{D: dim, x: [D]}}\ndefine: {{f: {expr}}}\nfind: 
 HOSTILE = ["mutated", "bytes", "fifo", "dev-zero", "dangling", "folder", "sparse", "duplicate", "surrogate"]
 
 
-def hostile(data, folder: Path, name: str) -> None:
+def hostile(data, folder: Path, name: str) -> str:
     kind = data.draw(st.sampled_from(HOSTILE))
     p = folder / name
     if kind == "mutated":
@@ -120,17 +120,21 @@ def hostile(data, folder: Path, name: str) -> None:
         p.write_text(GOOD.format(i=0, expr="sum(exp(x))"))
     else:
         p.write_text('id: s\ntitle: "\\ud800"\n' + GOOD.format(i=9, expr="x.T @ x").split("\n", 1)[1])
+    return kind
 
 
 @settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_build_a_hostile_folder(data):
-    """No exception escapes build; every file is built, unchanged or has exactly one error line;
-    the good files (sorted first, so they keep their ids) are built."""
+    """`stepgen build` on a folder of good files (sorted first, so they keep their ids) and random
+    bad ones: no traceback, exit 1, one summary line per bad file, the good files built."""
+    import re
     import shutil
     import tempfile
 
-    from generator.build import build
+    from click.testing import CliRunner
+
+    from generator.cli import main
 
     tmp = Path(tempfile.mkdtemp(prefix="stepgen-fuzz-"))
     try:
@@ -141,18 +145,19 @@ def test_build_a_hostile_folder(data):
                                                     min_size=1, max_size=2))):
             goods.append(src / f"0-good-{i}.yaml")
             goods[-1].write_text(GOOD.format(i=i, expr=expr))
-        n_bad = data.draw(st.integers(1, 3))
-        for j in range(n_bad):
-            hostile(data, src, f"bad-{j}.yaml")
-        report = build([src], tmp / "out", ("md", "json"), timeout=20)
-        failed = [f for f, _ in report.failed]
-        assert len(failed) == len(set(failed))                  # one line per file
-        assert all("Traceback" not in reason for _, reason in report.failed)
-        for g in goods:
-            assert str(g) not in failed, report.failed
-            assert (tmp / "out" / f"good-{goods.index(g)}.md").exists()
-        folders = sum(1 for j in range(n_bad) if (src / f"bad-{j}.yaml").is_dir() and not
-                      (src / f"bad-{j}.yaml").is_symlink())
-        assert len(report.built) + len(report.failed) == len(goods) + n_bad - folders
+        kinds = {src / f"bad-{j}.yaml": hostile(data, src, f"bad-{j}.yaml") for j in range(data.draw(st.integers(1, 3)))}
+        res = CliRunner().invoke(main, ["build", str(src), "--out", str(tmp / "out"), "--format", "md,json",
+                                        "--timeout", "20"])
+        assert "Traceback" not in res.output and isinstance(res.exception, (SystemExit, type(None))), res.output
+        summary = [line for line in res.output.splitlines() if line.startswith("  ")]
+        for path, kind in kinds.items():
+            mine = [line for line in summary if line.startswith(f"  {path}")]
+            assert len(mine) <= 1 and (mine or kind in ("mutated", "folder")), (kind, res.output)
+        for i, g in enumerate(goods):
+            assert str(g) not in res.output.replace(f"used by {g}", "") and (tmp / "out" / f"good-{i}.md").exists()
+        n_failed = int(m.group(1)) if (m := re.search(r"(\d+) problem\(s\) failed", res.output)) else 0
+        n_built = int(re.search(r"built (\d+) problem\(s\)", res.output).group(1))
+        assert n_failed == len(summary) and res.exit_code == (1 if n_failed else 0)
+        assert n_built + n_failed == len(goods) + sum(kind != "folder" for kind in kinds.values())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
