@@ -278,6 +278,42 @@ def _load_all(files: list[str], hits: dict, keep: bool, report: BuildReport) -> 
     return loaded
 
 
+def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hits: dict, keep: bool,
+                    progress: Callable[[str], None] | None) -> list[_One]:
+    """``_build_one`` in ``opts.jobs`` worker processes.  A worker that dies (killed by the system,
+    a crash in a native library) takes the pool down with it: the files it left unfinished are
+    built again one by one, each in a process of its own, so only the culprit is reported."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    def run(pool, f):
+        return pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep)
+
+    results: dict[str, _One] = {}
+    again: list[str] = []
+    with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
+        futures = [(f, run(pool, f)) for f in todo]
+        for i, (f, fut) in enumerate(futures, 1):
+            try:
+                results[f] = fut.result()
+            except BrokenProcessPool:
+                again.append(f)
+            except Exception as exc:     # noqa: BLE001
+                results[f] = _One(f, ids[f], failed=internal_error(f, exc))
+            if progress:
+                progress(f"[{i}/{len(todo)}] {f}")
+    for f in again:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            try:
+                results[f] = run(pool, f).result()
+            except BrokenProcessPool:
+                results[f] = _One(f, ids[f], failed=f"internal error in {f}: the process building it ended "
+                                                    "abruptly (killed by the system, e.g. out of memory?)")
+            except Exception as exc:     # noqa: BLE001
+                results[f] = _One(f, ids[f], failed=internal_error(f, exc))
+    return [results[f] for f in todo]
+
+
 def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = None, solutions: bool = True,
           progress: Callable[[str], None] | None = None, timeout: float | None = TIME_LIMIT) -> BuildReport:
     """Build every problem file under ``paths``; see ``Options`` for what and how.
@@ -310,16 +346,7 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
     todo = [f for f in files if f in loaded and f not in dup]
     results: list[_One] = []
     if opts.jobs > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
-            futures = [pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep) for f in todo]
-            for i, (f, fut) in enumerate(zip(todo, futures), 1):
-                try:
-                    results.append(fut.result())
-                except Exception as exc:     # noqa: BLE001 -- e.g. a worker killed by the system
-                    results.append(_One(f, ids[f], failed=internal_error(f, exc)))
-                if progress:
-                    progress(f"[{i}/{len(todo)}] {f}")
+        results = _build_parallel(todo, loaded, ids, opts, hits, keep, progress)
     else:
         for i, f in enumerate(todo, 1):
             if progress:

@@ -403,3 +403,21 @@ def test_a_control_character_is_one_line_with_its_place(tmp_path):
     res = CliRunner().invoke(main, ["check", str(p)])
     assert res.exit_code == 1
     assert res.output.splitlines()[0] == f"{p}:2:9: the control character U+0000 is not allowed"
+
+
+@pytest.mark.skipif(__import__("multiprocessing").get_start_method() != "fork", reason="workers must inherit the patch")
+def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
+    # the worker processes are forked: they inherit this patch, and the one building `crash` exits hard
+    real = build_mod._solve_and_write
+
+    def crash(one, problem, *args):
+        if problem is not None and problem.id == "crash":
+            os._exit(9)
+        return real(one, problem, *args)
+
+    monkeypatch.setattr(build_mod, "_solve_and_write", crash)
+    files = [good(tmp_path, name) for name in ("a", "b", "crash", "d")]
+    report = build(files, build_mod.Options(tmp_path / "out", ("md",), jobs=2))
+    assert report.failed == [(str(tmp_path / "crash.yaml"), f"internal error in {tmp_path / 'crash.yaml'}: the "
+                              "process building it ended abruptly (killed by the system, e.g. out of memory?)")]
+    assert sorted(report.built) == ["a", "b", "d"]
