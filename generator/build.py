@@ -1,28 +1,31 @@
 """The pipeline: load problems, solve, verify, render, write.
 
 ``solve_problem`` runs the engine and the numerical checks for every part;
-``build`` renders the requested formats and writes each file atomically
-(a temporary file renamed into place), so a failure leaves the previous good
-output untouched.  One bad problem never stops the others: failures are
-collected and returned in the ``BuildReport``.
+a part that fails (for any reason) becomes that part's ``error`` and the
+other parts stand.  ``build`` first loads every file (checked before it is
+read) and settles duplicate ids, before anything is written; then it solves,
+renders every requested format of a problem, and replaces that problem's
+outputs together (``files.replace_together``): a failure, LaTeX's included,
+leaves the previous outputs whole.  One bad problem never stops the others:
+any exception of one problem becomes its error line in the ``BuildReport``.
 """
 from __future__ import annotations
 
-import os
 import signal
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .errors import ProblemErrors, ProblemTimeout, StepgenError
-from .spec import Problem, collect_files, load_problem
+from .errors import ProblemErrors, ProblemTimeout, StepgenError, describe, internal_error
+from .files import clean_stale, replace_together, writable_folder, write_atomic  # noqa: F401 (write_atomic: API)
+from .spec import Problem, collect_files, duplicates, load_problem
 from .trace import PartSolution, Solution
 
 FORMATS = ("md", "tex", "pdf", "json")
 TIME_LIMIT = 60.0   # seconds per problem
+FAILED_DIR = "failed"   # <out>/failed/<stem>.tex and .log: what LaTeX could not compile
 
 
 @contextmanager
@@ -87,12 +90,14 @@ def _solve(problem: Problem) -> Solution:
             parts.append(PartSolution(part, tuple(results)))
         except ProblemTimeout:
             raise
-        except StepgenError as exc:
+        except Exception as exc:     # noqa: BLE001 -- whatever breaks one part, the others stand
             # where: the find entry being derived or checked, else the part
             loc = getattr(exc, "loc", None) or (target.loc if target is not None else None)   # an answer's own
             where = f"{loc}: {loc.field}: {target.text}: " if target is not None else ""
             label = f"part ({part.id}): " if problem.has_parts else ""
-            parts.append(PartSolution(part, (), error=where + label + str(exc)))
+            reason = (str(exc) if isinstance(exc, StepgenError) else "expression too deeply nested"
+                      if isinstance(exc, RecursionError) else "internal error: " + describe(exc))
+            parts.append(PartSolution(part, (), error=where + label + reason))
     return Solution(problem, tuple(parts))
 
 
@@ -134,21 +139,6 @@ def _render(context: dict, base: str, formats, templates: str | None, name: str)
             from .render.pdf import compile_pdf
             out["pdf"] = compile_pdf(tex, name, resources=tpl.resources(templates))
     return out
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 SHEETS = ("solutions", "exercises", "both")
@@ -197,64 +187,146 @@ def _stem(pid: str, solutions: bool) -> str:
     return pid if solutions else f"{pid}-sheet"
 
 
-def _build_one(path: str, opts: Options, cached: dict | None, keep_solution: bool) -> _One:
-    """Load, solve, verify, render and write one problem file (runs in a worker with --jobs).
+def _build_one(path: str, problem: Problem | None, opts: Options, cached: dict | None,
+               keep_solution: bool) -> _One:
+    """Solve, verify, render and write one problem (runs in a worker with --jobs).
 
-    ``cached`` is the cache entry when the file and everything else are unchanged."""
-    one = _One(path)
-    if cached is not None and not keep_solution:
-        one.id, one.skipped = cached.get("id", ""), True
-        return one
+    ``cached`` is the cache entry when the file and everything else are unchanged.
+    Whatever goes wrong becomes the problem's error line; nothing escapes."""
+    one = _One(path, problem.id if problem else (cached or {}).get("id", ""))
     try:
-        problem = load_problem(path)
-    except ProblemErrors as exc:
-        one.failed = exc.format(caret=False)
-        return one
-    one.id = problem.id
+        _solve_and_write(one, problem, opts, cached, keep_solution)
+    except Exception as exc:     # noqa: BLE001 -- the net: one problem, one line, the build goes on
+        one.failed, one.written, one.solution = internal_error(path, exc), [], None
+    return one
+
+
+def _solve_and_write(one: _One, problem: Problem | None, opts: Options, cached: dict | None,
+                     keep_solution: bool) -> None:
+    if problem is None or (cached is not None and not keep_solution):
+        one.skipped = True
+        return
     needs_solving = any(opts.kinds) or keep_solution
     sol = solve_problem(problem, opts.timeout) if needs_solving else _unsolved(problem)
-    if sol.failed:
-        one.failed = "; ".join(sol.failed)
-        return one
+    one.failed = "; ".join(sol.failed)
+    if len(sol.failed) == len(sol.parts):
+        return                      # nothing is right: nothing is written, the old outputs stay
     if keep_solution:
         one.solution = sol
-    if cached is not None:
+    if cached is not None and not one.failed:
         one.skipped = True
-        return one
+        return
     from .render.pdf import LatexError
+    outputs: dict[Path, bytes] = {}
     for solutions in opts.kinds:
         stem = _stem(problem.id, solutions)
         try:
             data = render_outputs(sol, opts.formats, opts.templates, solutions)
         except LatexError as exc:
-            # keep the .tex and TeX's log for inspection; the old PDF stays as it was
-            keep = render_outputs(sol, [f for f in opts.formats if f not in ("pdf",)] + ["tex"], opts.templates,
-                                  solutions)
-            for ext, blob in keep.items():
-                write_atomic(opts.out / f"{stem}.{ext}", blob)
+            # keep every old output of the problem; what TeX could not compile goes to failed/
+            tex = render_outputs(sol, ["tex"], opts.templates, solutions)["tex"]
+            failed = {opts.out / FAILED_DIR / f"{stem}.tex": tex}
             if exc.log:
-                write_atomic(opts.out / f"{stem}.log", exc.log.encode())
-            one.failed = str(exc)
-            return one
+                failed[opts.out / FAILED_DIR / f"{stem}.log"] = exc.log.encode()
+            replace_together(failed)
+            one.failed = "; ".join(filter(None, [one.failed, f"{exc} (kept the previous outputs; "
+                                                 f"the .tex and TeX's log are in {opts.out / FAILED_DIR})"]))
+            return
         except StepgenError as exc:
-            one.failed = str(exc)
-            return one
-        for ext in opts.formats:
-            if ext in data:
-                write_atomic(opts.out / f"{stem}.{ext}", data[ext])
-                one.written.append(str(opts.out / f"{stem}.{ext}"))
-    return one
+            one.failed = "; ".join(filter(None, [one.failed, str(exc)]))
+            return
+        outputs.update({opts.out / f"{stem}.{ext}": data[ext] for ext in opts.formats if ext in data})
+    try:
+        replace_together(outputs)
+    except OSError as exc:
+        one.failed = f"cannot write the outputs into {opts.out}: {exc.strerror or exc}"
+        return
+    one.written = [str(p) for p in outputs]
+    for stem in {_stem(problem.id, s) for s in opts.kinds}:
+        _forget_failure(opts.out, stem)
+
+
+def _forget_failure(out: Path, stem: str) -> None:
+    """A problem that compiles again: its earlier failed .tex and log are out of date."""
+    for ext in ("tex", "log"):
+        try:
+            (out / FAILED_DIR / f"{stem}.{ext}").unlink()
+        except OSError:
+            pass
+    try:
+        (out / FAILED_DIR).rmdir()      # only if empty
+    except OSError:
+        pass
 
 
 def _unsolved(problem: Problem) -> Solution:
     return Solution(problem, tuple(PartSolution(p) for p in problem.parts))
 
 
+def _load_all(files: list[str], hits: dict, keep: bool, report: BuildReport) -> dict[str, Problem | None]:
+    """Every file's problem (None: unchanged, its id known from the cache), before anything is
+    written; a file that cannot be loaded is reported and left out."""
+    loaded: dict[str, Problem | None] = {}
+    for f in files:
+        hit = hits.get(f)
+        if hit is not None and not keep and isinstance(hit.get("id"), str):
+            loaded[f] = None
+            continue
+        try:
+            loaded[f] = load_problem(f)
+        except ProblemErrors as exc:
+            report.failed.append((f, exc.format(caret=False)))
+        except Exception as exc:     # noqa: BLE001
+            report.failed.append((f, internal_error(f, exc)))
+    return loaded
+
+
+def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hits: dict, keep: bool,
+                    progress: Callable[[str], None] | None) -> list[_One]:
+    """``_build_one`` in ``opts.jobs`` worker processes.  A worker that dies (killed by the system,
+    a crash in a native library) takes the pool down with it: the files it left unfinished are
+    built again one by one, each in a process of its own, so only the culprit is reported."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    def run(pool, f):
+        return pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep)
+
+    results: dict[str, _One] = {}
+    again: list[str] = []
+    with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
+        futures = [(f, run(pool, f)) for f in todo]
+        for i, (f, fut) in enumerate(futures, 1):
+            try:
+                results[f] = fut.result()
+            except BrokenProcessPool:
+                again.append(f)
+            except Exception as exc:     # noqa: BLE001
+                results[f] = _One(f, ids[f], failed=internal_error(f, exc))
+            if progress:
+                progress(f"[{i}/{len(todo)}] {f}")
+    for f in again:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            try:
+                results[f] = run(pool, f).result()
+            except BrokenProcessPool:
+                results[f] = _One(f, ids[f], failed=f"internal error in {f}: the process building it ended "
+                                                    "abruptly (killed by the system, e.g. out of memory?)")
+            except Exception as exc:     # noqa: BLE001
+                results[f] = _One(f, ids[f], failed=internal_error(f, exc))
+    return [results[f] for f in todo]
+
+
 def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = None, solutions: bool = True,
           progress: Callable[[str], None] | None = None, timeout: float | None = TIME_LIMIT) -> BuildReport:
-    """Build every problem file under ``paths``; see ``Options`` for what and how."""
+    """Build every problem file under ``paths``; see ``Options`` for what and how.
+
+    An output folder that cannot be written is a ``StepgenError`` before anything else."""
     opts = out if isinstance(out, Options) else Options(
         Path(out), tuple(formats), templates, "solutions" if solutions else "exercises", timeout)
+    writable_folder(opts.out)
+    clean_stale(opts.out)
+    clean_stale(opts.out / FAILED_DIR)
     report = BuildReport()
     files = [str(f) for f in collect_files(paths)]
     if opts.shard:
@@ -268,48 +340,49 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
     combined_fresh = bool(opts.combine) and all(hits.get(f) for f in files) and \
         cache.hit(opts.out, cached, cache.COMBINED, combined_key) is not None
     keep = opts.combine is not None and not combined_fresh
+    loaded = _load_all(files, hits, keep, report)
+    ids = {f: (p.id if p is not None else hits[f]["id"]) for f, p in loaded.items()}
+    dup = duplicates(ids)
+    for f, first in dup.items():
+        report.failed.append((f, f"id {ids[f]!r} is also used by {first}, which is built; not built "
+                                 "(give this file another id)"))
+    todo = [f for f in files if f in loaded and f not in dup]
     results: list[_One] = []
-    if opts.jobs > 1 and len(files) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
-            futures = [pool.submit(_build_one, f, opts, hits.get(f), keep) for f in files]
-            for i, fut in enumerate(futures, 1):
-                results.append(fut.result())
-                if progress:
-                    progress(f"[{i}/{len(files)}] {files[i - 1]}")
+    if opts.jobs > 1 and len(todo) > 1:
+        results = _build_parallel(todo, loaded, ids, opts, hits, keep, progress)
     else:
-        for i, f in enumerate(files, 1):
+        for i, f in enumerate(todo, 1):
             if progress:
-                progress(f"[{i}/{len(files)}] {f}")
-            results.append(_build_one(f, opts, hits.get(f), keep))
-    seen: dict[str, str] = {}
+                progress(f"[{i}/{len(todo)}] {f}")
+            results.append(_build_one(f, loaded[f], opts, hits.get(f), keep))
     solved: list[Solution] = []
     fresh: dict[str, dict] = {}
     for one in results:
-        if one.id and one.id in seen:
-            report.failed.append((one.path, f"id {one.id!r} is also used by {seen[one.id]}"))
-            continue
-        if one.id:
-            seen[one.id] = one.path
         if one.failed:
             report.failed.append((one.path, one.failed))
-            continue
-        if one.skipped:
+        elif one.skipped:
             report.skipped.append(one.id)
         else:
             report.built.append(one.id)
-            report.written.extend(Path(w) for w in one.written)
             if one.path in keys:
                 fresh[one.path] = {"key": keys[one.path], "id": one.id,
                                    "outputs": sorted(Path(w).name for w in one.written)}
+        report.written.extend(Path(w) for w in one.written)
         if one.solution is not None:
             solved.append(one.solution)
     if opts.combine is not None and not combined_fresh:
         written = _write_combined(solved, opts, report)
         if written and not report.failed:
             fresh[cache.COMBINED] = {"key": combined_key, "outputs": sorted(p.name for p in written)}
-    if fresh:
-        cache.save(opts.out, cached, fresh)
+    # forget what failed, and any other file whose outputs (same id) were written this time
+    written_ids = {one.id: one.path for one in results if one.written}
+    drop = {f for f, _ in report.failed} | {f for f, e in cached.items() if isinstance(e, dict)
+                                           and written_ids.get(e.get("id"), f) != f}
+    if fresh or drop & set(cached):
+        try:
+            cache.save(opts.out, cached, fresh, drop)
+        except OSError as exc:
+            report.failed.append((str(opts.out / cache.CACHE_NAME), f"cannot write: {exc.strerror or exc}"))
     return report
 
 
@@ -321,13 +394,19 @@ def _write_combined(solved: list[Solution], opts: Options, report: BuildReport) 
         stem = _stem(opts.combine, solutions)
         try:
             data = render_combined(solved, title, stem, opts.formats, opts.templates, solutions)
-        except LatexError as exc:
-            if exc.log:
-                write_atomic(opts.out / f"{stem}.log", exc.log.encode())
+        except StepgenError as exc:
+            if isinstance(exc, LatexError) and exc.log:
+                write_atomic(opts.out / FAILED_DIR / f"{stem}.log", exc.log.encode())
             report.failed.append((stem, str(exc)))
             continue
-        for ext, blob in data.items():
-            write_atomic(opts.out / f"{stem}.{ext}", blob)
-            written.append(opts.out / f"{stem}.{ext}")
+        except Exception as exc:     # noqa: BLE001
+            report.failed.append((stem, internal_error(f"the combined document {stem}", exc)))
+            continue
+        try:
+            replace_together({opts.out / f"{stem}.{ext}": blob for ext, blob in data.items()})
+        except OSError as exc:
+            report.failed.append((stem, f"cannot write into {opts.out}: {exc.strerror or exc}"))
+            continue
+        written.extend(opts.out / f"{stem}.{ext}" for ext in data)
     report.written.extend(written)
     return written

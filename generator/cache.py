@@ -14,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import __version__
+from .files import FileRefused, hash_file, read_limited, write_atomic
+from .spec import MAX_FILE_BYTES
 
 CACHE_NAME = ".stepgen-cache.json"
 COMBINED = "(combined)"
@@ -23,9 +25,8 @@ def _tree_hash(folder: Path | None, pattern: str) -> str:
     h = hashlib.sha256()
     if folder is not None and folder.is_dir():
         for f in sorted(folder.rglob(pattern)):
-            if f.is_file():
-                h.update(str(f.relative_to(folder)).encode())
-                h.update(f.read_bytes())
+            h.update(str(f.relative_to(folder)).encode())
+            hash_file(h, f, follow_links=True)      # regular files only (no FIFO), read in chunks
     return h.hexdigest()
 
 
@@ -46,18 +47,18 @@ def keys(files: list[str], opts) -> dict[str, str]:
         h = hashlib.sha256(env.encode())
         h.update(repr((opts.formats, opts.sheets, opts.timeout)).encode())
         try:
-            h.update(Path(f).read_bytes())
-        except OSError:
-            continue
+            h.update(read_limited(f, MAX_FILE_BYTES))   # checked first: no FIFO, link or huge file is read
+        except FileRefused:
+            continue                                   # loading reports it
         out[f] = h.hexdigest()
     return out
 
 
 def load(out: Path) -> dict:
     try:
-        data = json.loads((out / CACHE_NAME).read_text())
+        data = json.loads(read_limited(out / CACHE_NAME, 64 * 1024 * 1024))
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (FileRefused, ValueError, RecursionError):
         return {}
 
 
@@ -71,9 +72,10 @@ def hit(out: Path, cached: dict, path: str, key: str) -> dict | None:
     return entry
 
 
-def save(out: Path, cached: dict, fresh: dict[str, dict]) -> None:
-    from .build import write_atomic
-    merged = dict(cached)
+def save(out: Path, cached: dict, fresh: dict[str, dict], drop=()) -> None:
+    """Record ``fresh`` entries; forget those in ``drop`` (files that failed, or whose outputs
+    another file has written since)."""
+    merged = {k: v for k, v in cached.items() if k not in set(drop)}
     merged.update(fresh)
     write_atomic(out / CACHE_NAME, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
 

@@ -15,6 +15,20 @@ import click
 from . import __version__
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# what a file's text must not send to a terminal: control characters (ESC starts the escape
+# sequences that move the cursor, retitle the window, ...), bidi overrides, lone surrogates
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: each control character shown as an escape (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def echo(text: str, err: bool = False) -> None:
+    click.echo(printable(text), err=err)
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -70,46 +84,54 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     if combine is not None and not _ID.match(combine):
         raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--combine")
     if "pdf" in formats and not have_tex():
-        click.echo("warning: " + INSTALL_HINT, err=True)
+        echo("warning: " + INSTALL_HINT, err=True)
         formats = tuple(f for f in formats if f != "pdf")
     share = _shard(shard) if shard else None
     opts = Options(Path(out), formats, templates, "exercises" if no_solutions else sheets, timeout,
                    combine, title, jobs, force, share)
     show = sys.stderr.isatty()
-    report = run_build(paths, opts, progress=(lambda m: click.echo(m, err=True)) if show else None)
+    report = run_build(paths, opts, progress=(lambda m: echo(m, err=True)) if show else None)
     for path in report.written:
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
     summary = f"built {len(report.built)} problem(s) into {out}"
     if report.skipped:
         summary += f"; {len(report.skipped)} unchanged"
     if report.failed:
-        click.echo(f"\n{len(report.failed)} problem(s) failed:", err=True)
+        echo(f"\n{len(report.failed)} problem(s) failed:", err=True)
         for name, reason in report.failed:
-            click.echo("  " + (reason if reason.startswith(name) else f"{name}: {reason}"), err=True)
-        click.echo(summary, err=True)
+            own = reason.startswith(name) or reason.startswith(f"internal error in {name}:")
+            echo("  " + (reason if own else f"{name}: {reason}"), err=True)
+        echo(summary, err=True)
         sys.exit(1)
-    click.echo(summary)
+    echo(summary)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 def check(paths) -> None:
     """Validate problem files and shapes without solving; report every error."""
-    from .errors import ProblemErrors
-    from .spec import collect_files, load_problem
+    from .errors import ProblemErrors, internal_error
+    from .spec import collect_files, duplicates, load_problem
 
     failed = 0
     files = collect_files(paths)
+    ids = {}
     for f in files:
         try:
-            load_problem(f)
+            ids[f] = load_problem(f).id
         except ProblemErrors as exc:
             failed += 1
-            click.echo(exc.format(caret=True), err=True)
+            echo(exc.format(caret=True), err=True)
+        except Exception as exc:     # noqa: BLE001 -- one line per file, whatever happened
+            failed += 1
+            echo(internal_error(str(f), exc), err=True)
+    for f, first in duplicates(ids).items():
+        failed += 1
+        echo(f"{f}: id {ids[f]!r} is also used by {first}; build would build only {first}", err=True)
     if failed:
-        click.echo(f"{failed} of {len(files)} file(s) have errors", err=True)
+        echo(f"{failed} of {len(files)} file(s) have errors", err=True)
         sys.exit(1)
-    click.echo(f"{len(files)} file(s) OK")
+    echo(f"{len(files)} file(s) OK")
 
 
 @main.command()
@@ -122,26 +144,33 @@ def check(paths) -> None:
               show_default=True)
 def combine(folders, name, title, out, fmt, sheets) -> None:
     """Assemble one document from the per-problem outputs in FOLDERS (e.g. the shards of a CI matrix)."""
-    from .assemble import combine_md, combine_tex
-    from .build import write_atomic
-    from .render.pdf import compile_pdf
     formats = _formats(fmt)
     if not _ID.match(name):
         raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--name")
     kinds = {"solutions": (False,), "exercises": (True,), "both": (False, True)}[sheets]
+    try:
+        _combine(folders, name, title, Path(out), formats, kinds)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write into {out}: {exc.strerror or exc}") from None
+
+
+def _combine(folders, name, title, out: Path, formats, kinds) -> None:
+    from .assemble import combine_md, combine_tex
+    from .files import write_atomic
+    from .render.pdf import compile_pdf
     for sheet in kinds:
         stem = f"{name}-sheet" if sheet else name
         if "md" in formats:
-            write_atomic(Path(out) / f"{stem}.md", combine_md(folders, name, title or name, sheet).encode())
-            click.echo(f"wrote {Path(out) / f'{stem}.md'}")
+            write_atomic(out / f"{stem}.md", combine_md(folders, name, title or name, sheet).encode())
+            echo(f"wrote {out / f'{stem}.md'}")
         if "tex" in formats or "pdf" in formats:
             tex = combine_tex(folders, name, title or name, sheet)
             if "tex" in formats:
-                write_atomic(Path(out) / f"{stem}.tex", tex.encode())
-                click.echo(f"wrote {Path(out) / f'{stem}.tex'}")
+                write_atomic(out / f"{stem}.tex", tex.encode())
+                echo(f"wrote {out / f'{stem}.tex'}")
             if "pdf" in formats:
-                write_atomic(Path(out) / f"{stem}.pdf", compile_pdf(tex, stem))
-                click.echo(f"wrote {Path(out) / f'{stem}.pdf'}")
+                write_atomic(out / f"{stem}.pdf", compile_pdf(tex, stem))
+                echo(f"wrote {out / f'{stem}.pdf'}")
 
 
 @main.command()
@@ -150,15 +179,14 @@ def combine(folders, name, title, out, fmt, sheets) -> None:
               help="Folder to write ID.yaml into.")
 def new(id, folder) -> None:
     """Write ID.yaml, a commented problem skeleton that passes check and builds."""
-    from .skeleton import skeleton
-    if not re.match(r"^[a-z0-9][a-z0-9._-]*$", id):
-        raise click.BadParameter("an id is lower-case letters, digits, '.', '_' and '-'", param_hint="ID")
+    from .skeleton import write_skeleton
+    from .spec import MAX_ID
+    if not re.match(r"^[a-z0-9][a-z0-9._-]*$", id) or len(id) > MAX_ID:
+        raise click.BadParameter(f"an id is lower-case letters, digits, '.', '_' and '-', at most {MAX_ID} "
+                                 "characters", param_hint="ID")
     path = Path(folder) / f"{id}.yaml"
-    if path.exists():
-        raise click.ClickException(f"{path} exists; not overwritten")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(skeleton(id), encoding="utf-8")
-    click.echo(f"wrote {path}; check it with: stepgen check {path}")
+    write_skeleton(path, id)
+    echo(f"wrote {path}; check it with: stepgen check {path}")
 
 
 @main.command()
@@ -169,13 +197,18 @@ def show(file) -> None:
     from .errors import ProblemErrors
     from .render.text import solution_text
     from .spec import load_problem
+    from .errors import internal_error
     try:
         problem = load_problem(file)
+        sol = solve_problem(problem)
+        text = solution_text(sol)
     except ProblemErrors as exc:
-        click.echo(exc.format(caret=True), err=True)
+        echo(exc.format(caret=True), err=True)
         sys.exit(1)
-    sol = solve_problem(problem)
-    click.echo(solution_text(sol))
+    except Exception as exc:     # noqa: BLE001
+        echo(internal_error(file, exc), err=True)
+        sys.exit(1)
+    echo(text)       # the file's text, with control characters and escape sequences made visible
     if sol.failed:
         sys.exit(1)
 
@@ -185,7 +218,7 @@ def schema() -> None:
     """Print the JSON Schema of the problem format (for editors)."""
     import json
     from .schema import SCHEMA
-    click.echo(json.dumps(SCHEMA, indent=2))
+    echo(json.dumps(SCHEMA, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

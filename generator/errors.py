@@ -93,3 +93,19 @@ class ProblemErrors(StepgenError):
 
     def format(self, caret: bool = True) -> str:
         return "\n".join(e.format(caret) for e in self.errors)
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type and message, printable, bounded."""
+    if isinstance(exc, RecursionError):
+        return "RecursionError: expression too deeply nested"
+    msg = " ".join(str(exc).split())
+    msg = msg.encode("utf-8", "backslashreplace").decode("utf-8")    # a lone surrogate, printable
+    if len(msg) > 300:
+        msg = msg[:300] + "…"
+    return type(exc).__name__ + (f": {msg}" if msg else "")
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """The error line of a problem that failed for a reason stepgen did not foresee."""
+    return f"internal error in {where}: {describe(exc)}"

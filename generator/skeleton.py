@@ -1,6 +1,12 @@
 """``stepgen new``: a commented problem file to start from; it passes ``check`` and builds."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from .errors import StepgenError
+from .files import create_new
+
 TEMPLATE = """\
 # yaml-language-server: $schema=https://example.invalid/stepgen-problem.schema.json
 # A stepgen problem. `stepgen check {id}.yaml` validates it, `stepgen build {id}.yaml` solves it.
@@ -37,3 +43,18 @@ find: df/dx                    # or a list: [df/dx, df/db]; d2f/dx2 for the Hess
 
 def skeleton(pid: str) -> str:
     return TEMPLATE.format(id=pid)
+
+
+def write_skeleton(path: Path, pid: str) -> None:
+    """Create ``path`` with the skeleton; never over an existing file or through a link (even a
+    dangling one, which would create its target somewhere else)."""
+    if os.path.lexists(path):
+        kind = "is a symbolic link" if path.is_symlink() else "exists"
+        raise StepgenError(f"{path} {kind}; not overwritten")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create_new(path, skeleton(pid).encode("utf-8"))
+    except FileExistsError:
+        raise StepgenError(f"{path} exists; not overwritten") from None
+    except OSError as exc:
+        raise StepgenError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -26,9 +26,11 @@ from yaml.constructor import SafeConstructor
 
 from . import expr as ex
 from .errors import ExprError, Location, ProblemError, ProblemErrors
+from .files import FileRefused, read_limited
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_YAML_NODES = 20000
+MAX_ID = 100          # characters: an id names files
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
@@ -155,6 +157,7 @@ class _Converter:
         self.fname = fname
         self.source = source
         self.pos = _Pos()
+        self.plain: dict[tuple, str] = {}     # the source text of plain scalars (ids are read as written)
         self.count = 0
         self.errors: list[ProblemError] = []
         self.constructor = SafeConstructor()
@@ -182,6 +185,9 @@ class _Converter:
                     self.err(knode, path, "keys must be plain names")
                     continue
                 key = knode.value
+                if _SURROGATE.search(key):
+                    self.err(knode, path, _SURROGATE_MSG)
+                    continue
                 if knode.tag == "tag:yaml.org,2002:merge":
                     self.err(knode, path, "YAML merge keys (<<) are not supported")
                     continue
@@ -193,6 +199,11 @@ class _Converter:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        if node.style is None:
+            self.plain[path] = node.value
+        if _SURROGATE.search(node.value):
+            self.err(node, path, _SURROGATE_MSG)
+            return None
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
@@ -204,6 +215,9 @@ class _Converter:
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# "\ud800" in a double-quoted string: not a character, and no output can encode it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MSG = "a lone surrogate escape (\\ud800-\\udfff) is not a character"
 
 
 class _TooBig(Exception):
@@ -226,18 +240,15 @@ def _path_str(path: tuple) -> str:
 # --- reading and validation ----------------------------------------------------------
 
 def read_text(path: Path) -> str:
-    """The file's text; errors (size, bytes, missing) as ``ProblemErrors``."""
+    """The file's text; errors (kind, size, bytes, missing) as ``ProblemErrors``.
+
+    The file is checked before it is read (``files.read_limited``): a FIFO, a
+    device or a link is refused without opening it, a large file without reading it."""
     fname = str(path)
-    if path.is_symlink():
-        # a link could point at any file of the machine, and errors quote source lines
-        raise ProblemErrors([ProblemError(Location(fname), "is a symbolic link; stepgen does not follow links")])
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ProblemErrors([ProblemError(Location(fname), f"cannot read: {exc.strerror or exc}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ProblemErrors([ProblemError(Location(fname), f"file larger than {MAX_FILE_BYTES // 1024} KiB")])
+        data = read_limited(path, MAX_FILE_BYTES)
+    except FileRefused as exc:
+        raise ProblemErrors([ProblemError(Location(fname), str(exc))]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -248,7 +259,17 @@ def read_text(path: Path) -> str:
                                           f"invalid UTF-8 (byte 0x{data[exc.start]:02x})")]) from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    bad = _NOT_YAML.search(text)
+    if bad:
+        before = text[: bad.start()]
+        line, col = before.count("\n") + 1, bad.start() - (before.rfind("\n") + 1) + 1
+        raise ProblemErrors([ProblemError(Location(fname, line, col),
+                                          f"the control character U+{ord(bad.group()):04X} is not allowed")])
     return text
+
+
+# the characters YAML refuses (its reader would say so on two lines, without the line and column)
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def load_problem(path: str | Path) -> Problem:
@@ -269,7 +290,7 @@ def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem
             Location(fname, big.node.start_mark.line + 1, big.node.start_mark.column + 1),
             f"the document is too large or too deep (more than {MAX_YAML_NODES} values after aliases)",
             text)]) from None
-    reader = _Reader(fname, text, conv.pos)
+    reader = _Reader(fname, text, conv.pos, conv.plain)
     reader.errors.extend(conv.errors)
     problem = reader.problem(data, default_id)
     if reader.errors:
@@ -279,10 +300,11 @@ def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem
 
 
 class _Reader:
-    def __init__(self, fname: str, source: str, pos: _Pos):
+    def __init__(self, fname: str, source: str, pos: _Pos, plain: dict[tuple, str] | None = None):
         self.fname = fname
         self.source = source
         self.pos = pos
+        self.plain = plain or {}
         self.errors: list[ProblemError] = []
 
     # positions
@@ -310,8 +332,12 @@ class _Reader:
         for key in data:
             if key not in allowed:
                 self.err((key,), f"unknown field {key!r} (known: {', '.join(allowed)})", key=True)
-        pid = self.string(data, ("id",), default_id)
-        if pid is not None and not ID_RE.match(pid):
+        pid = self.ident(data, ("id",), default_id)
+        if pid is not None and len(pid) > MAX_ID:
+            where = ("id",) if "id" in data else ()
+            self.err(where, f"an id is at most {MAX_ID} characters (it names files); this one has {len(pid)}")
+            pid = None
+        elif pid is not None and not ID_RE.match(pid):
             if "id" in data:
                 self.err(("id",), f"id {pid!r} must match [a-z0-9][a-z0-9._-]*")
             else:
@@ -336,7 +362,10 @@ class _Reader:
                 for key in pd:
                     if key not in _FIELDS:
                         self.err(path + (key,), f"unknown field {key!r} in a part", key=True)
-                pid_ = self.string(pd, path + ("id",), _letters(i))
+                pid_ = self.ident(pd, path + ("id",), _letters(i))
+                if pid_ and len(pid_) > MAX_ID:
+                    self.err(path + ("id",), f"a part id is at most {MAX_ID} characters; this one has {len(pid_)}")
+                    continue
                 if pid_ in seen:
                     self.err(path + ("id",), f"duplicate part id {pid_!r}")
                 seen.add(pid_)
@@ -386,6 +415,13 @@ class _Reader:
             self.err(path, f"{key} must be text, not {_kind(v)}")
             return default
         return str(v)
+
+    def ident(self, data: dict, path: tuple, default: str | None) -> str | None:
+        """An id as written: YAML would read ``5.10`` as 5.1 and ``0777`` as 511."""
+        v = data.get(path[-1])
+        if isinstance(v, (bool, int, float)) and path in self.plain:
+            return self.plain[path]
+        return self.string(data, path, default)
 
     def field(self, part: dict, base: dict, path: tuple, key: str):
         """A part's value, else the problem's; with the path where it was written."""
@@ -791,4 +827,17 @@ def collect_files(paths) -> list[Path]:
             out.extend(sorted(found))      # a linked file is listed, and refused by read_text
         else:
             out.append(p)
+    return out
+
+
+def duplicates(ids: dict) -> dict:
+    """``{file: id}`` -> ``{file: the first file with its id}`` for every file whose id is taken:
+    the first by sorted path keeps the id (its outputs are named by it)."""
+    first: dict[str, Any] = {}
+    out = {}
+    for f in sorted(ids, key=str):
+        if ids[f] in first:
+            out[f] = first[ids[f]]
+        else:
+            first[ids[f]] = f
     return out

@@ -248,8 +248,9 @@ def test_latex_failure_names_the_problem_and_keeps_tex_and_log(tmp_path):
     res = CliRunner().invoke(main, ["build", str(p), "--out", str(out), "--templates", str(tpl)])
     assert res.exit_code == 1
     assert "broken: LaTeX failed: ! Undefined control sequence." in res.output
-    assert (out / "broken.tex").exists() and (out / "broken.log").exists()
-    assert not (out / "broken.pdf").exists()
+    # nothing of the problem is replaced; what TeX could not compile is kept under failed/
+    assert (out / "failed" / "broken.tex").exists() and (out / "failed" / "broken.log").exists()
+    assert not any((out / f"broken.{ext}").exists() for ext in ("md", "tex", "pdf", "json"))
 
 
 def test_many_dead_end_definitions_end_quickly(tmp_path):

@@ -44,23 +44,30 @@ def test_parser_random_text(text):
         pass
 
 
-@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.data())
-def test_loader_mutated_seed(data):
-    text = SEED
+CHUNKS = ["", ":", "-", " ", "\n", "  ", "[", "]", "{", "}", "&a", "*a", "!!str", "@", "x", "D", "'", "\t", "#",
+          "parts:", "define:", "\\input", '"\\ud800"', '"\\e[2J"', "id: 0777", "99999999999999999999", "kron(",
+          ".T @ x / 0", "**2**2**2", "method: componentwise"]
+
+
+def mutated(data, text: str = SEED) -> str:
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(text)))
         kind = data.draw(st.sampled_from(["insert", "delete", "replace"]))
-        chunk = data.draw(st.sampled_from(["", ":", "-", " ", "\n", "  ", "[", "]", "{", "}", "&a", "*a", "!!str",
-                                           "@", "x", "D", "'", "\t", "#", "parts:", "define:", "\\input"]))
+        chunk = data.draw(st.sampled_from(CHUNKS))
         if kind == "insert":
             text = text[:pos] + chunk + text[pos:]
         elif kind == "delete":
             text = text[:pos] + text[pos + len(chunk) + 1:]
         else:
             text = text[:pos] + chunk + text[pos + 1:]
+    return text
+
+
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_loader_mutated_seed(data):
     try:
-        parse_problem(text, "fuzz.yaml")
+        parse_problem(mutated(data), "fuzz.yaml")
     except ProblemErrors:
         pass
 
@@ -83,3 +90,74 @@ def test_loader_random_structures(doc):
         parse_problem(text, "fuzz.yaml")
     except ProblemErrors:
         pass
+
+
+# --- the build path: a folder of random bad and hostile files among good ones ----------------
+
+GOOD = "id: good-{i}\nsymbols: {{D: dim, x: [D]}}\ndefine: {{f: {expr}}}\nfind: df/dx\n"
+HOSTILE = ["mutated", "bytes", "fifo", "dev-zero", "dangling", "folder", "sparse", "duplicate", "surrogate"]
+
+
+def hostile(data, folder: Path, name: str) -> str:
+    kind = data.draw(st.sampled_from(HOSTILE))
+    p = folder / name
+    if kind == "mutated":
+        p.write_text(mutated(data).replace("id: mml-5.8", f"id: {name[:-5]}"), encoding="utf-8")
+    elif kind == "bytes":
+        p.write_bytes(data.draw(st.binary(max_size=200)))
+    elif kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "dev-zero":
+        p.symlink_to("/dev/zero")
+    elif kind == "dangling":
+        p.symlink_to(folder / "nowhere")
+    elif kind == "folder":
+        p.mkdir()
+    elif kind == "sparse":
+        with open(p, "wb") as fh:
+            fh.truncate(data.draw(st.sampled_from([256 * 1024 + 1, 2 ** 32])))
+    elif kind == "duplicate":
+        p.write_text(GOOD.format(i=0, expr="sum(exp(x))"))
+    else:
+        p.write_text('id: s\ntitle: "\\ud800"\n' + GOOD.format(i=9, expr="x.T @ x").split("\n", 1)[1])
+    return kind
+
+
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_build_a_hostile_folder(data):
+    """`stepgen build` on a folder of good files (sorted first, so they keep their ids) and random
+    bad ones: no traceback, exit 1, one summary line per bad file, the good files built."""
+    import re
+    import shutil
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from generator.cli import main
+
+    tmp = Path(tempfile.mkdtemp(prefix="stepgen-fuzz-"))
+    try:
+        src = tmp / "problems"
+        src.mkdir()
+        goods = []
+        for i, expr in enumerate(data.draw(st.lists(st.sampled_from(["x.T @ x", "sum(exp(x))", "norm(x)"]),
+                                                    min_size=1, max_size=2))):
+            goods.append(src / f"0-good-{i}.yaml")
+            goods[-1].write_text(GOOD.format(i=i, expr=expr))
+        kinds = {src / f"bad-{j}.yaml": hostile(data, src, f"bad-{j}.yaml") for j in range(data.draw(st.integers(1, 3)))}
+        res = CliRunner().invoke(main, ["build", str(src), "--out", str(tmp / "out"), "--format", "md,json",
+                                        "--timeout", "20"])
+        assert "Traceback" not in res.output and isinstance(res.exception, (SystemExit, type(None))), res.output
+        summary = [line for line in res.output.splitlines() if line.startswith("  ")]
+        for path, kind in kinds.items():
+            mine = [line for line in summary if line.startswith(f"  {path}")]
+            assert len(mine) <= 1 and (mine or kind in ("mutated", "folder")), (kind, res.output)
+        for i, g in enumerate(goods):
+            assert str(g) not in res.output.replace(f"used by {g}", "") and (tmp / "out" / f"good-{i}.md").exists()
+        n_failed = int(m.group(1)) if (m := re.search(r"(\d+) problem\(s\) failed", res.output)) else 0
+        n_built = int(re.search(r"built (\d+) problem\(s\)", res.output).group(1))
+        assert n_failed == len(summary) and res.exit_code == (1 if n_failed else 0)
+        assert n_built + n_failed == len(goods) + sum(kind != "folder" for kind in kinds.values())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

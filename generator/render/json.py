@@ -16,7 +16,7 @@ from ..calculus.rules import TITLES, transposed_in
 from ..calculus.simplify import simplify
 from ..printing import LatexPrinter
 from ..trace import Result, Solution, Step
-from .view import names_of
+from .view import names_of, part_error
 
 
 def _shape(shape) -> list[str]:
@@ -100,7 +100,7 @@ def trace_json(sol: Solution) -> str:
             "define": {d.name: d.text for d in ps.part.define},
             "steps": steps,
             "results": [_result(r, P) for r in ps.results],
-            "error": ps.error or None,
+            "error": part_error(ps.error, p.path) if ps.error else None,
         })
     doc = {
         "format": "stepgen-trace/1",

@@ -55,6 +55,7 @@ def jac_space(dims: str) -> str:
 class PartView:
     def __init__(self, ps: PartSolution, problem):
         self.ps = ps
+        self.path = problem.path
         self.part = ps.part
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
@@ -318,11 +319,26 @@ class PartView:
             "method": part.method,
             "layout": part.layout,
             "results": [self.result_view(r) for r in self.ps.results],
-            "error": self.ps.error,
+            "error": _error_text(self.ps.error, self.path) if self.ps.error else None,
         }
 
 
 _BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
+
+
+def part_error(error: str, path: str) -> str:
+    """A part's error for a document: without the file's place on the build machine (the field and
+    the reason stay), so the outputs do not depend on where the build ran."""
+    if error.startswith(path + ":"):
+        error = re.sub(r"^\d+:\d+: ", "", error[len(path) + 1:])
+    return error
+
+
+def _error_text(error: str, path: str) -> dict:
+    """Why a part could not be derived, shown as it is: code in Markdown, escaped text in LaTeX."""
+    error = part_error(error, path)
+    return {"md": "`" + error.replace("`", "'").replace("\n", " ") + "`", "tex": texsafe.escape_text(error),
+            "plain": error}
 
 
 def _plain(latex: str) -> str:
