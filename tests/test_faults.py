@@ -350,13 +350,14 @@ def test_a_latex_failure_keeps_every_old_output(tmp_path):
 
 # --- show and new --------------------------------------------------------------------------
 
-def test_show_makes_control_characters_visible(tmp_path):
+def test_show_refuses_control_characters_and_prints_none(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text('id: p\ntitle: "\\e]0;owned\\a\\e[2J title \\u202e"\nstatement: "a\\rb"\n'
                  "symbols: {D: dim, x: [D]}\ndefine: {f: x.T @ x}\nfind: df/dx\n")
     res = CliRunner().invoke(main, ["show", str(p)])
-    assert res.exit_code == 0, res.output
-    assert "\\x1b]0;owned\\x07\\x1b[2J title \\u202e" in res.output and "a\\x0db" in res.output
+    # refused at load (title and statement, each with its place), the quoted source made visible
+    assert res.exit_code == 1, res.output
+    assert "p.yaml:2:8: title:" in res.output and "p.yaml:3:12: statement:" in res.output
     assert not any(ch in res.output for ch in "\x1b\x07\r\u202e")
 
 
