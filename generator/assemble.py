@@ -11,29 +11,28 @@ outputs is refused, never followed.
 """
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 
 from .errors import StepgenError
+from .files import FileRefused, read_limited
 from .texsafe import escape_text
 
 _BODY = re.compile(r"\\begin\{document\}(.*)\\end\{document\}", re.S)
 _SECTION = re.compile(r"\\section\*\{")
 
 
+MAX_INPUT = 64 * 1024 * 1024      # one built document; far above what build writes
+
+
 def _read_regular(f: Path) -> str:
-    """The text of ``f`` if it is a regular file (not followed if a link, never blocking on a FIFO)."""
+    """The text of ``f`` if it is a regular file (links not followed, never blocking on a FIFO)."""
     try:
-        fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        kind = "a symbolic link" if os.path.islink(f) else exc.strerror
-        raise StepgenError(f"{f}: {kind}; combine reads regular files only") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise StepgenError(f"{f}: not a regular file; combine reads regular files only")
-        return fh.read().decode("utf-8")
+        return read_limited(f, MAX_INPUT).decode("utf-8")
+    except FileRefused as exc:
+        raise StepgenError(f"{f}: {exc}; combine reads regular files only") from None
+    except UnicodeDecodeError:
+        raise StepgenError(f"{f}: not UTF-8 text") from None
 
 
 def _sources(folders, ext: str, sheet: bool, name: str) -> list[Path]:

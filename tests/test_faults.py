@@ -398,6 +398,16 @@ def test_a_fifo_in_the_templates_folder_is_not_read(tmp_path):
     assert (tmp_path / "out" / "p.md").exists()
 
 
+def test_a_fifo_as_the_templates_labels_is_an_error_not_a_hang(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    os.mkfifo(tpl / "labels.yaml")
+    res = stepgen("build", str(good(tmp_path, "p")), "--out", str(tmp_path / "out"), "--format", "md",
+                  "--templates", str(tpl), timeout=60)
+    assert res.returncode == 1 and "labels.yaml" in res.stdout + res.stderr and "FIFO" in res.stdout + res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+
+
 def test_a_control_character_is_one_line_with_its_place(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_bytes(b"id: p\ntitle: a\x00b\x1b[2J\n")

@@ -99,9 +99,12 @@ def labels(user: str | None = None) -> dict:
     import yaml
     with open(builtin_dir() / "labels.yaml", encoding="utf-8") as fh:
         out = dict(yaml.safe_load(fh))
-    if user and (Path(user) / "labels.yaml").is_file():
-        with open(Path(user) / "labels.yaml", encoding="utf-8") as fh:
-            extra = yaml.safe_load(fh) or {}
+    if user and (Path(user) / "labels.yaml").exists():
+        from ..files import FileRefused, read_limited
+        try:     # a regular file only: a FIFO there must not hang the build
+            extra = yaml.safe_load(read_limited(Path(user) / "labels.yaml", 256 * 1024).decode("utf-8")) or {}
+        except (FileRefused, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise StepgenError(f"{Path(user) / 'labels.yaml'}: {exc}") from None
         if not isinstance(extra, dict):
             raise StepgenError(f"{Path(user) / 'labels.yaml'}: a mapping of label: text")
         out.update({str(k): str(v) for k, v in extra.items()})
