@@ -47,6 +47,16 @@ def _formats(value: str) -> tuple[str, ...]:
     return items
 
 
+def unwind_on_sigterm() -> None:
+    """A cancelled CI job sends SIGTERM: unwind like Ctrl-C, so LaTeX's process groups are killed
+    and temporary files removed, instead of dying with pdflatex left running."""
+    import signal
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminate)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stepgen")
 def main() -> None:
@@ -79,6 +89,8 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     """Solve the problems in PATHS (files or folders, recursively) and write the outputs."""
     from .build import Options, build as run_build
     from .render.pdf import INSTALL_HINT, have_tex
+
+    unwind_on_sigterm()
 
     formats = _formats(fmt)
     if combine is not None and not _ID.match(combine):

@@ -6,6 +6,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -344,3 +345,27 @@ def test_an_interrupted_build_leaves_no_tex_process(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         compile_pdf(LOOP, marker, timeout=30)
     assert _tex_processes(marker) == []
+
+
+@needs_tex
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_terminated_build_leaves_no_tex_process(tmp_path):
+    """SIGTERM (a cancelled CI job) unwinds the build: the LaTeX group is killed with it."""
+    marker = f"term-{os.getpid()}"
+    script = ("import sys; from generator.cli import unwind_on_sigterm; unwind_on_sigterm(); "
+              "from generator.render.pdf import compile_pdf; "
+              f"compile_pdf({LOOP!r}, {marker!r}, timeout=60)")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parent.parent)
+    try:
+        for _ in range(400):
+            if any("pdflatex" in c for c in _tex_processes(marker)):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("pdflatex never started")
+        proc.terminate()
+        assert proc.wait(timeout=20) == 128 + 15
+        time.sleep(0.2)
+        assert _tex_processes(marker) == []
+    finally:
+        proc.kill()
