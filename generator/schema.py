@@ -37,6 +37,8 @@ _FIELDS = {
     "method": {"enum": ["chain_rule", "componentwise", "direct"]},
     "layout": {"enum": ["numerator", "denominator"]},
     "expand_product": {"type": "boolean"},
+    "keep": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+             "description": "define names kept in the result (\"where p = ...\") instead of substituted back"},
 }
 
 SCHEMA = {

@@ -78,6 +78,10 @@ class Result:
     partial_checks: tuple[tuple[str, float], ...] = ()
     tensor: bool = False                       # result is the differential in ``direction``
     direction: str = ""
+    rewrites: tuple[Step, ...] = ()            # named rewrites, product -> result (-> gradient for a Hessian)
+    hessian_rewrites: tuple[Step, ...] = ()    # named rewrites after the second differentiation
+    kept: tuple[tuple[str, Expr], ...] = ()    # define names kept in the display: (name, its value)
+    display: Expr | None = None                # ``result`` with the ``kept`` names; None when none is kept
 
 
 @dataclass(frozen=True)

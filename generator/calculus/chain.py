@@ -17,6 +17,7 @@ from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
+from .rewrite import _replace, cost, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -163,19 +164,30 @@ def solve_target(part, target) -> Result:
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
     result = simp(tidy(simp(expanded), assumptions_of(part)))
+    rewrites: tuple[Step, ...] = ()
+    if not tensor:
+        result, rewrites = textbook_form(result, simp, assumptions_of(part))
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
+    hessian_rewrites: tuple[Step, ...] = ()
     dims = jacobian_dims(fshape, xshape)
     if target.order == 2:
         grad = simp(ex.transpose(result)) if result.shape != () else result
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
         result = simp(tidy(step2.result, assumptions_of(part)))
+        result, hessian_rewrites = textbook_form(result, simp, assumptions_of(part))
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
     if transposed:
         result = simp(ex.transpose(result))
+    display, kept, fold = keep_names(result, part, defs, x, simp)
+    if kept:        # the rewrites written with the kept names too
+        rewrites, hessian_rewrites = ([replace(s, of=fold(s.of), result=fold(s.result),
+                                               note_args=tuple(fold(a) for a in s.note_args)) for s in group]
+                                      for group in (rewrites, hessian_rewrites))
+        rewrites, hessian_rewrites = tuple(rewrites), tuple(hessian_rewrites)
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -183,7 +195,51 @@ def solve_target(part, target) -> Result:
         dims=_swap_dims(dims) if transposed else dims, shape_of=fshape, shape_wrt=xshape,
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
+        rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
     )
+
+
+AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat
+
+
+def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
+    """``result`` with define names folded back in for display: those in ``keep:``, and any
+    whose value, of ``AUTO_KEEP_TOKENS`` tokens or more, occurs more than once.  The names
+    are folded innermost first, so a kept name may use another; the pairs (name, value)
+    say what each stands for ("where C = …"); the third value folds them into any expression."""
+    names = [d.name for d in part.define][1:]           # never the function itself
+    shown = result
+    kept: list[tuple[str, Expr]] = []
+    folds: list[tuple[Expr, Expr]] = []
+    for n in reversed(names):
+        if n == x:
+            continue
+        value = simp(substitute_all(defs[n], defs))
+        if value.op == "sym" or ex.tree_size(value) < 2:
+            continue
+        forms = [(value, ex.sym(n, value.shape))]
+        if value.shape != () and simp(ex.transpose(value)) != value:
+            forms.append((simp(ex.transpose(value)), ex.transpose(ex.sym(n, value.shape))))
+        count = sum(_occurrences(shown, f) for f, _ in forms)
+        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
+            kept.append((n, _fold(value, folds)))     # in the names kept so far
+            folds.extend(forms)
+            shown = _fold(shown, folds)
+    if not kept:
+        return None, (), None
+    return shown, tuple(reversed(kept)), lambda e: _fold(e, folds)
+
+
+def _fold(e: Expr, folds) -> Expr:
+    for f, name in folds:
+        e = _replace(e, f, name)
+    return e
+
+
+def _occurrences(e: Expr, f: Expr) -> int:
+    if e == f:
+        return 1
+    return sum(_occurrences(a, f) for a in e.args)
 
 
 def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:

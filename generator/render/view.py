@@ -109,6 +109,12 @@ class PartView:
             "depth": depth,
         }
 
+    def rewrite_view(self, step: Step) -> dict:
+        """A named rewrite of the result: the expression after it, the rule and its identity."""
+        return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
+                "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
+                "after": self.P(step.result)}
+
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
         groups: dict[str, list[str]] = {}
@@ -200,8 +206,11 @@ class PartView:
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
-            "result": self.P(r.result),
+            "result": self.P(r.result if r.display is None else r.display),
             "result_text": ex.to_text(r.result),
+            "rewrites": [self.rewrite_view(s) for s in r.rewrites],
+            "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
+            "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
