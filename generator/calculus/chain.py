@@ -183,11 +183,19 @@ def solve_target(part, target) -> Result:
     if transposed:
         result = simp(ex.transpose(result))
     display, kept, fold = keep_names(result, part, defs, x, simp)
-    if kept:        # the rewrites written with the kept names too
-        rewrites, hessian_rewrites = ([replace(s, of=fold(s.of), result=fold(s.result),
-                                               note_args=tuple(fold(a) for a in s.note_args)) for s in group]
+    if kept:
+        # the rewrites written with the kept names too, then those the names make shorter ((p − y)ᵀ)
+        rewrites, hessian_rewrites = (tuple(replace(s, of=fold(s.of), result=fold(s.result),
+                                                    note_args=tuple(fold(a) for a in s.note_args)) for s in group)
                                       for group in (rewrites, hessian_rewrites))
-        rewrites, hessian_rewrites = tuple(rewrites), tuple(hessian_rewrites)
+        if not tensor:
+            display, more = textbook_form(display, simp, assumptions_of(part))
+            if more:
+                result = simp(substitute_all(display, defs))
+                if target.order == 2:
+                    hessian_rewrites += more
+                else:
+                    rewrites += more
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -208,13 +216,14 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
     are folded innermost first, so a kept name may use another; the pairs (name, value)
     say what each stands for ("where C = …"); the third value folds them into any expression."""
     names = [d.name for d in part.define][1:]           # never the function itself
-    shown = result
+    shown = _scalars_in_front(result, simp)
     kept: list[tuple[str, Expr]] = []
     folds: list[tuple[Expr, Expr]] = []
     for n in reversed(names):
         if n == x:
             continue
-        value = simp(substitute_all(defs[n], defs))
+        written = simp(substitute_all(defs[n], defs))
+        value = _scalars_in_front(written, simp)
         if value.op == "sym" or ex.tree_size(value) < 2:
             continue
         forms = [(value, ex.sym(n, value.shape))]
@@ -222,12 +231,22 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
             forms.append((simp(ex.transpose(value)), ex.transpose(ex.sym(n, value.shape))))
         count = sum(_occurrences(shown, f) for f, _ in forms)
         if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
-            kept.append((n, _fold(value, folds)))     # in the names kept so far
+            kept.append((n, _fold(written, folds)))     # in the names kept so far
             folds.extend(forms)
             shown = _fold(shown, folds)
     if not kept:
         return None, (), None
-    return shown, tuple(reversed(kept)), lambda e: _fold(e, folds)
+    return shown, tuple(reversed(kept)), lambda e: _fold(_scalars_in_front(e, simp), folds)
+
+
+def _scalars_in_front(e: Expr, simp) -> Expr:
+    """a / s as s⁻¹ a for a scalar s, the form the rules write: so a kept value is found."""
+    if not e.args:
+        return e
+    args = tuple(_scalars_in_front(a, simp) for a in e.args)
+    if e.op == "div" and e.shape != () and e.args[1].shape == ():
+        return simp(ex.mul(ex.power(args[1], ex.num(-1)), args[0]))
+    return e if all(a is b for a, b in zip(args, e.args)) else simp(ex.rebuild(e, args))
 
 
 def _fold(e: Expr, folds) -> Expr:

@@ -38,6 +38,8 @@ TITLES = {
     "det_of_product": "Determinant of a product",
     "inverse_of_product": "Inverse of a product",
     "scalar_out_of_diag": "Scalar factor out of diag",
+    "trace_split": "Linearity of the trace",
+    "trace_to_scalar": "Trace of a product with a vector",
 }
 
 MAX_ROUNDS = 12
@@ -47,8 +49,10 @@ _TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|\*\*|\S")
 
 
 def cost(e: Expr) -> int:
-    """The length of ``e`` in tokens of the expression language (names, numbers, operators, brackets)."""
-    return len(_TOKEN.findall(ex.to_text(e)))
+    """The length of ``e`` in tokens of the expression language (names, numbers, operators,
+    brackets); a transpose ``.T`` counts three, so (A + B)ᵀ is shorter than Aᵀ + Bᵀ."""
+    tokens = _TOKEN.findall(ex.to_text(e))
+    return len(tokens) + tokens.count("T")
 
 
 @dataclass
@@ -220,6 +224,40 @@ def rule_scalar_out_of_diag(e: Expr, c: _Context) -> Expr | None:
     return ex.mul(*scal, ex.diag(arr[0])) if scal and len(arr) == 1 else None
 
 
+def rule_trace_split(e: Expr, c: _Context) -> Expr | None:
+    """tr(c A + B) = c tr(A) + tr(B), tr(Aᵀ) = tr(A)"""
+    if e.op != "trace":
+        return None
+    a = e.args[0]
+    if a.op == "T":
+        return ex.trace(a.args[0])
+    if a.op == "add":
+        return ex.add(*(_trace_of_term(t) for t in a.args))
+    if a.op == "mul":
+        return _trace_of_term(a)
+    return None
+
+
+def _trace_of_term(t: Expr) -> Expr:
+    if t.shape == ():
+        return t      # a scalar in a sum of matrices stands for t I: never produced by the engine
+    if t.op == "mul":
+        scal = [f for f in t.args if f.shape == ()]
+        return ex.mul(*scal, _trace_of_term(*(f for f in t.args if f.shape != ())))
+    return rule_trace_to_scalar(ex.trace(t), None) or ex.trace(t)
+
+
+def rule_trace_to_scalar(e: Expr, c: _Context) -> Expr | None:
+    """tr(A u vᵀ B) = vᵀ B A u: the trace of a product with a vector in it is a number"""
+    if e.op != "trace" or e.args[0].op != "matmul":
+        return None
+    fs = e.args[0].args
+    for i, f in enumerate(fs):
+        if f.shape[0] == 1 and i > 0:
+            return ex.matmul(*fs[i:], *fs[:i])
+    return None
+
+
 def _all_square(fs) -> bool:
     return all(f.shape != () and f.shape[0] == f.shape[1] for f in fs)
 
@@ -245,16 +283,22 @@ IDENTITIES = {
     "det_of_product": r"$\det(\mathbf{A}\mathbf{B}) = \det(\mathbf{A})\det(\mathbf{B})$ for square $\mathbf{A}, \mathbf{B}$",
     "inverse_of_product": r"$(\mathbf{A}\mathbf{B})^{-1} = \mathbf{B}^{-1}\mathbf{A}^{-1}$ for square $\mathbf{A}, \mathbf{B}$",
     "scalar_out_of_diag": r"$\operatorname{diag}(c\,\mathbf{v}) = c \operatorname{diag}(\mathbf{v})$",
+    "trace_split": r"$\operatorname{tr}(c\mathbf{A} + \mathbf{B}) = c\operatorname{tr}(\mathbf{A}) + \operatorname{tr}(\mathbf{B})$, $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
+    "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
-         rule_scalar_out_of_diag, rule_tanh_form, rule_sigmoid_form)
+         rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
+
+_ONE_WAY = (rule_trace_split, rule_trace_to_scalar)
 
 CITES = {
     "det_of_product": "MML (4.10); Matrix Cookbook (18)",
     "inverse_of_product": "Matrix Cookbook (3)",
     "transpose_of_sum": "Matrix Cookbook (4)",
+    "trace_split": "Matrix Cookbook (11), (13)",
+    "trace_to_scalar": "Matrix Cookbook (16)",
     "symmetric_transpose": "",
 }
 
@@ -292,7 +336,10 @@ def _first_improvement(e: Expr, trial: Simplifier, assumptions: dict):
                 if new is None or new == node or new.shape != node.shape:
                     continue
                 cand = trial(_replace(e, node, new))
-                if cost(cand) < base:       # the first improving form: the rules list the preferred first
+                c = cost(cand)
+                # the first improving form: the rules list the preferred first; a trace becomes
+                # a number even at the cost of a pair of brackets (it only goes one way)
+                if c < base or (c <= base + 2 and rule in _ONE_WAY):
                     return rule, node, new, ctx
     return None
 
