@@ -183,19 +183,23 @@ def rule_symmetric_transpose(e: Expr, c: _Context) -> Expr | None:
     if e.op != "T" or e.args[0].op == "sym" or not c.simp.symmetric(e.args[0]):
         return None
     m = e.args[0]
-    c.note, c.note_args = "$@0$ is symmetric, " + _why_symmetric(m, c.simp), (m,)
+    args = [m]
+    c.note = "$@0$ is symmetric: " + _why_symmetric(m, c.simp, args)
+    c.note_args = tuple(args)
     return m
 
 
-def _why_symmetric(m: Expr, simp: Simplifier) -> str:
+def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
+    """Why m is symmetric, from its construction; the expressions named go to ``args`` (@i)."""
+    if m.op == "inv":
+        args.append(m.args[0])
+        return f"the inverse of $@{len(args) - 1}$, which is symmetric: " + _why_symmetric(m.args[0], simp, args)
     if m.op == "add" and all(simp.symmetric(t) for t in m.args):
         return "a sum of symmetric matrices"
     if m.op == "add":
         return "a sum of symmetric matrices and pairs $\\mathbf{A} + \\mathbf{A}^\\top$"
     if m.op == "mul":
         return "a multiple of a symmetric matrix"
-    if m.op == "inv":
-        return "the inverse of a symmetric matrix"
     if m.op == "matmul":
         return "it reads the same transposed ($\\mathbf{A}\\mathbf{A}^\\top$, $\\mathbf{A}\\mathbf{S}\\mathbf{A}^\\top$)"
     return "by construction"
@@ -291,7 +295,11 @@ RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 
-_ONE_WAY = (rule_trace_split, rule_trace_to_scalar)
+# rules with no inverse among RULES may apply at the same length or a little longer (no loop):
+# a trace becomes a number at the cost of a pair of brackets; a common factor comes out at
+# the same length, and a transpose of the sum may follow
+_SLACK = {rule_trace_split: 3, rule_trace_to_scalar: 3, rule_common_right_factor: 0,
+          rule_common_left_factor: 0}
 
 CITES = {
     "det_of_product": "MML (4.10); Matrix Cookbook (18)",
@@ -317,7 +325,8 @@ def textbook_form(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, t
         if found is None:
             break
         rule, node, new, ctx = found
-        after = simp(_replace(e, node, new))        # the real simplifier: records assumptions used
+        rule(node, _Context(simp, assumptions))     # again with the real simplifier: it records
+        after = simp(_replace(e, node, new))        # the assumptions used, for the document
         steps.append(Step(rule=rule.__name__[5:], of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
                           cites=CITES.get(rule.__name__[5:], ""), note=ctx.note or IDENTITIES[rule.__name__[5:]],
                           note_args=ctx.note_args))
@@ -337,9 +346,8 @@ def _first_improvement(e: Expr, trial: Simplifier, assumptions: dict):
                     continue
                 cand = trial(_replace(e, node, new))
                 c = cost(cand)
-                # the first improving form: the rules list the preferred first; a trace becomes
-                # a number even at the cost of a pair of brackets (it only goes one way)
-                if c < base or (c <= base + 2 and rule in _ONE_WAY):
+                # the first improving form: the rules list the preferred first
+                if c < base + _SLACK.get(rule, 0) or (c == base and rule in _SLACK):
                     return rule, node, new, ctx
     return None
 

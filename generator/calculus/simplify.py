@@ -397,8 +397,8 @@ class Simplifier:
             return ex.zero((a.shape[1], a.shape[0]))
         if op == "sym" and a.shape[0] == a.shape[1] and self.symmetric(a):
             return a
-        if op == "inv" and self.symmetric(a.args[0]):
-            return a
+        if op == "inv" and a.args[0].op == "sym" and self.symmetric(a.args[0]):
+            return a        # (a symmetry derived from a construction is a named rewrite: rewrite.py)
         if op == "mul":
             return self._mul(tuple(self._transpose(f) for f in a.args), (a.shape[1], a.shape[0]))
         if op == "matmul":
