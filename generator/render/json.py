@@ -70,6 +70,12 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "assumptions_used": [f"{n}: {a}" for n, a in r.assumptions_used],
         "partials": partials,
         "check": check,
+        # the simplifier's named rewrites, product -> result, and the names kept for display
+        "rewrites": [{"rule": s.rule, "title": TITLES.get(s.rule, s.rule), "cites": s.cites,
+                      "before": ex.to_text(s.of), "after": ex.to_text(s.result)}
+                     for s in r.rewrites + r.hessian_rewrites],
+        "display": None if r.display is None else ex.to_text(r.display),
+        "where": {n: ex.to_text(e) for n, e in r.kept},
     }
 
 
