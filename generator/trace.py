@@ -82,6 +82,7 @@ class Result:
     hessian_rewrites: tuple[Step, ...] = ()    # named rewrites after the second differentiation
     kept: tuple[tuple[str, Expr], ...] = ()    # define names kept in the display: (name, its value)
     display: Expr | None = None                # ``result`` with the ``kept`` names; None when none is kept
+    symmetric: tuple[Step, ...] = ()           # M⁻ᵀ = M⁻¹ used for matrices symmetric by construction
 
 
 @dataclass(frozen=True)

@@ -417,7 +417,7 @@ class Checker:
         per = []
         for p in r.partials:
             per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
-        for s in r.rewrites + r.hessian_rewrites:
+        for s in r.rewrites + r.hessian_rewrites + r.symmetric:
             per.append((f"rewrite {s.rule}", self.check_rewrite(s)))
         if r.display is not None:
             per.append(("kept names", self.check_rewrite(Step("keep", r.result, "", r.display, r.dims))))

@@ -17,7 +17,7 @@ from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
-from .rewrite import _replace, cost, textbook_form
+from .rewrite import _replace, cost, symmetric_inverse, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -165,8 +165,9 @@ def solve_target(part, target) -> Result:
     expanded = substitute_all(product, defs)
     result = simp(tidy(simp(expanded), assumptions_of(part)))
     rewrites: tuple[Step, ...] = ()
+    named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)
     if not tensor:
-        result, rewrites = textbook_form(result, simp, assumptions_of(part))
+        result, rewrites = textbook_form(result, simp, assumptions_of(part), named)
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
     hessian_rewrites: tuple[Step, ...] = ()
@@ -176,7 +177,7 @@ def solve_target(part, target) -> Result:
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
         result = simp(tidy(step2.result, assumptions_of(part)))
-        result, hessian_rewrites = textbook_form(result, simp, assumptions_of(part))
+        result, hessian_rewrites = textbook_form(result, simp, assumptions_of(part), named)
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
@@ -189,7 +190,7 @@ def solve_target(part, target) -> Result:
                                                     note_args=tuple(fold(a) for a in s.note_args)) for s in group)
                                       for group in (rewrites, hessian_rewrites))
         if not tensor:
-            display, more = textbook_form(display, simp, assumptions_of(part))
+            display, more = textbook_form(display, simp, assumptions_of(part), named)
             if more:
                 result = simp(substitute_all(display, defs))
                 if target.order == 2:
@@ -204,6 +205,7 @@ def solve_target(part, target) -> Result:
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
         rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
+        symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived),
     )
 
 

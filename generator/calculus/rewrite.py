@@ -35,6 +35,7 @@ TITLES = {
     "sigmoid_form": "The logistic sigmoid",
     "tanh_form": "The hyperbolic tangent",
     "symmetric_transpose": "Transpose of a symmetric matrix",
+    "symmetric_inverse": "Inverse of a symmetric matrix",
     "det_of_product": "Determinant of a product",
     "inverse_of_product": "Inverse of a product",
     "scalar_out_of_diag": "Scalar factor out of diag",
@@ -59,6 +60,7 @@ def cost(e: Expr) -> int:
 class _Context:
     simp: Simplifier
     assumptions: dict
+    as_written: frozenset = frozenset()       # the values of the define names: their signs stay
     note: str = ""                      # set by a rule that has something to say (why M is symmetric)
     note_args: tuple = ()
 
@@ -124,25 +126,28 @@ def rule_sign_into_sum(e: Expr, c: _Context) -> Expr | None:
     k, m = _coeff(e)
     if k >= 0 or e.op != "mul":
         return None
-    flipped = _negate_a_sum(m)
+    flipped = _negate_a_sum(m, c.as_written)
     if flipped is None:
         return None
     return flipped if k == -1 else ex.mul(ex.num(-k), flipped)
 
 
-def _negate_a_sum(m: Expr) -> Expr | None:
-    """m with one sum in a linear position (a factor of a product, under a transpose) negated."""
+def _negate_a_sum(m: Expr, as_written=frozenset()) -> Expr | None:
+    """m with one sum in a linear position (a factor of a product, under a transpose) negated;
+    never a difference the problem named (y = x − μ stays x − μ)."""
+    if m.op == "add" and m in as_written:
+        return None
     if m.op == "add":
         return _positive_first([_coeff(t)[1] if _coeff(t)[0] == -1 else ex.neg(t) for t in m.args])
     if m.op == "T":
-        inner = _negate_a_sum(m.args[0])
+        inner = _negate_a_sum(m.args[0], as_written)
         return None if inner is None else ex.transpose(inner)
     if m.op == "matmul":
         bases = [f.args[0] if f.op == "T" else f for f in m.args]
         for i, f in enumerate(m.args):
             if bases.count(bases[i]) > 1:
                 continue        # (x − μ)ᵀ S (x − μ): a quadratic form keeps its two equal factors
-            inner = _negate_a_sum(f) if f.op in ("add", "T") else None
+            inner = _negate_a_sum(f, as_written) if f.op in ("add", "T") else None
             if inner is not None:
                 return ex.matmul(*m.args[:i], inner, *m.args[i + 1:])
     return None
@@ -189,6 +194,14 @@ def rule_symmetric_transpose(e: Expr, c: _Context) -> Expr | None:
     return m
 
 
+def symmetric_inverse(m: Expr, simp: Simplifier) -> Step:
+    """The fact M⁻ᵀ = M⁻¹ for an M symmetric by construction, with the reason, as a checkable step."""
+    args = [m]
+    note = "$@0$ is symmetric: " + _why_symmetric(m, simp, args)
+    return Step(rule="symmetric_inverse", of=ex.transpose(ex.inv(m)), wrt="", result=ex.inv(m),
+                dims=ex.shape_str(m.shape), note=note, note_args=tuple(args))
+
+
 def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
     """Why m is symmetric, from its construction; the expressions named go to ``args`` (@i)."""
     if m.op == "inv":
@@ -201,7 +214,7 @@ def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
     if m.op == "mul":
         return "a multiple of a symmetric matrix"
     if m.op == "matmul":
-        return "it reads the same transposed ($\\mathbf{A}\\mathbf{A}^\\top$, $\\mathbf{A}\\mathbf{S}\\mathbf{A}^\\top$)"
+        return "a product of the form $\\mathbf{A}\\mathbf{A}^\\top$ or $\\mathbf{A}\\mathbf{S}\\mathbf{A}^\\top$ with $\\mathbf{S}$ symmetric"
     return "by construction"
 
 
@@ -284,6 +297,7 @@ IDENTITIES = {
     "sigmoid_form": r"$\sigma(u) = \frac{1}{1 + e^{-u}}$, so $e^{u} = \frac{\sigma(u)}{1 - \sigma(u)}$",
     "tanh_form": r"$\tanh(u) = \frac{e^{2u} - 1}{e^{2u} + 1}$",
     "symmetric_transpose": r"$\mathbf{M}^\top = \mathbf{M}$ for a symmetric $\mathbf{M}$",
+    "symmetric_inverse": r"$\mathbf{M}^{-\top} = \mathbf{M}^{-1}$ for a symmetric $\mathbf{M}$",
     "det_of_product": r"$\det(\mathbf{A}\mathbf{B}) = \det(\mathbf{A})\det(\mathbf{B})$ for square $\mathbf{A}, \mathbf{B}$",
     "inverse_of_product": r"$(\mathbf{A}\mathbf{B})^{-1} = \mathbf{B}^{-1}\mathbf{A}^{-1}$ for square $\mathbf{A}, \mathbf{B}$",
     "scalar_out_of_diag": r"$\operatorname{diag}(c\,\mathbf{v}) = c \operatorname{diag}(\mathbf{v})$",
@@ -314,18 +328,20 @@ CITES = {
 # --- the driver -----------------------------------------------------------------------
 
 
-def textbook_form(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, tuple[Step, ...]]:
-    """``e`` rewritten by ``RULES`` while that shortens it; the steps in order."""
+def textbook_form(e: Expr, simp: Simplifier, assumptions: dict,
+                  as_written: frozenset = frozenset()) -> tuple[Expr, tuple[Step, ...]]:
+    """``e`` rewritten by ``RULES`` while that shortens it; the steps in order.  ``as_written``:
+    expressions the problem named (the values of its define names), whose sign is kept."""
     steps: list[Step] = []
     trial = Simplifier(assumptions)        # trial rewrites must not mark assumptions as used
     for _ in range(MAX_ROUNDS):
         if ex.tree_size(e, MAX_NODES) > MAX_NODES:
             break
-        found = _first_improvement(e, trial, assumptions)
+        found = _first_improvement(e, trial, assumptions, as_written)
         if found is None:
             break
         rule, node, new, ctx = found
-        rule(node, _Context(simp, assumptions))     # again with the real simplifier: it records
+        rule(node, _Context(simp, assumptions, as_written))     # again with the real simplifier: it records
         after = simp(_replace(e, node, new))        # the assumptions used, for the document
         steps.append(Step(rule=rule.__name__[5:], of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
                           cites=CITES.get(rule.__name__[5:], ""), note=ctx.note or IDENTITIES[rule.__name__[5:]],
@@ -334,12 +350,12 @@ def textbook_form(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, t
     return e, tuple(steps)
 
 
-def _first_improvement(e: Expr, trial: Simplifier, assumptions: dict):
+def _first_improvement(e: Expr, trial: Simplifier, assumptions: dict, as_written: frozenset):
     base = cost(e)
     nodes = _subtrees(e)
     for rule in RULES:
         for node in nodes:
-            ctx = _Context(trial, assumptions)
+            ctx = _Context(trial, assumptions, as_written)
             out = rule(node, ctx)
             for new in (out if isinstance(out, list) else [out]):
                 if new is None or new == node or new.shape != node.shape:

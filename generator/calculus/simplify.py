@@ -21,6 +21,7 @@ class Simplifier:
     def __init__(self, assumptions: dict[str, tuple[str, ...]] | None = None):
         self.assumptions = assumptions or {}
         self.used: list[tuple[str, str]] = []     # (symbol, assumption), in order of use
+        self.derived: list[Expr] = []             # matrices found symmetric by construction, M⁻ᵀ = M⁻¹ used
         self._cache: dict[Expr, Expr] = {}
         self._flipping = False        # re-entrancy guards for the two rewrites that call back in
         self._distributing = False
@@ -397,8 +398,10 @@ class Simplifier:
             return ex.zero((a.shape[1], a.shape[0]))
         if op == "sym" and a.shape[0] == a.shape[1] and self.symmetric(a):
             return a
-        if op == "inv" and a.args[0].op == "sym" and self.symmetric(a.args[0]):
-            return a        # (a symmetry derived from a construction is a named rewrite: rewrite.py)
+        if op == "inv" and self.symmetric(a.args[0]):
+            if a.args[0].op != "sym" and a.args[0] not in self.derived:
+                self.derived.append(a.args[0])      # symmetric by construction: the document says why
+            return a
         if op == "mul":
             return self._mul(tuple(self._transpose(f) for f in a.args), (a.shape[1], a.shape[0]))
         if op == "matmul":

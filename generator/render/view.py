@@ -185,6 +185,9 @@ class PartView:
                 simplifications.append(
                     f"${self.name(name)}$ is {what.replace('_', ' ')}, so ${self.name(name)}^\\top = {self.name(name)}$"
                     f" and ${self.name(name)}^{{-\\top}} = {self.name(name)}^{{-1}}$")
+        for s in r.symmetric:        # symmetric by construction, so M⁻ᵀ = M⁻¹
+            simplifications.append(self.note(s) + r", so $\left(" + self.P(s.result) + r"\right)^\top = "
+                                   + self.P(s.result) + "$")
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
