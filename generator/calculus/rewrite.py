@@ -158,9 +158,16 @@ _ENTRYWISE_OPS = ("add", "had", "div", "pow", "mul")
 
 def rule_entrywise_algebra(e: Expr, c: _Context):
     """(a ⊙ b + a ⊙ c) = a ⊙ (b + c), x^{−2} ⊙ 2x = 2 x^{−1}: scalar algebra entry by entry"""
-    if e.shape == () or e.op not in _ENTRYWISE_OPS:
-        return None
-    return entrywise_forms(e, c.assumptions)
+    if e.shape == () or e.op not in _ENTRYWISE_OPS or _algebra_size(e) < 2:
+        return None      # (a sum or a product of two atoms has nothing to cancel)
+    return _forms(e, c.assumptions, False)
+
+
+def _algebra_size(e: Expr) -> int:
+    """Nodes of the entrywise algebra in e (its atoms not counted)."""
+    if e.op not in _ENTRYWISE_OPS + ("fn",) or (e.shape != () and e.op == "mul" and len(e.args) == 1):
+        return 0
+    return 1 + sum(_algebra_size(a) for a in e.args)
 
 
 def rule_sigmoid_form(e: Expr, c: _Context):
@@ -174,9 +181,22 @@ def rule_tanh_form(e: Expr, c: _Context):
 
 
 def _special(e: Expr, c: _Context, name: str):
-    if e.op not in _ENTRYWISE_OPS or not ex.has_op(e, "fn"):
+    if e.op not in _ENTRYWISE_OPS or not _mentions(e, "exp"):
         return None
-    return [f for f in entrywise_forms(e, c.assumptions, special=True) if _mentions(f, name)]
+    return [f for f in _forms(e, c.assumptions, True) if _mentions(f, name)]
+
+
+_FORMS_CACHE: dict = {}
+
+
+def _forms(e: Expr, assumptions: dict, special: bool) -> list[Expr]:
+    """``entrywise_forms``, remembered: the driver asks again for the same nodes every round."""
+    key = (e, special, tuple(sorted(assumptions.items())))
+    if key not in _FORMS_CACHE:
+        if len(_FORMS_CACHE) > 4096:
+            _FORMS_CACHE.clear()
+        _FORMS_CACHE[key] = entrywise_forms(e, assumptions, special)
+    return _FORMS_CACHE[key]
 
 
 def _mentions(e: Expr, name: str) -> bool:
