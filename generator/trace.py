@@ -47,10 +47,11 @@ class Partial:
     expr: Expr                  # the definition differentiated
     step: Step
     tensor: bool = False        # a tensor-valued derivative: step.result is the differential
+    rewrites: tuple[Step, ...] = ()     # named rewrites of step.result into the textbook's form
 
     @property
     def result(self) -> Expr:
-        return self.step.result
+        return self.rewrites[-1].result if self.rewrites else self.step.result
 
 
 @dataclass(frozen=True)

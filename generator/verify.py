@@ -416,7 +416,7 @@ class Checker:
     def check_result(self, r: Result) -> tuple[Check, tuple[tuple[str, float], ...]]:
         per = []
         for p in r.partials:
-            per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
+            per.append((f"{p.of}/{p.wrt}", max([self.check_step(p.step)] + [self.check_rewrite(s) for s in p.rewrites])))
         for s in r.rewrites + r.hessian_rewrites + r.symmetric:
             per.append((f"rewrite {s.rule}", self.check_rewrite(s)))
         if r.display is not None:

@@ -229,16 +229,20 @@ def test_every_rewrite_is_a_named_checked_step(name, text, find, textbook):
     for s in steps:
         assert s.rule in TITLES and s.note, s
         assert checked[f"rewrite {s.rule}"] < 1e-6
-    # consecutive: each rewrite starts where the previous one ended
+    # consecutive: each rewrite starts where the previous one ended; a partial's start at its derivative
     for a, b in zip(steps, steps[1:]):
         assert a.result == b.of
+    for p in r.partials:
+        if p.rewrites:
+            assert p.rewrites[0].of == p.step.result and p.result == p.rewrites[-1].result
+            assert all(s.rule in TITLES and s.note for s in p.rewrites)
 
 
 def test_the_families_need_rewrites():
     """The table is not passing by accident: these forms come from named rewrites."""
     rules = {s.rule for text, find in ((LOGISTIC, "dL/dw"), (LOG_LIKELIHOOD, "dl/dbeta"), (DET_CUBE, "df/dX"),
                                         (SYMMETRIC_M, "df/dX"), (LOG_COSH, "dg/dx"), (SIGMOID_WRITTEN, "df/dz"))
-             for s in _solved(text, find).rewrites}
+             for r in [_solved(text, find)] for s in r.rewrites + tuple(x for p in r.partials for x in p.rewrites)}
     assert {"entrywise_algebra", "sign_into_sum", "common_right_factor", "transpose_of_sum", "det_of_product",
             "inverse_of_product", "symmetric_transpose", "tanh_form", "sigmoid_form"} <= rules
 

@@ -134,10 +134,11 @@ def solve_target(part, target) -> Result:
     if tensor and target.order == 2:
         raise UnsupportedError(f"{target.text}: a second derivative of a tensor is not derived")
     paths = dependency_paths(defs, f, x)
+    named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)   # their signs stay
     if part.method == "direct":
         # the whole expression at once
         full = substitute_all(defs[f], defs)
-        partial = _partial(f, x, full, fshape, xshape, simp)
+        partial = _partial(f, x, full, fshape, xshape, simp, named)
         edges, chain, paths = [partial], ((partial,),), [(f, x)]
         product = partial.result
     else:
@@ -147,7 +148,7 @@ def solve_target(part, target) -> Result:
             links = []
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named)
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -165,7 +166,6 @@ def solve_target(part, target) -> Result:
     expanded = substitute_all(product, defs)
     result = simp(tidy(simp(expanded), assumptions_of(part)))
     rewrites: tuple[Step, ...] = ()
-    named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)
     if not tensor:
         result, rewrites = textbook_form(result, simp, assumptions_of(part), named)
     used = tuple(simp.used)
@@ -263,8 +263,9 @@ def _occurrences(e: Expr, f: Expr) -> int:
     return sum(_occurrences(a, f) for a in e.args)
 
 
-def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
-    """The partial ∂a/∂b of the definition ``e``; a tensor keeps its differential."""
+def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset()) -> Partial:
+    """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites;
+    a tensor keeps its differential."""
     D = Differentiator(b, b_shape, simp)
     tensor = D.jshape(a_shape) is None
     if tensor:
@@ -275,7 +276,9 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
         raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
-    return Partial(a, b, a_shape, b_shape, e, step, tensor)
+        return Partial(a, b, a_shape, b_shape, e, step, tensor)
+    _, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    return Partial(a, b, a_shape, b_shape, e, step, tensor, rewrites)
 
 
 def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:

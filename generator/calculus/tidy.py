@@ -165,6 +165,7 @@ def entrywise_forms(e: Expr, assumptions, special: bool = False) -> list[Expr]:
 
 
 def _special(s, t: _Translation) -> list:
+    s = sp.cancel(s)            # e^{-x} = 1/e^{x}: (e^x − e^{−x})/(e^x + e^{−x}) = (e^{2x} − 1)/(e^{2x} + 1)
     exps = list(s.atoms(sp.exp))
     parts = [a.args[0].as_coeff_Mul() for a in exps]
     if not exps or any(m != parts[0][1] or not c.is_Rational for c, m in parts):

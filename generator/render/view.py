@@ -135,7 +135,7 @@ class PartView:
             return self.P(r.product)      # contracted with the tensor: no plain product to show
         paths = []
         for links in r.chain:
-            results = [l.step.result for l in links]
+            results = [l.result for l in links]
             if denominator:
                 results = [_transposed(e) for e in reversed(results)]
             paths.append(self.juxtapose(results))
@@ -159,10 +159,10 @@ class PartView:
         partials = []
         # innermost link first, as a student works
         for p in reversed(r.partials):
-            res = p.step.result
+            res, raw = p.result, p.step.result
             if denominator and transposed_in(r.layout, p.wrt_shape):
                 from ..calculus.simplify import simplify
-                res = simplify(ex.transpose(res))
+                res, raw = simplify(ex.transpose(res)), simplify(ex.transpose(raw))
             partials.append({
                 "of": self.name(p.of), "wrt": self.name(p.wrt),
                 "frac": self.frac(p.of, p.wrt, True),
@@ -170,10 +170,12 @@ class PartView:
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
                 "step": self.step_view(p.step),
                 "result": self.P(res),
+                "raw": self.P(raw),         # before the rewrites
+                "rewrites": [self.rewrite_view(s) for s in p.rewrites],
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
-                "diagonal": None if p.tensor else _diagonal_entries(p.step.result),
+                "diagonal": None if p.tensor else _diagonal_entries(p.result),
                 "tensor": self.tensor_view(p) if p.tensor else None,
             })
         subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
