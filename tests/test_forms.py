@@ -272,3 +272,23 @@ def test_keep_field_is_checked():
         parse_problem(bad, "forms.yaml")
     text = str(err.value)
     assert "'q' is not a name from define" in text and "L is the function itself" in text
+
+
+def test_keep_in_a_part_and_in_the_schema():
+    from generator.schema import SCHEMA
+    assert "keep" in SCHEMA["properties"] and "keep" in SCHEMA["properties"]["parts"]["items"]["properties"]
+    text = textwrap.dedent("""
+        title: t
+        statement: s
+        symbols: {D: dim, K: dim, W: [D, K], s: scalar, y: [D]}
+        parts:
+          - define:
+              f: y.T @ inv(C) @ y
+              C: W @ W.T + s**2 * eye(D)
+            keep: C
+            find: df/ds
+        """)
+    part = parse_problem(text, "forms.yaml").parts[0]
+    assert part.keep == ("C",)
+    r = solve_problem(parse_problem(text, "forms.yaml")).parts[0].results[0]
+    assert [n for n, _ in r.kept] == ["C"] and "C" in ex.free_symbols(r.display)
