@@ -335,13 +335,12 @@ RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product,
 _SLACK = {rule_trace_split: 3, rule_trace_to_scalar: 3, rule_common_right_factor: 0,
           rule_common_left_factor: 0}
 
-CITES = {
-    "det_of_product": "MML (4.10); Matrix Cookbook (18)",
-    "inverse_of_product": "Matrix Cookbook (3)",
+CITES = {       # The Matrix Cookbook, 2012 numbering
+    "det_of_product": "Matrix Cookbook (21)",
+    "inverse_of_product": "Matrix Cookbook (1), (2)",
     "transpose_of_sum": "Matrix Cookbook (4)",
-    "trace_split": "Matrix Cookbook (11), (13)",
+    "trace_split": "Matrix Cookbook (13), (15)",
     "trace_to_scalar": "Matrix Cookbook (16)",
-    "symmetric_transpose": "",
 }
 
 
