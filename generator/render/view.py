@@ -213,7 +213,8 @@ class PartView:
             "expand_product": r.expand_product,
             "result": self.P(r.result if r.display is None else r.display),
             "result_text": ex.to_text(r.result),
-            "rewrites": [self.rewrite_view(s) for s in r.rewrites],
+            # (not under a product the exercise asks not to multiply out)
+            "rewrites": [self.rewrite_view(s) for s in r.rewrites] if r.expand_product else [],
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
             "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
