@@ -36,6 +36,15 @@ define:
 find: [dL/dw, d2L/dw2]
 """
 
+LOGISTIC_NAMED = """
+symbols: {N: dim, D: dim, X: [N, D], w: [D], y: [N]}
+define:
+  L: -y.T @ log(p) - (1 - y).T @ log(1 - p)
+  p: sigmoid(z)
+  z: X @ w
+find: [dL/dw, d2L/dw2]
+"""
+
 SOFTMAX = """
 symbols: {D: dim, f: [D], y: [D]}
 define:
@@ -165,6 +174,8 @@ FORMS = [
     # logistic regression and softmax cross-entropy
     ("logistic gradient", LOGISTIC, "dL/dw", "(sigmoid(X @ w) - y).T @ X"),
     ("logistic Hessian", LOGISTIC, "d2L/dw2", "X.T @ diag(sigmoid(X @ w) * (1 - sigmoid(X @ w))) @ X"),
+    ("logistic gradient, p named", LOGISTIC_NAMED, "dL/dw", "(sigmoid(X @ w) - y).T @ X"),
+    ("logistic Hessian, p named", LOGISTIC_NAMED, "d2L/dw2", "X.T @ diag(sigmoid(X @ w) * (1 - sigmoid(X @ w))) @ X"),
     ("softmax cross-entropy", SOFTMAX, "dL/df", "(exp(f) / sum(exp(f)) - y).T"),
     ("softmax, p kept", SOFTMAX_KEEP, "dL/dz", "(p - y).T"),
     ("softmax by weights, p kept", SOFTMAX_KEEP, "dL/dW", "(p - y) @ x.T"),
