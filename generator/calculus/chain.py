@@ -17,7 +17,7 @@ from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
-from .rewrite import _replace, cost, symmetric_inverse, textbook_form
+from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -138,7 +138,7 @@ def solve_target(part, target) -> Result:
     if part.method == "direct":
         # the whole expression at once
         full = substitute_all(defs[f], defs)
-        partial = _partial(f, x, full, fshape, xshape, simp, named)
+        partial = _partial(f, x, full, fshape, xshape, simp, named, _kept_forms(part, defs, simp))
         edges, chain, paths = [partial], ((partial,),), [(f, x)]
         product = partial.result
     else:
@@ -146,9 +146,10 @@ def solve_target(part, target) -> Result:
         cache: dict[tuple[str, str], Partial] = {}
         for path in paths:
             links = []
+            kept_forms = _kept_forms(part, defs, simp)
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms)
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -263,9 +264,10 @@ def _occurrences(e: Expr, f: Expr) -> int:
     return sum(_occurrences(a, f) for a in e.args)
 
 
-def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset()) -> Partial:
-    """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites;
-    a tensor keeps its differential."""
+def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset(),
+             kept_forms=()) -> Partial:
+    """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites and
+    with the names of ``keep:`` written in; a tensor keeps its differential."""
     D = Differentiator(b, b_shape, simp)
     tensor = D.jshape(a_shape) is None
     if tensor:
@@ -277,8 +279,25 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
         return Partial(a, b, a_shape, b_shape, e, step, tensor)
-    _, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    done, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])
+    if folded != _scalars_in_front(done, simp):
+        used = [(n, d) for f, n, d in kept_forms if n.op == "sym" and _occurrences(folded, n)]
+        rewrites += (name_kept(done, folded, used),)
     return Partial(a, b, a_shape, b_shape, e, step, tensor, rewrites)
+
+
+def _kept_forms(part, defs: dict[str, Expr], simp) -> list[tuple[Expr, Expr, Expr]]:
+    """(form, name, definition) for each name of ``keep:``, as written in ``define`` (a partial
+    is in the define names): its value, and its transpose."""
+    out = []
+    for n in part.keep:
+        value = _scalars_in_front(simp(defs[n]), simp)
+        name = ex.sym(n, value.shape)
+        out.append((value, name, defs[n]))
+        if value.shape != () and simp(ex.transpose(value)) != value:
+            out.append((simp(ex.transpose(value)), ex.transpose(name), defs[n]))
+    return out
 
 
 def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:

@@ -36,6 +36,7 @@ TITLES = {
     "tanh_form": "The hyperbolic tangent",
     "symmetric_transpose": "Transpose of a symmetric matrix",
     "symmetric_inverse": "Inverse of a symmetric matrix",
+    "name_kept": "A name kept",
     "det_of_product": "Determinant of a product",
     "inverse_of_product": "Inverse of a product",
     "scalar_out_of_diag": "Scalar factor out of diag",
@@ -220,6 +221,17 @@ def symmetric_inverse(m: Expr, simp: Simplifier) -> Step:
     note = "$@0$ is symmetric: " + _why_symmetric(m, simp, args)
     return Step(rule="symmetric_inverse", of=ex.transpose(ex.inv(m)), wrt="", result=ex.inv(m),
                 dims=ex.shape_str(m.shape), note=note, note_args=tuple(args))
+
+
+def name_kept(before: Expr, after: Expr, names) -> Step:
+    """``before`` written with the names of ``keep:`` (pairs (name, its definition))."""
+    args: list[Expr] = []
+    parts = []
+    for n, d in names:
+        parts.append(f"$@{len(args)} = @{len(args) + 1}$")
+        args += [n, d]
+    return Step(rule="name_kept", of=before, wrt="", result=after, dims=ex.shape_str(after.shape),
+                note="with " + ", ".join(parts), note_args=tuple(args))
 
 
 def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
