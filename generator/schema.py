@@ -41,6 +41,8 @@ _FIELDS = {
                          {"type": "object", "additionalProperties": {"type": ["string", "number"]},
                           "description": "find: expression, e.g. df/dx: 2 * x.T"}],
                "description": "the instructor's answer as the textbook states it; checked against the derivation"},
+    "keep": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+             "description": "define names kept in the result (\"where p = ...\") instead of substituted back"},
 }
 
 SCHEMA = {

@@ -43,7 +43,7 @@ ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "inve
 RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
-           "method", "layout", "expand_product", "answer")
+           "method", "layout", "expand_product", "answer", "keep")
 _TOP_ONLY = ("parts",)
 
 
@@ -96,6 +96,7 @@ class Part:
     layout: str
     expand_product: bool
     loc: Location
+    keep: tuple[str, ...] = ()      # define names kept in the displayed result ("where p = …")
 
     def symbol(self, name: str) -> SymbolDecl | None:
         for s in self.symbols:
@@ -455,6 +456,8 @@ class _Reader:
         answer_data, apath = self.field(pdata, base, path, "answer")
         if answer_data is not None and find:
             find = self.answers(answer_data, apath, find, symbols, define, layout)
+        keep_data, kpath = self.field(pdata, base, path, "keep")
+        keep = self.keep(keep_data, kpath, define, failed)
         for key in ("title", "statement", "hint"):
             if key in pdata:
                 self.prose(pdata, path + (key,), math=key != "title")
@@ -472,7 +475,28 @@ class _Reader:
             layout=layout,
             expand_product=expand,
             loc=self.loc(path),
+            keep=keep,
         )
+
+    def keep(self, data, path: tuple, define, failed: set) -> tuple[str, ...]:
+        """``keep: [p, delta]`` (or one name): define names other than the function."""
+        if data is None:
+            return ()
+        items = [data] if isinstance(data, str) else data
+        if not isinstance(items, list):
+            self.err(path, f"keep must be a define name or a list of them, not {_kind(data)}")
+            return ()
+        names = [d.name for d in define]
+        out = []
+        for i, n in enumerate(items):
+            where = path + (i,) if isinstance(data, list) else path
+            if not isinstance(n, str) or (n not in names and n not in failed):
+                self.err(where, f"keep: {n!r} is not a name from define")
+            elif names and n == names[0]:
+                self.err(where, f"keep: {n} is the function itself")
+            elif n not in out:
+                out.append(n)
+        return tuple(out)
 
     # symbols
     def symbols(self, base: dict, pdata: dict, path: tuple) -> dict[str, SymbolDecl]:

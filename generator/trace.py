@@ -47,10 +47,11 @@ class Partial:
     expr: Expr                  # the definition differentiated
     step: Step
     tensor: bool = False        # a tensor-valued derivative: step.result is the differential
+    rewrites: tuple[Step, ...] = ()     # named rewrites of step.result into the textbook's form
 
     @property
     def result(self) -> Expr:
-        return self.step.result
+        return self.rewrites[-1].result if self.rewrites else self.step.result
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class Result:
     tensor: bool = False                       # result is the differential in ``direction``
     direction: str = ""
     answer: Expr | None = None                 # the instructor's form (answer:), checked equal to result
+    rewrites: tuple[Step, ...] = ()            # named rewrites, product -> result (-> gradient for a Hessian)
+    hessian_rewrites: tuple[Step, ...] = ()    # named rewrites after the second differentiation
+    kept: tuple[tuple[str, Expr], ...] = ()    # define names kept in the display: (name, its value)
+    display: Expr | None = None                # ``result`` with the ``kept`` names; None when none is kept
+    symmetric: tuple[Step, ...] = ()           # M⁻ᵀ = M⁻¹ used for matrices symmetric by construction
 
 
 @dataclass(frozen=True)

@@ -399,10 +399,28 @@ class Checker:
         return max(worst, self.check_expr(step.of, step.wrt, step.result,
                                           f"step {step.rule} (∂/∂{step.wrt} of {to_text(step.of)})"))
 
+    def check_rewrite(self, step: Step) -> float:
+        """A named rewrite of the simplifier: before and after equal at every point."""
+        worst = 0.0
+        for p in self.points:
+            with np.errstate(all="ignore"):
+                a = np.atleast_2d(np.asarray(evaluate(step.of, p.env, self.sizes), dtype=float))
+                b = np.atleast_2d(np.asarray(evaluate(step.result, p.env, self.sizes), dtype=float))
+            err = compare(b, a) if a.shape == b.shape else float("inf")
+            if not err <= TOLERANCE:
+                raise CheckFailed(f"rewrite {step.rule}: {to_text(step.result)} is not equal to "
+                                  f"{to_text(step.of)} (relative error {err:.1e})")
+            worst = max(worst, err)
+        return worst
+
     def check_result(self, r: Result) -> tuple[Check, tuple[tuple[str, float], ...]]:
         per = []
         for p in r.partials:
-            per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
+            per.append((f"{p.of}/{p.wrt}", max([self.check_step(p.step)] + [self.check_rewrite(s) for s in p.rewrites])))
+        for s in r.rewrites + r.hessian_rewrites + r.symmetric:
+            per.append((f"rewrite {s.rule}", self.check_rewrite(s)))
+        if r.display is not None:
+            per.append(("kept names", self.check_rewrite(Step("keep", r.result, "", r.display, r.dims))))
         f_expr = ex_substitute_all(self.part, r.of, keep=r.wrt)
         if r.tensor:
             err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")

@@ -65,19 +65,29 @@ def load_error(text: str) -> str:
 
 # --- a right answer is shown ------------------------------------------------------------
 
-def test_right_answer_is_shown_in_every_output(root):
-    sol = solve_problem(load_problem(root / "problems/vector/logistic-loss.yaml"))
+def test_right_answer_is_shown_in_every_output():
+    # stepgen writes x.T @ (A + A.T); the instructor's form differs and is shown under the box
+    sol = solve("id: q\nsymbols: {D: dim, x: [D], A: [D, D]}\ndefine: {f: x.T @ A @ x}\nfind: df/dx\n"
+                "answer: x.T @ A + x.T @ A.T\n")
     assert not sol.failed
     r = sol.parts[0].results[0]
     assert r.answer is not None and r.answer != r.result        # the instructor's form, not ours
     out = render_outputs(sol, ("md", "tex", "json"))
     md, tex = out["md"].decode(), out["tex"].decode()
-    assert r"= \left(\operatorname{sigmoid}" in md and "(the textbook's form)" in md
+    assert r"= \mathbf{x}^\top \mathbf{A} + \mathbf{x}^\top \mathbf{A}^\top" in md and "(the textbook's form)" in md
     assert md.index("(the textbook's form)") > md.index(r"\boxed{")
     assert "(the textbook's form)" in tex
     data = json.loads(out["json"])
-    assert data["parts"][0]["results"][0]["answer"] == "(sigmoid(w.T @ x) - y) * x.T"
-    assert "= (sigmoid(w.T @ x) - y) * x.T  (the textbook's form)" in solution_text(sol)
+    assert data["parts"][0]["results"][0]["answer"] == "x.T @ A + x.T @ A.T"
+    assert "= x.T @ A + x.T @ A.T  (the textbook's form)" in solution_text(sol)
+
+
+def test_an_answer_equal_to_the_result_is_not_repeated(root):
+    sol = solve_problem(load_problem(root / "problems/vector/logistic-loss.yaml"))
+    r = sol.parts[0].results[0]
+    assert not sol.failed and r.answer == r.result              # the engine reached the textbook's form
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert "This is the form the textbook gives." in md and "(the textbook's form)" not in md
 
 
 def test_without_an_answer_nothing_is_shown(root):

@@ -17,6 +17,7 @@ from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
+from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -133,10 +134,11 @@ def solve_target(part, target) -> Result:
     if tensor and target.order == 2:
         raise UnsupportedError(f"{target.text}: a second derivative of a tensor is not derived")
     paths = dependency_paths(defs, f, x)
+    named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)   # their signs stay
     if part.method == "direct":
         # the whole expression at once
         full = substitute_all(defs[f], defs)
-        partial = _partial(f, x, full, fshape, xshape, simp)
+        partial = _partial(f, x, full, fshape, xshape, simp, named, _kept_forms(part, defs, simp))
         edges, chain, paths = [partial], ((partial,),), [(f, x)]
         product = partial.result
     else:
@@ -144,9 +146,10 @@ def solve_target(part, target) -> Result:
         cache: dict[tuple[str, str], Partial] = {}
         for path in paths:
             links = []
+            kept_forms = _kept_forms(part, defs, simp)
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms)
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -163,19 +166,38 @@ def solve_target(part, target) -> Result:
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
     result = simp(tidy(simp(expanded), assumptions_of(part)))
+    rewrites: tuple[Step, ...] = ()
+    if not tensor:
+        result, rewrites = textbook_form(result, simp, assumptions_of(part), named)
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
+    hessian_rewrites: tuple[Step, ...] = ()
     dims = jacobian_dims(fshape, xshape)
     if target.order == 2:
         grad = simp(ex.transpose(result)) if result.shape != () else result
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
         result = simp(tidy(step2.result, assumptions_of(part)))
+        result, hessian_rewrites = textbook_form(result, simp, assumptions_of(part), named)
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
     if transposed:
         result = simp(ex.transpose(result))
+    display, kept, fold = keep_names(result, part, defs, x, simp)
+    if kept:
+        # the rewrites written with the kept names too, then those the names make shorter ((p − y)ᵀ)
+        rewrites, hessian_rewrites = (tuple(replace(s, of=fold(s.of), result=fold(s.result),
+                                                    note_args=tuple(fold(a) for a in s.note_args)) for s in group)
+                                      for group in (rewrites, hessian_rewrites))
+        if not tensor:
+            display, more = textbook_form(display, simp, assumptions_of(part), named)
+            if more:
+                result = simp(substitute_all(display, defs))
+                if target.order == 2:
+                    hessian_rewrites += more
+                else:
+                    rewrites += more
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -183,11 +205,69 @@ def solve_target(part, target) -> Result:
         dims=_swap_dims(dims) if transposed else dims, shape_of=fshape, shape_wrt=xshape,
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
+        rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
+        symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived),
     )
 
 
-def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
-    """The partial ∂a/∂b of the definition ``e``; a tensor keeps its differential."""
+AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat
+
+
+def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
+    """``result`` with define names folded back in for display: those in ``keep:``, and any
+    whose value, of ``AUTO_KEEP_TOKENS`` tokens or more, occurs more than once.  The names
+    are folded innermost first, so a kept name may use another; the pairs (name, value)
+    say what each stands for ("where C = …"); the third value folds them into any expression."""
+    names = [d.name for d in part.define][1:]           # never the function itself
+    shown = _scalars_in_front(result, simp)
+    kept: list[tuple[str, Expr]] = []
+    folds: list[tuple[Expr, Expr]] = []
+    for n in reversed(names):
+        if n == x:
+            continue
+        written = simp(substitute_all(defs[n], defs))
+        value = _scalars_in_front(written, simp)
+        if value.op == "sym" or ex.tree_size(value) < 2:
+            continue
+        forms = [(value, ex.sym(n, value.shape))]
+        if value.shape != () and simp(ex.transpose(value)) != value:
+            forms.append((simp(ex.transpose(value)), ex.transpose(ex.sym(n, value.shape))))
+        count = sum(_occurrences(shown, f) for f, _ in forms)
+        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
+            kept.append((n, _fold(written, folds)))     # in the names kept so far
+            folds.extend(forms)
+            shown = _fold(shown, folds)
+    if not kept:
+        return None, (), None
+    return shown, tuple(reversed(kept)), lambda e: _fold(_scalars_in_front(e, simp), folds)
+
+
+def _scalars_in_front(e: Expr, simp) -> Expr:
+    """a / s as s⁻¹ a for a scalar s, the form the rules write: so a kept value is found."""
+    if not e.args:
+        return e
+    args = tuple(_scalars_in_front(a, simp) for a in e.args)
+    if e.op == "div" and e.shape != () and e.args[1].shape == ():
+        return simp(ex.mul(ex.power(args[1], ex.num(-1)), args[0]))
+    return e if all(a is b for a, b in zip(args, e.args)) else simp(ex.rebuild(e, args))
+
+
+def _fold(e: Expr, folds) -> Expr:
+    for f, name in folds:
+        e = _replace(e, f, name)
+    return e
+
+
+def _occurrences(e: Expr, f: Expr) -> int:
+    if e == f:
+        return 1
+    return sum(_occurrences(a, f) for a in e.args)
+
+
+def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset(),
+             kept_forms=()) -> Partial:
+    """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites and
+    with the names of ``keep:`` written in; a tensor keeps its differential."""
     D = Differentiator(b, b_shape, simp)
     tensor = D.jshape(a_shape) is None
     if tensor:
@@ -198,7 +278,26 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
         raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
-    return Partial(a, b, a_shape, b_shape, e, step, tensor)
+        return Partial(a, b, a_shape, b_shape, e, step, tensor)
+    done, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])
+    if folded != _scalars_in_front(done, simp):
+        used = [(n, d) for f, n, d in kept_forms if n.op == "sym" and _occurrences(folded, n)]
+        rewrites += (name_kept(done, folded, used),)
+    return Partial(a, b, a_shape, b_shape, e, step, tensor, rewrites)
+
+
+def _kept_forms(part, defs: dict[str, Expr], simp) -> list[tuple[Expr, Expr, Expr]]:
+    """(form, name, definition) for each name of ``keep:``, as written in ``define`` (a partial
+    is in the define names): its value, and its transpose."""
+    out = []
+    for n in part.keep:
+        value = _scalars_in_front(simp(defs[n]), simp)
+        name = ex.sym(n, value.shape)
+        out.append((value, name, defs[n]))
+        if value.shape != () and simp(ex.transpose(value)) != value:
+            out.append((simp(ex.transpose(value)), ex.transpose(name), defs[n]))
+    return out
 
 
 def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:

@@ -30,6 +30,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr, shape_str
 from ..trace import Step
 from . import scalar
+from .rewrite import TITLES as REWRITE_TITLES
 from .simplify import Simplifier
 
 TITLES = {
@@ -62,6 +63,7 @@ TITLES = {
     "differential": "Differential, then identification",
     "abstract_chain": "Chain rule through an abstract function",
 }
+TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
 
 
 def direction_symbol(name: str, shape: ex.Shape) -> Expr:

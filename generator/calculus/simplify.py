@@ -21,6 +21,7 @@ class Simplifier:
     def __init__(self, assumptions: dict[str, tuple[str, ...]] | None = None):
         self.assumptions = assumptions or {}
         self.used: list[tuple[str, str]] = []     # (symbol, assumption), in order of use
+        self.derived: list[Expr] = []             # matrices found symmetric by construction, M⁻ᵀ = M⁻¹ used
         self._cache: dict[Expr, Expr] = {}
         self._flipping = False        # re-entrancy guards for the two rewrites that call back in
         self._distributing = False
@@ -47,11 +48,14 @@ class Simplifier:
             n = len(fs)
             for i in range(n // 2):
                 a, b = fs[i], fs[n - 1 - i]
-                if not ((a.op == "T" and a.args[0] == b) or (b.op == "T" and b.args[0] == a)):
+                if not ((a.op == "T" and a.args[0] == b) or (b.op == "T" and b.args[0] == a)
+                        or (a == b and self.symmetric(a))):
                     return False
             return n % 2 == 0 or self.symmetric(fs[n // 2])
         if e.op == "add":
-            return all(self.symmetric(a) for a in e.args)
+            # symmetric terms, and the others in pairs A + Aᵀ
+            rest = [a for a in e.args if not self.symmetric(a)]
+            return all(any(self._transpose(a) == b for b in rest) for a in rest)
         if e.op == "mul":
             return all(a.shape == () or self.symmetric(a) for a in e.args)
         return False
@@ -327,7 +331,7 @@ class Simplifier:
             for i in range(len(core) - 1):
                 a, b = core[i], core[i + 1]
                 if (a.op == "inv" and a.args[0] == b) or (b.op == "inv" and b.args[0] == a) or \
-                        self._orthogonal_pair(a, b):
+                        _inverse_transposes(a, b) or self._orthogonal_pair(a, b):
                     core = core[:i] + core[i + 2:]
                     changed = True
                     break
@@ -395,12 +399,22 @@ class Simplifier:
         if op == "sym" and a.shape[0] == a.shape[1] and self.symmetric(a):
             return a
         if op == "inv" and self.symmetric(a.args[0]):
+            if a.args[0].op != "sym" and a.args[0] not in self.derived:
+                self.derived.append(a.args[0])      # symmetric by construction: the document says why
             return a
         if op == "mul":
             return self._mul(tuple(self._transpose(f) for f in a.args), (a.shape[1], a.shape[0]))
         if op == "matmul":
             return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
         return ex.transpose(a)
+
+
+def _inverse_transposes(a: Expr, b: Expr) -> bool:
+    """A⁻ᵀ Aᵀ = Aᵀ A⁻ᵀ = I"""
+    if a.op != "T" or b.op != "T":
+        return False
+    a, b = a.args[0], b.args[0]
+    return (a.op == "inv" and a.args[0] == b) or (b.op == "inv" and b.args[0] == a)
 
 
 def _all_ones(a: Expr) -> bool:

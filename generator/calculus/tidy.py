@@ -21,8 +21,9 @@ MAX_OPS = 80
 
 
 class _Translation:
-    def __init__(self, assumptions: dict[str, tuple[str, ...]]):
+    def __init__(self, assumptions: dict[str, tuple[str, ...]], shape: ex.Shape = ()):
         self.assumptions = assumptions
+        self.shape = shape          # () for scalar algebra; an array shape for entrywise algebra
         self.atoms: dict[sp.Symbol, Expr] = {}
         self.back: dict[Expr, sp.Symbol] = {}
         self.funcs = {n: sp.Function(n) for n in _OPAQUE_FUNCS}
@@ -36,8 +37,14 @@ class _Translation:
 
     def to(self, e: Expr):
         op = e.op
-        if e.shape != ():
+        if e.shape not in ((), self.shape):
             raise ValueError("array")
+        if e.shape != () and op not in ("add", "mul", "had", "div", "pow", "fn", "ones"):
+            return self.atom(e)         # an array of the right shape, taken entry by entry
+        if op == "ones":
+            return sp.Integer(1)
+        if op == "had":
+            return sp.Mul(*(self.to(a) for a in e.args))
         if op == "num":
             return sp.Rational(e.value.numerator, e.value.denominator)
         if op == "sym":
@@ -66,10 +73,25 @@ class _Translation:
             return ex.num(Fraction(int(s.p), int(s.q)))
         if s.is_Symbol:
             return ex.sym(s.name, ())
-        if s.is_Add:
-            return ex.add(*(self.back_to(a) for a in _ordered(s.args)))
+        if s.is_Add:      # a − b rather than −b + a
+            return ex.add(*(self.back_to(a) for a in sorted(_ordered(s.args), key=lambda a: a.could_extract_minus_sign())))
         if s.is_Mul:
-            return ex.mul(*(self.back_to(a) for a in _ordered(s.args)))
+            coeff, rest = s.as_coeff_mul()
+            sums = [a for a in _ordered(rest) if a.is_Add]
+            if coeff < 0 and sums:
+                # −(u − 1) v reads better as (1 − u) v
+                flipped = [sp.expand(-a) if a is sums[0] else a for a in rest]
+                return self.back_to(sp.Mul(-coeff, *flipped, evaluate=False)) if -coeff != 1 else \
+                    self.back_to(sp.Mul(*flipped, evaluate=False))
+            factors = [self.back_to(a) for a in sorted(_ordered(s.args), key=lambda a: a.is_Add)]   # σ (1 − σ)
+            arrays = [f for f in factors if f.shape != ()]
+            scalars = [f for f in factors if f.shape == ()]
+            if len(arrays) > 1:             # entry by entry: a Hadamard product
+                h = arrays[0]
+                for a in arrays[1:]:
+                    h = ex.hadamard(h, a)
+                arrays = [h]
+            return ex.mul(*scalars, *arrays)
         if s.is_Pow:
             base, p = s.args
             if p == sp.Rational(1, 2):
@@ -112,6 +134,54 @@ def _simplest(e: Expr, assumptions) -> Expr:
         return t.back_to(candidate)
     except (ValueError, TypeError):
         return e
+
+
+def entrywise_forms(e: Expr, assumptions, special: bool = False) -> list[Expr]:
+    """Equal forms of an array expression taken entry by entry (Hadamard products and
+    elementwise functions are scalar algebra per entry): expanded, cancelled, factored.
+    With ``special``, the forms in σ or tanh of an expression in exponentials
+    (e^u = σ(u)/(1 − σ(u)), e^{2u} = (1 + tanh u)/(1 − tanh u)), where no exponential is left."""
+    t = _Translation(assumptions, e.shape)
+    try:
+        s = t.to(e)
+        if special:
+            candidates = _special(s, t)
+        else:
+            cancelled = sp.cancel(s)
+            candidates = [sp.factor(cancelled), -sp.factor(-cancelled)]
+            if sp.denom(cancelled) != 1:
+                candidates.append(cancelled)     # (not for a polynomial: σ(1 − σ) stays, not σ − σ²)
+    except (ValueError, TypeError, sp.PolynomialError):
+        return []
+    out = []
+    for c in candidates:
+        try:
+            b = t.back_to(c)
+        except (ValueError, TypeError, Exception):   # a form we cannot print back
+            continue
+        if b.shape == e.shape and b not in out:
+            out.append(b)
+    return out
+
+
+def _special(s, t: _Translation) -> list:
+    s = sp.cancel(s)            # e^{-x} = 1/e^{x}: (e^x − e^{−x})/(e^x + e^{−x}) = (e^{2x} − 1)/(e^{2x} + 1)
+    exps = list(s.atoms(sp.exp))
+    parts = [a.args[0].as_coeff_Mul() for a in exps]
+    if not exps or any(m != parts[0][1] or not c.is_Rational for c, m in parts):
+        return []
+    g = sp.Integer(0)
+    for c, _ in parts:
+        g = sp.gcd(g, abs(c))
+    u = g * parts[0][1]
+    v = sp.Dummy("v")
+    out = []
+    # e^{ku} = (σ(u) / (1 − σ(u)))^k;  e^{ku} = ((1 + tanh(u/2)) / (1 − tanh(u/2)))^k
+    for ratio, f in ((v / (1 - v), t.funcs["sigmoid"](u)), ((1 + v) / (1 - v), sp.tanh(u / 2))):
+        r = sp.factor(sp.cancel(s.xreplace({a: ratio ** (c / g) for a, (c, _) in zip(exps, parts)})))
+        if not r.has(sp.exp):
+            out.append(r.xreplace({v: f}))
+    return out
 
 
 def tidy(e: Expr, assumptions: dict[str, tuple[str, ...]] | None = None) -> Expr:

@@ -43,7 +43,7 @@ def _result(r: Result, P: LatexPrinter) -> dict:
     partials = []
     for p in r.partials:
         flip = transposed_in(r.layout, p.wrt_shape) and not p.tensor
-        res = simplify(ex.transpose(p.step.result)) if flip else p.step.result
+        res = simplify(ex.transpose(p.result)) if flip else p.result
         partials.append({
             "of": p.of, "wrt": p.wrt, "layout": r.layout,
             "dims": _swap(p.step.dims) if flip else p.step.dims,
@@ -52,6 +52,7 @@ def _result(r: Result, P: LatexPrinter) -> dict:
             "differential": ex.to_text(p.step.result) if p.tensor else None,
             "latex": P(res),
             "rule": p.step.rule,
+            "rewrites": [_rewrite(s) for s in p.rewrites],
             "check": _rounded(dict(r.partial_checks).get(f"{p.of}/{p.wrt}")),
         })
     check = None
@@ -71,7 +72,16 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "assumptions_used": [f"{n}: {a}" for n, a in r.assumptions_used],
         "partials": partials,
         "check": check,
+        # the simplifier's named rewrites, product -> result, and the names kept for display
+        "rewrites": [_rewrite(s) for s in r.rewrites + r.hessian_rewrites],
+        "display": None if r.display is None else ex.to_text(r.display),
+        "where": {n: ex.to_text(e) for n, e in r.kept},
     }
+
+
+def _rewrite(s: Step) -> dict:
+    return {"rule": s.rule, "title": TITLES.get(s.rule, s.rule), "cites": s.cites,
+            "before": ex.to_text(s.of), "after": ex.to_text(s.result)}
 
 
 def _rounded(x: float | None) -> float | None:

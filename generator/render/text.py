@@ -45,8 +45,10 @@ def solution_text(sol: Solution) -> str:
                 lines.extend(_step_lines(part_.step, 2))
             label = "differential" if r.tensor else "result"
             lines.append(f"  {label}: {r.text} = {ex.to_text(r.result)}")
-            if r.answer is not None:
+            if r.answer is not None and r.answer != r.result:
                 lines.append(f"  {' ' * len(label)}  {' ' * len(r.text)} = {ex.to_text(r.answer)}  (the textbook's form)")
+            elif r.answer is not None:
+                lines.append(f"  {' ' * len(label)}  (the textbook's form)")
             if r.check:
                 sizes = ", ".join(f"{n}={v}" for n, v in r.check.sizes) or "scalars"
                 lines.append(f"  checked: {r.check.points} random points, {sizes}; "

@@ -110,6 +110,12 @@ class PartView:
             "depth": depth,
         }
 
+    def rewrite_view(self, step: Step) -> dict:
+        """A named rewrite of the result: the expression after it, the rule and its identity."""
+        return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
+                "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
+                "after": self.P(step.result)}
+
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
         groups: dict[str, list[str]] = {}
@@ -130,7 +136,7 @@ class PartView:
             return self.P(r.product)      # contracted with the tensor: no plain product to show
         paths = []
         for links in r.chain:
-            results = [l.step.result for l in links]
+            results = [l.result for l in links]
             if denominator:
                 results = [_transposed(e) for e in reversed(results)]
             paths.append(self.juxtapose(results))
@@ -154,10 +160,10 @@ class PartView:
         partials = []
         # innermost link first, as a student works
         for p in reversed(r.partials):
-            res = p.step.result
+            res, raw = p.result, p.step.result
             if denominator and transposed_in(r.layout, p.wrt_shape):
                 from ..calculus.simplify import simplify
-                res = simplify(ex.transpose(res))
+                res, raw = simplify(ex.transpose(res)), simplify(ex.transpose(raw))
             partials.append({
                 "of": self.name(p.of), "wrt": self.name(p.wrt),
                 "frac": self.frac(p.of, p.wrt, True),
@@ -165,10 +171,12 @@ class PartView:
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
                 "step": self.step_view(p.step),
                 "result": self.P(res),
+                "raw": self.P(raw),         # before the rewrites
+                "rewrites": [self.rewrite_view(s) for s in p.rewrites],
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
-                "diagonal": None if p.tensor else _diagonal_entries(p.step.result),
+                "diagonal": None if p.tensor else _diagonal_entries(p.result),
                 "tensor": self.tensor_view(p) if p.tensor else None,
             })
         subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
@@ -180,6 +188,9 @@ class PartView:
                 simplifications.append(
                     f"${self.name(name)}$ is {what.replace('_', ' ')}, so ${self.name(name)}^\\top = {self.name(name)}$"
                     f" and ${self.name(name)}^{{-\\top}} = {self.name(name)}^{{-1}}$")
+        for s in r.symmetric:        # symmetric by construction, so M⁻ᵀ = M⁻¹
+            simplifications.append(self.note(s) + r", so $\left(" + self.P(s.result) + r"\right)^\top = "
+                                   + self.P(s.result) + "$")
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
@@ -201,9 +212,15 @@ class PartView:
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
-            "result": self.P(r.result),
+            "result": self.P(r.result if r.display is None else r.display),
             "result_text": ex.to_text(r.result),
-            "answer": None if r.answer is None else self.P(r.answer),
+            # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
+            "answer": None if r.answer in (None, r.result, r.display) else self.P(r.answer),
+            "answer_same": r.answer is not None and r.answer in (r.result, r.display),
+            # (not under a product the exercise asks not to multiply out)
+            "rewrites": [self.rewrite_view(s) for s in r.rewrites] if r.expand_product else [],
+            "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
+            "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,

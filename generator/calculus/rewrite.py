@@ -1,0 +1,432 @@
+"""Named rewrites from the simplified product to the textbook's form, each one a ``Step``.
+
+``Simplifier`` canonicalises silently (``A I = A``, ``x + x = 2x``); what a
+textbook does on the page — factor a common right factor, σ' = σ(1 − σ),
+det(X³) = det(X)³, Mᵀ = M for a symmetric M — is a rule here.  A rule is a
+small function ``rule(node, ctx) -> Expr | None`` whose docstring is its
+identity; it rewrites one subexpression (every occurrence of it at once).
+``textbook_form`` tries the rules in order at every subexpression, outermost
+first, keeps the first application that makes the whole expression cheaper by
+``cost`` (tokens of the expression language) once simplified, records it as a
+``Step`` (rule id, before, after, citation, a note) and starts again, until
+no rule shortens the expression.  The verifier checks every recorded step
+numerically (before and after must be equal at the random points).
+
+To add a rewrite: write ``rule_x`` with its identity as docstring, put it in
+``RULES`` and give it a title in ``TITLES``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .. import expr as ex
+from ..expr import Expr
+from ..trace import Step
+from .simplify import Simplifier
+from .tidy import entrywise_forms
+
+TITLES = {
+    "transpose_of_sum": "Transpose of a sum",
+    "common_right_factor": "Common right factor",
+    "common_left_factor": "Common left factor",
+    "sign_into_sum": "Sign into a difference",
+    "entrywise_algebra": "Entrywise algebra",
+    "sigmoid_form": "The logistic sigmoid",
+    "tanh_form": "The hyperbolic tangent",
+    "symmetric_transpose": "Transpose of a symmetric matrix",
+    "symmetric_inverse": "Inverse of a symmetric matrix",
+    "name_kept": "A name kept",
+    "det_of_product": "Determinant of a product",
+    "inverse_of_product": "Inverse of a product",
+    "scalar_out_of_diag": "Scalar factor out of diag",
+    "trace_split": "Linearity of the trace",
+    "trace_to_scalar": "Trace of a product with a vector",
+}
+
+MAX_ROUNDS = 12
+MAX_NODES = 400           # larger results are left as the simplifier wrote them
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|\*\*|\S")
+
+
+def cost(e: Expr) -> int:
+    """The length of ``e`` in tokens of the expression language (names, numbers, operators,
+    brackets); a transpose ``.T`` counts three, so (A + B)ᵀ is shorter than Aᵀ + Bᵀ."""
+    tokens = _TOKEN.findall(ex.to_text(e))
+    return len(tokens) + tokens.count("T")
+
+
+@dataclass
+class _Context:
+    simp: Simplifier
+    assumptions: dict
+    as_written: frozenset = frozenset()       # the values of the define names: their signs stay
+    note: str = ""                      # set by a rule that has something to say (why M is symmetric)
+    note_args: tuple = ()
+
+
+# --- the rules ------------------------------------------------------------------------
+
+
+def rule_transpose_of_sum(e: Expr, c: _Context) -> Expr | None:
+    """Aᵀ + Bᵀ = (A + B)ᵀ"""
+    if e.op != "add" or e.shape == () or not all(ex.has_op(t, "T") for t in e.args):
+        return None
+    return ex.transpose(_positive_first([c.simp._transpose(t) for t in e.args]))
+
+
+def _positive_first(terms) -> Expr:
+    """A − B rather than −B + A."""
+    return ex.add(*sorted(terms, key=lambda t: _coeff(t)[0] < 0))
+
+
+def rule_common_right_factor(e: Expr, c: _Context) -> Expr | None:
+    """A C + B C = (A + B) C"""
+    return _factor_out(e, c, right=True)
+
+
+def rule_common_left_factor(e: Expr, c: _Context) -> Expr | None:
+    """C A + C B = C (A + B)"""
+    return _factor_out(e, c, right=False)
+
+
+def _factor_out(e: Expr, c: _Context, right: bool) -> Expr | None:
+    if e.op != "add" or e.shape == ():
+        return None
+    groups: dict[Expr, list[Expr]] = {}
+    order: list[Expr] = []
+    for t in e.args:
+        k, m = _coeff(t)
+        if m.op != "matmul":
+            continue
+        f = m.args[-1] if right else m.args[0]
+        rest = m.args[:-1] if right else m.args[1:]
+        rest_e = ex.matmul(*rest) if len(rest) > 1 else rest[0]
+        if f not in groups:
+            groups[f] = []
+            order.append(f)
+        groups[f].append(ex.mul(ex.num(k), rest_e) if k != 1 else rest_e)
+    for f in order:
+        if len(groups[f]) < 2:
+            continue
+        inner = ex.add(*groups[f])
+        factored = ex.matmul(inner, f) if right else ex.matmul(f, inner)
+        others = [t for t in e.args if not _ends_with(t, f, right)]
+        return ex.add(factored, *others) if others else factored
+    return None
+
+
+def _ends_with(t: Expr, f: Expr, right: bool) -> bool:
+    m = _coeff(t)[1]
+    return m.op == "matmul" and (m.args[-1] if right else m.args[0]) == f
+
+
+def rule_sign_into_sum(e: Expr, c: _Context) -> Expr | None:
+    """−(A − B) C = (B − A) C"""
+    k, m = _coeff(e)
+    if k >= 0 or e.op != "mul":
+        return None
+    flipped = _negate_a_sum(m, c.as_written)
+    if flipped is None:
+        return None
+    return flipped if k == -1 else ex.mul(ex.num(-k), flipped)
+
+
+def _negate_a_sum(m: Expr, as_written=frozenset()) -> Expr | None:
+    """m with one sum in a linear position (a factor of a product, under a transpose) negated;
+    never a difference the problem named (y = x − μ stays x − μ)."""
+    if m.op == "add" and m in as_written:
+        return None
+    if m.op == "add":
+        return _positive_first([_coeff(t)[1] if _coeff(t)[0] == -1 else ex.neg(t) for t in m.args])
+    if m.op == "T":
+        inner = _negate_a_sum(m.args[0], as_written)
+        return None if inner is None else ex.transpose(inner)
+    if m.op == "matmul":
+        bases = [f.args[0] if f.op == "T" else f for f in m.args]
+        for i, f in enumerate(m.args):
+            if bases.count(bases[i]) > 1:
+                continue        # (x − μ)ᵀ S (x − μ): a quadratic form keeps its two equal factors
+            inner = _negate_a_sum(f, as_written) if f.op in ("add", "T") else None
+            if inner is not None:
+                return ex.matmul(*m.args[:i], inner, *m.args[i + 1:])
+    return None
+
+
+_ENTRYWISE_OPS = ("add", "had", "div", "pow", "mul")
+
+
+def rule_entrywise_algebra(e: Expr, c: _Context):
+    """(a ⊙ b + a ⊙ c) = a ⊙ (b + c), x^{−2} ⊙ 2x = 2 x^{−1}: scalar algebra entry by entry"""
+    if e.shape == () or e.op not in _ENTRYWISE_OPS or _algebra_size(e) < 2:
+        return None      # (a sum or a product of two atoms has nothing to cancel)
+    return _forms(e, c.assumptions, False)
+
+
+def _algebra_size(e: Expr) -> int:
+    """Nodes of the entrywise algebra in e (its atoms not counted)."""
+    if e.op not in _ENTRYWISE_OPS + ("fn",) or (e.shape != () and e.op == "mul" and len(e.args) == 1):
+        return 0
+    return 1 + sum(_algebra_size(a) for a in e.args)
+
+
+def rule_sigmoid_form(e: Expr, c: _Context):
+    """σ(u) = 1/(1 + e^{−u}), so e^{u}/(1 + e^{u})² = σ(u)(1 − σ(u))"""
+    return _special(e, c, "sigmoid")
+
+
+def rule_tanh_form(e: Expr, c: _Context):
+    """tanh(u) = (e^{2u} − 1)/(e^{2u} + 1)"""
+    return _special(e, c, "tanh")
+
+
+def _special(e: Expr, c: _Context, name: str):
+    if e.op not in _ENTRYWISE_OPS or not _mentions(e, "exp"):
+        return None
+    return [f for f in _forms(e, c.assumptions, True) if _mentions(f, name)]
+
+
+_FORMS_CACHE: dict = {}
+
+
+def _forms(e: Expr, assumptions: dict, special: bool) -> list[Expr]:
+    """``entrywise_forms``, remembered: the driver asks again for the same nodes every round."""
+    key = (e, special, tuple(sorted(assumptions.items())))
+    if key not in _FORMS_CACHE:
+        if len(_FORMS_CACHE) > 4096:
+            _FORMS_CACHE.clear()
+        _FORMS_CACHE[key] = entrywise_forms(e, assumptions, special)
+    return _FORMS_CACHE[key]
+
+
+def _mentions(e: Expr, name: str) -> bool:
+    return (e.op == "fn" and e.name == name) or any(_mentions(a, name) for a in e.args)
+
+
+def rule_symmetric_transpose(e: Expr, c: _Context) -> Expr | None:
+    """Mᵀ = M for a symmetric M"""
+    if e.op != "T" or e.args[0].op == "sym" or not c.simp.symmetric(e.args[0]):
+        return None
+    m = e.args[0]
+    args = [m]
+    c.note = "$@0$ is symmetric: " + _why_symmetric(m, c.simp, args)
+    c.note_args = tuple(args)
+    return m
+
+
+def symmetric_inverse(m: Expr, simp: Simplifier) -> Step:
+    """The fact M⁻ᵀ = M⁻¹ for an M symmetric by construction, with the reason, as a checkable step."""
+    args = [m]
+    note = "$@0$ is symmetric: " + _why_symmetric(m, simp, args)
+    return Step(rule="symmetric_inverse", of=ex.transpose(ex.inv(m)), wrt="", result=ex.inv(m),
+                dims=ex.shape_str(m.shape), note=note, note_args=tuple(args))
+
+
+def name_kept(before: Expr, after: Expr, names) -> Step:
+    """``before`` written with the names of ``keep:`` (pairs (name, its definition))."""
+    args: list[Expr] = []
+    parts = []
+    for n, d in names:
+        parts.append(f"$@{len(args)} = @{len(args) + 1}$")
+        args += [n, d]
+    return Step(rule="name_kept", of=before, wrt="", result=after, dims=ex.shape_str(after.shape),
+                note="with " + ", ".join(parts), note_args=tuple(args))
+
+
+def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
+    """Why m is symmetric, from its construction; the expressions named go to ``args`` (@i)."""
+    if m.op == "inv":
+        args.append(m.args[0])
+        return f"the inverse of $@{len(args) - 1}$, which is symmetric: " + _why_symmetric(m.args[0], simp, args)
+    if m.op == "add" and all(simp.symmetric(t) for t in m.args):
+        return "a sum of symmetric matrices"
+    if m.op == "add":
+        return "a sum of symmetric matrices and pairs $\\mathbf{A} + \\mathbf{A}^\\top$"
+    if m.op == "mul":
+        return "a multiple of a symmetric matrix"
+    if m.op == "matmul":
+        return "a product of the form $\\mathbf{A}\\mathbf{A}^\\top$ or $\\mathbf{A}\\mathbf{S}\\mathbf{A}^\\top$ with $\\mathbf{S}$ symmetric"
+    return "by construction"
+
+
+def rule_det_of_product(e: Expr, c: _Context) -> Expr | None:
+    """det(AB) = det(A) det(B) for square A, B"""
+    if e.op != "det" or e.args[0].op != "matmul" or not _all_square(e.args[0].args):
+        return None
+    return ex.mul(*(ex.det(f) for f in e.args[0].args))
+
+
+def rule_inverse_of_product(e: Expr, c: _Context) -> Expr | None:
+    """(AB)⁻¹ = B⁻¹A⁻¹ for square A, B (AB invertible makes each invertible)"""
+    if e.op != "inv" or e.args[0].op != "matmul" or not _all_square(e.args[0].args):
+        return None
+    return ex.matmul(*(ex.inv(f) for f in reversed(e.args[0].args)))
+
+
+def rule_scalar_out_of_diag(e: Expr, c: _Context) -> Expr | None:
+    """diag(c v) = c diag(v)"""
+    if e.op != "diag" or e.args[0].op != "mul":
+        return None
+    scal = [f for f in e.args[0].args if f.shape == ()]
+    arr = [f for f in e.args[0].args if f.shape != ()]
+    return ex.mul(*scal, ex.diag(arr[0])) if scal and len(arr) == 1 else None
+
+
+def rule_trace_split(e: Expr, c: _Context) -> Expr | None:
+    """tr(c A + B) = c tr(A) + tr(B), tr(Aᵀ) = tr(A)"""
+    if e.op != "trace":
+        return None
+    a = e.args[0]
+    if a.op == "T":
+        return ex.trace(a.args[0])
+    if a.op == "add":
+        return ex.add(*(_trace_of_term(t) for t in a.args))
+    if a.op == "mul":
+        return _trace_of_term(a)
+    return None
+
+
+def _trace_of_term(t: Expr) -> Expr:
+    if t.shape == ():
+        return t      # a scalar in a sum of matrices stands for t I: never produced by the engine
+    if t.op == "mul":
+        scal = [f for f in t.args if f.shape == ()]
+        return ex.mul(*scal, _trace_of_term(*(f for f in t.args if f.shape != ())))
+    return rule_trace_to_scalar(ex.trace(t), None) or ex.trace(t)
+
+
+def rule_trace_to_scalar(e: Expr, c: _Context) -> Expr | None:
+    """tr(A u vᵀ B) = vᵀ B A u: the trace of a product with a vector in it is a number"""
+    if e.op != "trace" or e.args[0].op != "matmul":
+        return None
+    fs = e.args[0].args
+    for i, f in enumerate(fs):
+        if f.shape[0] == 1 and i > 0:
+            return ex.matmul(*fs[i:], *fs[:i])
+    return None
+
+
+def _all_square(fs) -> bool:
+    return all(f.shape != () and f.shape[0] == f.shape[1] for f in fs)
+
+
+def _coeff(t: Expr) -> tuple:
+    """(c, rest) with t = c · rest for a number c."""
+    if t.op == "mul" and t.args[0].op == "num":
+        rest = t.args[1:]
+        return t.args[0].value, rest[0] if len(rest) == 1 else ex.mul(*rest)
+    return 1, t
+
+
+# the identity of each rule as the document shows it (Markdown with $...$ math)
+IDENTITIES = {
+    "transpose_of_sum": r"$\mathbf{A}^\top + \mathbf{B}^\top = (\mathbf{A} + \mathbf{B})^\top$",
+    "common_right_factor": r"$\mathbf{A}\mathbf{C} + \mathbf{B}\mathbf{C} = (\mathbf{A} + \mathbf{B})\mathbf{C}$",
+    "common_left_factor": r"$\mathbf{C}\mathbf{A} + \mathbf{C}\mathbf{B} = \mathbf{C}(\mathbf{A} + \mathbf{B})$",
+    "sign_into_sum": r"$-(\mathbf{A} - \mathbf{B})\mathbf{C} = (\mathbf{B} - \mathbf{A})\mathbf{C}$",
+    "entrywise_algebra": r"entry by entry, $\odot$ and elementwise functions are scalar algebra",
+    "sigmoid_form": r"$\sigma(u) = \frac{1}{1 + e^{-u}}$, so $e^{u} = \frac{\sigma(u)}{1 - \sigma(u)}$",
+    "tanh_form": r"$\tanh(u) = \frac{e^{2u} - 1}{e^{2u} + 1}$",
+    "symmetric_transpose": r"$\mathbf{M}^\top = \mathbf{M}$ for a symmetric $\mathbf{M}$",
+    "symmetric_inverse": r"$\mathbf{M}^{-\top} = \mathbf{M}^{-1}$ for a symmetric $\mathbf{M}$",
+    "det_of_product": r"$\det(\mathbf{A}\mathbf{B}) = \det(\mathbf{A})\det(\mathbf{B})$ for square $\mathbf{A}, \mathbf{B}$",
+    "inverse_of_product": r"$(\mathbf{A}\mathbf{B})^{-1} = \mathbf{B}^{-1}\mathbf{A}^{-1}$ for square $\mathbf{A}, \mathbf{B}$",
+    "scalar_out_of_diag": r"$\operatorname{diag}(c\,\mathbf{v}) = c \operatorname{diag}(\mathbf{v})$",
+    "trace_split": r"$\operatorname{tr}(c\mathbf{A} + \mathbf{B}) = c\operatorname{tr}(\mathbf{A}) + \operatorname{tr}(\mathbf{B})$, $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
+    "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
+}
+
+RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_entrywise_algebra,
+         rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
+         rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
+
+# rules with no inverse among RULES may apply at the same length or a little longer (no loop):
+# a trace becomes a number at the cost of a pair of brackets; a common factor comes out at
+# the same length, and a transpose of the sum may follow
+_SLACK = {rule_trace_split: 3, rule_trace_to_scalar: 3, rule_common_right_factor: 0,
+          rule_common_left_factor: 0}
+
+CITES = {       # The Matrix Cookbook, 2012 numbering
+    "det_of_product": "Matrix Cookbook (21)",
+    "inverse_of_product": "Matrix Cookbook (1), (2)",
+    "transpose_of_sum": "Matrix Cookbook (4)",
+    "trace_split": "Matrix Cookbook (13), (15)",
+    "trace_to_scalar": "Matrix Cookbook (16)",
+}
+
+
+# --- the driver -----------------------------------------------------------------------
+
+
+def textbook_form(e: Expr, simp: Simplifier, assumptions: dict,
+                  as_written: frozenset = frozenset()) -> tuple[Expr, tuple[Step, ...]]:
+    """``e`` rewritten by ``RULES`` while that shortens it; the steps in order.  ``as_written``:
+    expressions the problem named (the values of its define names), whose sign is kept."""
+    steps: list[Step] = []
+    trial = Simplifier(assumptions)        # trial rewrites must not mark assumptions as used
+    for _ in range(MAX_ROUNDS):
+        if ex.tree_size(e, MAX_NODES) > MAX_NODES:
+            break
+        found = _first_improvement(e, trial, assumptions, as_written)
+        if found is None:
+            break
+        rule, node, new, ctx = found
+        rule(node, _Context(simp, assumptions, as_written))     # again with the real simplifier: it records
+        after = simp(_replace(e, node, new))        # the assumptions used, for the document
+        steps.append(Step(rule=rule.__name__[5:], of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
+                          cites=CITES.get(rule.__name__[5:], ""), note=ctx.note or IDENTITIES[rule.__name__[5:]],
+                          note_args=ctx.note_args))
+        e = after
+    return e, tuple(steps)
+
+
+def _first_improvement(e: Expr, trial: Simplifier, assumptions: dict, as_written: frozenset):
+    base = cost(e)
+    nodes = _subtrees(e)
+    for rule in RULES:
+        for node in nodes:
+            ctx = _Context(trial, assumptions, as_written)
+            out = rule(node, ctx)
+            for new in (out if isinstance(out, list) else [out]):
+                if new is None or new == node or new.shape != node.shape:
+                    continue
+                cand = trial(_replace(e, node, new))
+                c = cost(cand)
+                # the first improving form: the rules list the preferred first
+                if c < base + _SLACK.get(rule, 0) or (c == base and rule in _SLACK):
+                    return rule, node, new, ctx
+    return None
+
+
+def _subtrees(e: Expr) -> list[Expr]:
+    """Distinct subexpressions, outermost first."""
+    out: list[Expr] = []
+    seen: set = set()
+    stack = [e]
+    while stack:
+        n = stack.pop(0)
+        if n in seen:
+            continue
+        seen.add(n)
+        out.append(n)
+        stack.extend(n.args)
+    return out
+
+
+def _replace(e: Expr, old: Expr, new: Expr) -> Expr:
+    """Every occurrence of ``old`` in ``e`` replaced by ``new``."""
+    memo: dict[int, Expr] = {}
+
+    def go(n: Expr) -> Expr:
+        if n == old:
+            return new
+        if not n.args:
+            return n
+        key = id(n)
+        if key not in memo:
+            args = tuple(go(a) for a in n.args)
+            memo[key] = n if all(a is b for a, b in zip(args, n.args)) else ex.rebuild(n, args)
+        return memo[key]
+
+    return go(e)
