@@ -343,3 +343,56 @@ def linear_terms(e: Expr, h: str) -> list[tuple[tuple[Expr, ...], Expr | None, b
         R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else None
         out.append((scal, L, transposed, R))
     return out
+
+
+def identification_moves(e: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr, Expr, Expr]]:
+    """The rewrites that bring a scalar differential ``e`` (linear in ``h``) towards tr(Gᵀ H)
+    (gᵀ h for a vector h), one identity at a time: (rule, term before, term after, the whole
+    differential after).  Every form equals ``e``; ``gradient`` reads G off the same terms."""
+    terms = [t for t in _expand(e, h) if _has(t, h)]
+    moves = []
+    if terms and ex.add(*terms) != e:
+        moves.append(("differential_terms", e, ex.add(*terms), ex.add(*terms)))
+    for k, t in enumerate(terms):
+        for rule, after in _term_moves(t, h, hshape):
+            before, terms[k] = terms[k], after
+            moves.append((rule, before, after, ex.add(*terms)))
+    return moves
+
+
+def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
+    """The successive forms of one term c·(L H R) or c·tr(L H R) on the way to c·tr(P H)."""
+    scal, core = _split_scalar(t)
+
+    def wrap(c: Expr) -> Expr:
+        return ex.mul(*scal, c) if scal else c
+
+    if core.op == "div" and not _has(core.args[1], h):
+        return [(r, wrap(ex.div(f, core.args[1]))) for r, f in _term_moves(core.args[0], h, hshape)]
+    traced = core.op == "trace"
+    m = core.args[0] if traced else core
+    if m.op != "matmul" or (not traced and m.shape != ()):
+        return []
+    fs = m.args
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1:
+        return []
+    i = idx[0]
+    f, left, right = fs[i], list(fs[:i]), list(fs[i + 1:])
+    vector = hshape != () and hshape[1] == 1
+    moves: list[tuple[str, Expr]] = []
+    if f.op == "T" and _is_h(f.args[0], h):
+        # tr(L Hᵀ R) = tr(Rᵀ H Lᵀ); a scalar lᵀ Hᵀ r is its own transpose, rᵀ H l
+        left, right = [_t(a) for a in reversed(right)], [_t(a) for a in reversed(left)]
+        m = ex.matmul(*left, ex.sym(h, hshape), *right)
+        moves.append(("trace_transpose" if traced else "scalar_transpose", wrap(ex.trace(m) if traced else m)))
+    elif not _is_h(f, h):
+        return []
+    if not right:
+        if traced or vector:
+            return moves
+    if vector and not traced:
+        return moves            # gᵀ h with a factor after h: left as it is
+    rotated = ex.matmul(*right, *left, ex.sym(h, hshape)) if (right or left) else ex.sym(h, hshape)
+    moves.append(("trace_cyclic" if traced else "scalar_trace", wrap(ex.trace(rotated))))
+    return moves

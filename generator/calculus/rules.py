@@ -60,6 +60,11 @@ TITLES = {
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
     "differential": "Differential, then identification",
+    "differential_terms": "The differential term by term",
+    "trace_transpose": "Transpose inside a trace",
+    "scalar_trace": "A scalar is its own trace",
+    "scalar_transpose": "A scalar is its own transpose",
+    "differential_collected": "Collecting the terms",
     "abstract_chain": "Chain rule through an abstract function",
 }
 
@@ -129,9 +134,11 @@ class Differentiator:
         raise UnsupportedError(f"no rule differentiates {ex.to_text(e)} with respect to {self.x}")
 
     def step(self, rule: str, e: Expr, result: Expr, *, cites: str = "", note: str = "",
-             args: tuple = (), subs: tuple = ()) -> Step:
+             args: tuple = (), subs: tuple = (), simplify: bool = True) -> Step:
+        """A step of ``rule``; ``simplify=False`` keeps a rewritten form as it is written."""
         want = self.jshape(e.shape)
-        result = self.simp(result)
+        if simplify:
+            result = self.simp(result)
         if result == ex.ZERO and want != ():
             result = ex.zero(want)
         if result.shape != want:
@@ -295,6 +302,30 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
             terms.append(ex.mul(other, s.result))
     return D.step("product", e, ex.add(*terms), subs=tuple(subs),
                   note=r"product rule: each factor differentiated in turn, the others kept")
+
+
+def rule_factor_out_of_product(e: Expr, D: Differentiator) -> Step | None:
+    """(c A) B = c (A B) for a constant scalar c: pulled out first, so that the product left is a
+    form the rules below recognise (−½ yᵀ S⁻¹ y is −½ times a quadratic form, MML (5.107))."""
+    if e.op != "matmul" or D.kind == "scalar":
+        return None
+    coeff: list[Expr] = []
+    rest = []
+    for f in e.args:
+        if f.op == "mul":
+            c = [a for a in f.args if a.shape == () and D.const(a)]
+            kept = [a for a in f.args if not (a.shape == () and D.const(a))]
+            if c and kept:
+                coeff.extend(c)
+                f = ex.mul(*kept)
+        rest.append(f)
+    if not coeff:
+        return None
+    inner = ex.matmul(*rest)
+    sub = D.d(inner)
+    c = ex.mul(*coeff)
+    return D.step("constant_factor", e, ex.mul(c, sub.result), subs=(sub,),
+                  note="$@0$ does not depend on $@1$ and stays as a factor", args=(c, D.xvar))
 
 
 def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
@@ -606,6 +637,7 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
     if e.shape == ():
         G = D.simp(linear.gradient(dfx, H.name, D.xshape))
         res = G if D.kind == "matrix" else ex.transpose(G)
+        subs = (sub,) + identification_steps(e, dfx, G, Dd)
         note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
                 + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ gives "
                    r"$\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
@@ -616,10 +648,44 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
         res = linear.jacobian(dfx, H.name, D.xshape[0])
         note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
                 r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
+        jdx = ex.matmul(D.simp(res), H)
+        subs = (sub, Dd.step("differential_collected", e, jdx if e.shape[1] == 1 else ex.transpose(jdx), simplify=False,
+                             note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ with $\mathbf{J} = @0$",
+                             args=(D.simp(res),)))
     else:
         return None
     return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
-                  args=(e, dfx), subs=(sub,))
+                  args=(e, dfx), subs=subs)
+
+
+REWRITE_NOTES = {
+    "differential_terms": r"the differential written as a sum of terms, each linear in the direction",
+    "trace_cyclic": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "scalar_trace": r"$@0 = @1$: a scalar is its own trace, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "trace_transpose": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
+    "scalar_transpose": r"$@0 = @1$: a scalar is its own transpose",
+}
+REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
+
+
+def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator) -> tuple[Step, ...]:
+    """The differential of the scalar ``e`` brought to tr(Gᵀ dX) (gᵀ dx for a vector), one identity
+    per step, each a differential in the same direction (so each is checked), then G written."""
+    from . import linear
+    H = Dd.direction
+    out = []
+    for rule, before, after, whole in linear.identification_moves(dfx, H.name, H.shape):
+        out.append(Dd.step(rule, e, whole, simplify=False, cites=REWRITE_CITES.get(rule, ""),
+                           note=REWRITE_NOTES[rule], args=(before, after)))
+    gt_h = ex.matmul(ex.transpose(G), H)
+    if H.shape[1] == 1:
+        out.append(Dd.step("differential_collected", e, gt_h, simplify=False,
+                           note=r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$ with $\mathbf{g} = @0$", args=(G,)))
+    else:
+        out.append(Dd.step("differential_collected", e, ex.trace(gt_h), simplify=False,
+                           note=r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ with $\mathbf{G} = @0$",
+                           args=(G,)))
+    return tuple(out)
 
 
 def identity_citation(e: Expr, x: str) -> str:
@@ -673,6 +739,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_transpose,
     rule_sum,
     rule_mul,
+    rule_factor_out_of_product,
     rule_matmul,
     rule_fn,
     rule_power,

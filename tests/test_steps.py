@@ -1,0 +1,108 @@
+"""The steps between a rule and its result: each rewrite recorded, named, and numerically right."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generator import expr as ex
+from generator.calculus.rules import TITLES, Differentiator
+from generator.calculus.simplify import Simplifier
+from independent import value
+
+SHAPES = {"X": ("M", "N"), "A": ("N", "N"), "B": ("N", "N"), "a": ("M", 1), "b": ("N", 1), "x": ("N", 1),
+          "y": ("N", 1), "S": ("N", "N"), "s": ()}
+SCOPE = ex.Scope(dims=frozenset({"M", "N"}), shapes=SHAPES)
+DIMS = {"M": 3, "N": 4}
+
+
+def env():
+    rng = np.random.default_rng(11)
+    out = {}
+    for name, shape in SHAPES.items():
+        shp = tuple(DIMS[d] if isinstance(d, str) else d for d in shape)
+        out[name] = float(rng.uniform(0.5, 1.5)) if not shp else rng.uniform(-1, 1, size=shp)
+        if len(shp) == 2 and shp[0] == shp[1]:
+            out[name] = out[name] + 4 * np.eye(shp[0])
+    return out
+
+
+def derive(text, wrt):
+    return Differentiator(wrt, SHAPES[wrt], Simplifier()).d(ex.parse(text, SCOPE))
+
+
+def directional_error(of: str, wrt: str, differential: str) -> float:
+    """|d(of)[H] − central difference of ``of`` along H|, relative, at a random point and direction."""
+    vals = env()
+    H = np.random.default_rng(5).uniform(-1, 1, size=np.shape(vals[wrt]))
+    t = 1e-5
+
+    def at(s):
+        e = dict(vals)
+        e[wrt] = vals[wrt] + s * H
+        return np.asarray(value(of, e, DIMS), dtype=float)
+
+    fd = (at(t) - at(-t)) / (2 * t)
+    claimed = np.asarray(value(differential.replace("d:" + wrt, "d_" + wrt), {**vals, "d_" + wrt: H}, DIMS),
+                         dtype=float)
+    return float(np.max(np.abs(claimed - fd)) / max(np.max(np.abs(fd)), 1e-3))
+
+
+def rewrites(step):
+    """(rule, differential) of the identification steps after the differential itself."""
+    return [(s.rule, ex.to_text(s.result)) for s in step.substeps[1:]]
+
+
+@pytest.mark.parametrize("text, wrt, steps, result", [
+    ("trace(X @ A @ X.T)", "X", [
+        ("differential_terms", "trace(d:X @ A @ X.T) + trace(X @ A @ d:X.T)"),
+        ("trace_cyclic", "trace(A @ X.T @ d:X) + trace(X @ A @ d:X.T)"),
+        ("trace_transpose", "trace(A @ X.T @ d:X) + trace(d:X @ A.T @ X.T)"),
+        ("trace_cyclic", "trace(A @ X.T @ d:X) + trace(A.T @ X.T @ d:X)"),
+        ("differential_collected", "trace((X @ A.T + X @ A).T @ d:X)"),
+    ], "X @ A.T + X @ A"),
+    ("a.T @ X @ b", "X", [
+        ("scalar_trace", "trace(b @ a.T @ d:X)"),
+        ("differential_collected", "trace((a @ b.T).T @ d:X)"),
+    ], "a @ b.T"),
+    ("a.T @ X @ X.T @ a", "X", [
+        ("scalar_transpose", "2 * a.T @ d:X @ X.T @ a"),
+        ("scalar_trace", "2 * trace(X.T @ a @ a.T @ d:X)"),
+        ("differential_collected", "trace((2 * a @ a.T @ X).T @ d:X)"),
+    ], "2 * a @ a.T @ X"),
+    ("det(B + x @ y.T)", "x", [
+        ("trace_cyclic", "det(B + x @ y.T) * y.T @ inv(B + x @ y.T) @ d:x"),
+        ("differential_collected", "(det(B + x @ y.T) * inv(B + x @ y.T).T @ y).T @ d:x"),
+    ], "det(B + x @ y.T) * y.T @ inv(B + x @ y.T)"),
+])
+def test_identification_is_written_out(text, wrt, steps, result):
+    step = derive(text, wrt)
+    assert step.rule == "differential"
+    assert rewrites(step) == steps
+    assert ex.to_text(step.result) == result
+    for s in step.substeps:
+        assert s.direction == "d:" + wrt and s.rule in TITLES
+        assert directional_error(text, wrt, ex.to_text(s.result)) < 1e-6, s.rule
+
+
+def test_a_scalar_factor_is_pulled_out_before_the_quadratic_form():
+    step = derive("-1/2 * y.T @ inv(S) @ y", "y")
+    assert step.rule == "constant_factor"
+    assert ex.to_text(step.result) == "-1/2 * y.T @ (inv(S) + inv(S).T)"
+    (inner,) = step.substeps
+    assert (inner.rule, ex.to_text(inner.of)) == ("quadratic_form", "y.T @ inv(S) @ y")
+    assert inner.cites == "MML (5.107); Matrix Cookbook (81), transposed"
+
+
+def test_a_scalar_factor_inside_a_product_by_a_matrix():
+    step = derive("s * a.T @ X @ b", "X")
+    assert [step.rule, step.substeps[0].rule] == ["constant_factor", "differential"]
+    assert ex.to_text(step.result) == "s * a @ b.T"
+
+
+def test_a_jacobian_read_off_a_differential_shows_j_dx():
+    step = derive("inv(B + x @ y.T) @ b", "x")
+    assert step.rule == "differential"
+    collected = step.substeps[-1]
+    assert collected.rule == "differential_collected"
+    assert ex.to_text(collected.result) == ex.to_text(step.result) + " @ d:x"
+    assert directional_error("inv(B + x @ y.T) @ b", "x", ex.to_text(collected.result)) < 1e-6
