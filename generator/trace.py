@@ -78,6 +78,7 @@ class Result:
     partial_checks: tuple[tuple[str, float], ...] = ()
     tensor: bool = False                       # result is the differential in ``direction``
     direction: str = ""
+    chain_steps: tuple[Step, ...] = ()         # products through a matrix or a tensor link
 
 
 @dataclass(frozen=True)

@@ -403,6 +403,8 @@ class Checker:
         per = []
         for p in r.partials:
             per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
+        for s in r.chain_steps:
+            per.append(("chain", self.check_step(s)))
         f_expr = ex_substitute_all(self.part, r.of, keep=r.wrt)
         if r.tensor:
             err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")

@@ -106,3 +106,38 @@ def test_a_jacobian_read_off_a_differential_shows_j_dx():
     assert collected.rule == "differential_collected"
     assert ex.to_text(collected.result) == ex.to_text(step.result) + " @ d:x"
     assert directional_error("inv(B + x @ y.T) @ b", "x", ex.to_text(collected.result)) < 1e-6
+
+
+def chain_steps(problem: str, find: str):
+    from pathlib import Path
+
+    from generator.build import solve_problem
+    from generator.spec import load_problem
+    from generator.verify import Checker
+    sol = solve_problem(load_problem(Path(__file__).parent.parent / "problems" / (problem + ".yaml")))
+    for ps in sol.parts:
+        for r in ps.results:
+            if r.text == find:
+                checker = Checker(ps.part, problem)
+                return [(s, checker.check_step(s)) for s in r.chain_steps]
+    raise AssertionError(f"{find} not in {problem}")
+
+
+@pytest.mark.parametrize("problem, find, rule, result, substeps", [
+    # a loss by a weight matrix: ∂L/∂W_kl = Σ_i ∂L/∂z_i ∂z_i/∂W_kl, read off dL = g dW x
+    ("tensor/tanh-layer-loss", "dL/dW", "tensor_contraction", "2 * (h - y) * (1 - tanh(z)**2) @ x.T",
+     ["scalar_trace", "differential_collected"]),
+    ("matrix/regression-weights", "dL/dW", "tensor_contraction", "2 * r @ x.T",
+     ["scalar_trace", "differential_collected"]),
+    # the trace of a chain through a matrix to a scalar: ∂f/∂s = tr((∂f/∂Z)ᵀ ∂Z/∂s)
+    ("tensor/log-det-path", "df/ds", "matrix_chain", "trace(inv(Z).T.T @ A)", []),
+    # a vector by a vector through a matrix: differentials substituted, then J read off
+    ("tensor/through-a-matrix", "df/dx", "differential_chain", "(d:x @ x.T + x @ d:x.T) @ a",
+     ["differential_collected"]),
+])
+def test_the_product_through_a_matrix_or_a_tensor_is_a_step(problem, find, rule, result, substeps):
+    (step, err), = chain_steps(problem, find)
+    assert (step.rule, ex.to_text(step.result)) == (rule, result)
+    assert [s.rule for s in step.substeps] == substeps
+    assert step.rule in TITLES and step.cites in ("", "Matrix Cookbook (135)–(137)")
+    assert err < 1e-6

@@ -16,7 +16,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
-from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
+from .rules import Differentiator, compose, direction_symbol, identification_steps, jacobian_dims, transposed_in
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -79,18 +79,66 @@ MAX_SUBSTITUTED = 20000
 def contract(j: Expr, link: Partial, simp) -> Expr:
     """(∂f/∂A) contracted with the tensor ∂A/∂B, read off the differential dA[dB]:
     d f = (∂f/∂A) dA for a vector A, tr((∂f/∂A)ᵀ dA) for a matrix A (Matrix Cookbook (135)–(137))."""
-    a_shape, dA, h = link.of_shape, link.step.result, link.step.direction
-    if a_shape != () and a_shape[1] == 1 and j.shape == (1, a_shape[0]):
-        s = ex.matmul(j, dA)
-    elif a_shape != () and j.shape == a_shape and len(a_shape) == 2:
-        s = ex.trace(ex.matmul(ex.transpose(j), dA))
-    else:
-        raise UnsupportedError(f"∂{link.of}/∂{link.wrt} is a tensor; stepgen contracts it only when the "
-                               "function at the top of the chain is a scalar")
-    g = linear.gradient(simp(s), h, link.wrt_shape)
+    g = linear.gradient(simp(_paired(j, link.of_shape, link.step.result, link)), link.step.direction, link.wrt_shape)
     if link.wrt_shape != () and link.wrt_shape[1] == 1:
         return ex.transpose(g)
     return g
+
+
+def _paired(j: Expr, a_shape: ex.Shape, dA: Expr, link: Partial) -> Expr:
+    """(∂f/∂A) applied to dA (or to A itself): j dA for a vector A, tr(jᵀ dA) for a matrix A."""
+    if a_shape != () and a_shape[1] == 1 and j.shape == (1, a_shape[0]):
+        return ex.matmul(j, dA)
+    if a_shape != () and j.shape == a_shape and len(a_shape) == 2:
+        return ex.trace(ex.matmul(ex.transpose(j), dA))
+    raise UnsupportedError(f"∂{link.of}/∂{link.wrt} is a tensor; stepgen contracts it only when the "
+                           "function at the top of the chain is a scalar")
+
+
+CONTRACTION_NOTES = {
+    # (f, A, B, dA, df, ∂f/∂B) as @0 … @5; indices: i (ij) over A, kl (k) over B
+    "vector": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i} \frac{\partial @0}{\partial @1_{i}} "
+              r"\frac{\partial @1_{i}}{\partial @2_{kl}}$: the tensor is contracted with the row "
+              r"$\frac{\partial @0}{\partial @1}$ through the differential, "
+              r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$ with $\mathrm{d}@1 = @3$, "
+              r"so $\mathrm{d}@0 = @4$; read off below, this gives $\frac{\partial @0}{\partial @2} = @5$",
+    "matrix": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial @1_{ij}} "
+              r"\frac{\partial @1_{ij}}{\partial @2_{kl}} = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential, "
+              r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$ "
+              r"with $\mathrm{d}@1 = @3$, so $\mathrm{d}@0 = @4$; read off below, this gives $\frac{\partial @0}{\partial @2} = @5$",
+}
+
+
+def chain_step(f: str, j: Expr, link: Partial, composed: Expr, simp) -> Step | None:
+    """The step that multiplies ``j`` = ∂f/∂A into the link ∂A/∂B where it is more than a
+    product of matrices: a contraction with a tensor, or a trace through a matrix A
+    (∂f/∂s = tr((∂f/∂A)ᵀ ∂A/∂s), Matrix Cookbook (135)–(137)).  Its ``of`` is f with ∂f/∂A held
+    fixed, j·A(B) (tr(jᵀ A(B))), so the step is checked like any other; None where that cannot
+    be written (∂f/∂A itself depends on B) or there is nothing to say."""
+    matrix_a = link.of_shape != () and 1 not in link.of_shape
+    if not (link.tensor or matrix_a) or ex.depends_on(j, link.wrt):
+        return None
+    names = (ex.sym(f, ()), ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape))
+    of = _paired(j, link.of_shape, link.expr, link)
+    D = Differentiator(link.wrt, link.wrt_shape, simp)
+    if not link.tensor:
+        note = (r"$\frac{\partial @0}{\partial @2} = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+                r"\frac{\partial @1}{\partial @2}\right) = @3" + (" = @4" if simp(composed) != composed else "")
+                + r"$: the chain rule through the matrix $@1$, the trace summing the products of corresponding entries")
+        return D.step("matrix_chain", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
+                      note=note, args=names + (composed, simp(composed)))
+    direction = direction_symbol(link.wrt, link.wrt_shape)
+    composed = simp(composed)
+    df = simp(_paired(j, link.of_shape, link.step.result, link))
+    grad = composed if link.wrt_shape[1] != 1 else ex.transpose(composed)
+    subs = identification_steps(of, df, simp(grad), Differentiator(link.wrt, link.wrt_shape, simp, direction=direction),
+                                names[0])
+    note = CONTRACTION_NOTES["matrix" if matrix_a else "vector"]
+    if link.wrt_shape[1] == 1:
+        note = note.replace("_{kl}", "_{k}")
+    return D.step("tensor_contraction", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
+                  note=note, args=names + (link.step.result, df, composed), subs=subs)
 
 
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
@@ -138,10 +186,12 @@ def solve_target(part, target) -> Result:
         full = substitute_all(defs[f], defs)
         partial = _partial(f, x, full, fshape, xshape, simp)
         edges, chain, paths = [partial], ((partial,),), [(f, x)]
+        chain_steps = []
         product = partial.result
     else:
         edges, chain = [], []
         cache: dict[tuple[str, str], Partial] = {}
+        chain_steps: list[Step] = []
         for path in paths:
             links = []
             for a, b in zip(path, path[1:]):
@@ -153,11 +203,11 @@ def solve_target(part, target) -> Result:
         terms = []
         for links in chain:
             try:
-                terms.append(_along(links, kind, tensor, simp))
+                terms.append(_along(links, kind, tensor, simp, chain_steps))
             except UnsupportedError:
                 if not any(l.tensor for l in links):
                     raise
-                terms.append(_forward(links, fshape, x, xshape, tensor, simp))
+                terms.append(_forward(links, fshape, x, xshape, tensor, simp, chain_steps))
         product = simp(ex.add(*terms)) if any(l.tensor for l in edges) else (
             ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
@@ -183,6 +233,7 @@ def solve_target(part, target) -> Result:
         dims=_swap_dims(dims) if transposed else dims, shape_of=fshape, shape_wrt=xshape,
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
+        chain_steps=tuple(chain_steps),
     )
 
 
@@ -201,12 +252,17 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
     return Partial(a, b, a_shape, b_shape, e, step, tensor)
 
 
-def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:
-    """The chain rule along one path; for a tensor-valued target, the differential of the function."""
+def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp, steps: list[Step]) -> Expr:
+    """The chain rule along one path; for a tensor-valued target, the differential of the function.
+    Appends to ``steps`` the products that are more than a matrix product (``chain_step``)."""
     if not tensor_target:
         j = links[0].result
+        found = []
         for link in links[1:]:
-            j = contract(j, link, simp) if link.tensor else compose(j, link.result, link.of_shape, kind)
+            nxt = contract(j, link, simp) if link.tensor else compose(j, link.result, link.of_shape, kind)
+            found.append(chain_step(links[0].of, j, link, nxt, simp))
+            j = nxt
+        steps.extend(s for s in found if s is not None)
         return j
     last = links[-1]
     if any(l.tensor for l in links[:-1]):
@@ -225,17 +281,52 @@ def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> 
     raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
 
 
-def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:
+def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp,
+             steps: list[Step]) -> Expr:
     """The chain rule as differentials, from the variable up: d(link) with d(inner) substituted
     for the inner variable's differential; then the derivative is read off (or, for a tensor,
-    the differential is the result).  Handles tensor links anywhere in the chain."""
+    the differential is the result).  Handles tensor links anywhere in the chain.  Each
+    substitution is recorded in ``steps`` (``differential_chain``), the read-off below the last."""
     from . import linear
     d = None
+    H = direction_symbol(x, xshape)
+    D = Differentiator(x, xshape, simp, direction=H)
+    of = None
+    found = []
     for link in reversed(links):
         dl = link.step.result if link.tensor else _as_differential(link)
-        if d is not None:
-            dl = ex.substitute(dl, {direction_symbol(link.wrt, link.wrt_shape).name: d})
+        if d is None:
+            of = link.expr
+        else:
+            inner = direction_symbol(link.wrt, link.wrt_shape)
+            of = ex.substitute(link.expr, {link.wrt: of})
+            composed = simp(ex.substitute(dl, {inner.name: d}))
+            found.append(D.step("differential_chain", of, composed, simplify=False, note=DIFFERENTIAL_CHAIN,
+                                args=(ex.sym(link.of, link.of_shape), dl, inner, d, composed)))
+            dl = composed
         d = simp(dl)
+    out = _read_off(d, fshape, x, xshape, tensor_target, simp)
+    if found and not tensor_target and xshape != ():
+        last = found[-1]
+        if fshape == ():
+            subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D,
+                                        ex.sym(links[0].of, ()))
+        else:
+            J = simp(out)
+            jdx = ex.matmul(J, H)
+            subs = (D.step("differential_collected", of, jdx if fshape[1] == 1 else ex.transpose(jdx), simplify=False,
+                           note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, H)),)
+        found[-1] = replace(last, substeps=subs)
+    steps.extend(found)
+    return out
+
+
+DIFFERENTIAL_CHAIN = (r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted: "
+                      r"$\mathrm{d}@0 = @4$")
+
+
+def _read_off(d: Expr, fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:
+    """The derivative from the differential ``d`` of f in the direction dx (d itself for a tensor)."""
     if tensor_target:
         return d
     h = direction_symbol(x, xshape).name

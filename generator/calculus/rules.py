@@ -65,6 +65,9 @@ TITLES = {
     "scalar_trace": "A scalar is its own trace",
     "scalar_transpose": "A scalar is its own transpose",
     "differential_collected": "Collecting the terms",
+    "tensor_contraction": "Contraction with the tensor",
+    "matrix_chain": "Chain rule through a matrix",
+    "differential_chain": "Chain rule with differentials",
     "abstract_chain": "Chain rule through an abstract function",
 }
 
@@ -650,16 +653,16 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
                 r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
         jdx = ex.matmul(D.simp(res), H)
         subs = (sub, Dd.step("differential_collected", e, jdx if e.shape[1] == 1 else ex.transpose(jdx), simplify=False,
-                             note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ with $\mathbf{J} = @0$",
-                             args=(D.simp(res),)))
+                             note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$",
+                             args=(D.simp(res), H)))
     else:
         return None
     return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
                   args=(e, dfx), subs=subs)
 
 
-REWRITE_NOTES = {
-    "differential_terms": r"the differential written as a sum of terms, each linear in the direction",
+REWRITE_NOTES = {       # @0 the term before, @1 after, @2 the whole differential after, @3 dX, @4 f
+    "differential_terms": r"$\mathrm{d}@4 = @2$, a sum of terms each linear in $@3$",
     "trace_cyclic": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
     "scalar_trace": r"$@0 = @1$: a scalar is its own trace, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
     "trace_transpose": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
@@ -668,23 +671,25 @@ REWRITE_NOTES = {
 REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
 
 
-def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator) -> tuple[Step, ...]:
-    """The differential of the scalar ``e`` brought to tr(Gᵀ dX) (gᵀ dx for a vector), one identity
-    per step, each a differential in the same direction (so each is checked), then G written."""
+def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Expr = ex.sym("f", ())) -> tuple[Step, ...]:
+    """The differential ``dfx`` of the scalar ``e`` (called ``f`` in the notes) brought to tr(Gᵀ dX)
+    (gᵀ dx for a vector), one identity per step, each a differential in the same direction (so
+    each is checked), then G written."""
     from . import linear
     H = Dd.direction
     out = []
     for rule, before, after, whole in linear.identification_moves(dfx, H.name, H.shape):
+        note = REWRITE_NOTES[rule] + (r"; so $\mathrm{d}@4 = @2$" if whole != after and rule != "differential_terms" else "")
         out.append(Dd.step(rule, e, whole, simplify=False, cites=REWRITE_CITES.get(rule, ""),
-                           note=REWRITE_NOTES[rule], args=(before, after)))
+                           note=note, args=(before, after, whole, H, f)))
     gt_h = ex.matmul(ex.transpose(G), H)
     if H.shape[1] == 1:
         out.append(Dd.step("differential_collected", e, gt_h, simplify=False,
-                           note=r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$ with $\mathbf{g} = @0$", args=(G,)))
+                           note=r"$\mathrm{d}@2 = \mathbf{g}^\top @1$ with $\mathbf{g} = @0$", args=(G, H, f)))
     else:
         out.append(Dd.step("differential_collected", e, ex.trace(gt_h), simplify=False,
-                           note=r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ with $\mathbf{G} = @0$",
-                           args=(G,)))
+                           note=r"$\mathrm{d}@2 = \operatorname{tr}(\mathbf{G}^\top @1)$ with $\mathbf{G} = @0$",
+                           args=(G, H, f)))
     return tuple(out)
 
 

@@ -92,7 +92,7 @@ def trace_json(sol: Solution) -> str:
         for r in ps.results:
             for partial in r.partials:
                 steps.append(_step(partial.step, P))
-            steps.extend(_step(s, P) for s in r.extra_steps)
+            steps.extend(_step(s, P) for s in r.chain_steps + r.extra_steps)
         parts.append({
             "id": ps.part.id,
             "method": ps.part.method,

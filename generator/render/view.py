@@ -104,6 +104,7 @@ class PartView:
             "equation": (rf"\mathrm{{d}}\left({of}\right) = {self.P(step.result)}" if step.direction else
                          rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}"),
             "dims": dims_latex(step.dims),
+            "differential": bool(step.direction),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
             "depth": depth,
@@ -125,8 +126,8 @@ class PartView:
     def product(self, r: Result, denominator: bool) -> str:
         if self.part.method == "direct":
             return self.P(r.product)
-        if any(l.tensor for links in r.chain for l in links):
-            return self.P(r.product)      # contracted with the tensor: no plain product to show
+        if r.chain_steps or any(l.tensor for links in r.chain for l in links):
+            return self.P(r.product)      # through a tensor or a matrix: no plain product to show
         paths = []
         for links in r.chain:
             results = [l.step.result for l in links]
@@ -203,6 +204,7 @@ class PartView:
             "result": self.P(r.result),
             "result_text": ex.to_text(r.result),
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
+            "chain_steps": [self.step_view(s, 1) for s in r.chain_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
