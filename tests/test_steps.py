@@ -10,7 +10,7 @@ from generator.calculus.simplify import Simplifier
 from independent import value
 
 SHAPES = {"X": ("M", "N"), "A": ("N", "N"), "B": ("N", "N"), "a": ("M", 1), "b": ("N", 1), "x": ("N", 1),
-          "y": ("N", 1), "S": ("N", "N"), "s": ()}
+          "y": ("N", 1), "S": ("N", "N"), "s": (), "C": ("M", "N")}
 SCOPE = ex.Scope(dims=frozenset({"M", "N"}), shapes=SHAPES)
 DIMS = {"M": 3, "N": 4}
 
@@ -69,6 +69,11 @@ def rewrites(step):
         ("scalar_trace", "2 * trace(X.T @ a @ a.T @ d:X)"),
         ("differential_collected", "trace((2 * a @ a.T @ X).T @ d:X)"),
     ], "2 * a @ a.T @ X"),
+    ("sum(C * X)", "X", [
+        ("differential_terms", "ones(M).T @ (d:X * C) @ ones(N)"),
+        ("hadamard_sum", "trace(C.T @ d:X)"),
+        ("differential_collected", "trace(C.T @ d:X)"),
+    ], "C"),
     ("det(B + x @ y.T)", "x", [
         ("trace_cyclic", "det(B + x @ y.T) * y.T @ inv(B + x @ y.T) @ d:x"),
         ("differential_collected", "(det(B + x @ y.T) * inv(B + x @ y.T).T @ y).T @ d:x"),
@@ -114,7 +119,9 @@ def chain_steps(problem: str, find: str):
     from generator.build import solve_problem
     from generator.spec import load_problem
     from generator.verify import Checker
-    sol = solve_problem(load_problem(Path(__file__).parent.parent / "problems" / (problem + ".yaml")))
+    path = Path(problem) if problem.endswith(".yaml") else Path(__file__).parent.parent / "problems" / (problem + ".yaml")
+    sol = solve_problem(load_problem(path))
+    assert not sol.failed
     for ps in sol.parts:
         for r in ps.results:
             if r.text == find:
@@ -141,3 +148,31 @@ def test_the_product_through_a_matrix_or_a_tensor_is_a_step(problem, find, rule,
     assert [s.rule for s in step.substeps] == substeps
     assert step.rule in TITLES and step.cites in ("", "Matrix Cookbook (135)–(137)")
     assert err < 1e-6
+
+
+MATRIX_INTO_TENSOR = """
+id: matrix-into-tensor
+title: A matrix through a scalar of a matrix
+statement: Differential of F.
+symbols: {D: dim, X: [D, D], A: [D, D]}
+define:
+  F: s * A
+  s: trace(X @ A)
+find: dF/dX
+"""
+
+
+def test_the_trace_of_a_scalar_of_a_matrix_in_a_tensor_chain_is_a_step(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(MATRIX_INTO_TENSOR)
+    (step, err), = chain_steps(str(path), "dF/dX")
+    assert (step.rule, ex.to_text(step.of), ex.to_text(step.result)) == (
+        "differential_chain", "trace(X @ A) * A", "A * trace(A.T.T @ d:X)")
+    assert r"\operatorname{tr}" in step.note and err < 1e-6
+
+
+def test_a_second_path_is_not_folded_into_one_paths_step(tmp_path):
+    # F = s X with s = tr(XA): the path through s alone is not d(tr(XA) X); no step claims it is
+    path = tmp_path / "p.yaml"
+    path.write_text(MATRIX_INTO_TENSOR.replace("s * A", "s * X"))
+    assert chain_steps(str(path), "dF/dX") == []

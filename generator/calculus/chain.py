@@ -275,10 +275,50 @@ def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp, ste
         j = compose(j, link.result, link.of_shape, "vector" if link.wrt_shape != () else "scalar")
     a_shape = last.of_shape
     if a_shape == ():
-        return ex.mul(j, d_last)
-    if a_shape[1] == 1:
-        return ex.matmul(j, d_last)
-    raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
+        out = ex.mul(j, d_last)
+    elif a_shape[1] == 1:
+        out = ex.matmul(j, d_last)
+    else:
+        raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
+    if not _direct(links, last.wrt):
+        dA = direction_symbol(last.of, a_shape)
+        D = Differentiator(last.wrt, last.wrt_shape, simp, direction=direction_symbol(last.wrt, last.wrt_shape))
+        steps.append(D.step("differential_chain", _path_expr(links), out, simplify=False,
+                            note=_differential_chain_note(last),
+                            args=(ex.sym(links[0].of, links[0].of_shape), ex.mul(j, dA) if a_shape == () else ex.matmul(j, dA),
+                                  dA, d_last, out) + _link_names(last)))
+    return out
+
+
+def _direct(links: tuple[Partial, ...], x: str) -> bool:
+    """Whether a definition above the last link uses ``x`` itself (another path): then the
+    differential along this path alone is not that of the path's expression, and is not recorded."""
+    return any(ex.depends_on(l.expr, x) for l in links[:-1])
+
+
+def _path_expr(links: tuple[Partial, ...]) -> Expr:
+    """The function at the top of the path in terms of the variable at its bottom, along the path."""
+    e = links[-1].expr
+    for link in reversed(links[:-1]):
+        e = ex.substitute(link.expr, {link.wrt: e})
+    return e
+
+
+def _link_names(link: Partial) -> tuple[Expr, Expr]:
+    return ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape)
+
+
+DIFFERENTIAL_CHAIN = (r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted: "
+                      r"$\mathrm{d}@0 = @4$")
+
+
+def _differential_chain_note(inner: Partial) -> str:
+    """The note of a differential_chain step; a scalar-by-matrix link brings in a trace: say why."""
+    if not inner.tensor and inner.of_shape == () and inner.wrt_shape != () and 1 not in inner.wrt_shape:
+        return DIFFERENTIAL_CHAIN + (r", where $@2 = \operatorname{tr}\left(\left(\frac{\partial @5}{\partial @6}\right)^\top "
+                                     r"\mathrm{d}@6\right)$ is the differential of a scalar of a matrix "
+                                     r"(the identification read backwards)")
+    return DIFFERENTIAL_CHAIN
 
 
 def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp,
@@ -293,6 +333,7 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
     D = Differentiator(x, xshape, simp, direction=H)
     of = None
     found = []
+    below = None
     for link in reversed(links):
         dl = link.step.result if link.tensor else _as_differential(link)
         if d is None:
@@ -301,10 +342,11 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
             inner = direction_symbol(link.wrt, link.wrt_shape)
             of = ex.substitute(link.expr, {link.wrt: of})
             composed = simp(ex.substitute(dl, {inner.name: d}))
-            found.append(D.step("differential_chain", of, composed, simplify=False, note=DIFFERENTIAL_CHAIN,
-                                args=(ex.sym(link.of, link.of_shape), dl, inner, d, composed)))
+            found.append(D.step("differential_chain", of, composed, simplify=False, note=_differential_chain_note(below),
+                                args=(ex.sym(link.of, link.of_shape), dl, inner, d, composed) + _link_names(below)))
             dl = composed
         d = simp(dl)
+        below = link
     out = _read_off(d, fshape, x, xshape, tensor_target, simp)
     if found and not tensor_target and xshape != ():
         last = found[-1]
@@ -317,12 +359,9 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
             subs = (D.step("differential_collected", of, jdx if fshape[1] == 1 else ex.transpose(jdx), simplify=False,
                            note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, H)),)
         found[-1] = replace(last, substeps=subs)
-    steps.extend(found)
+    if not _direct(links, x):
+        steps.extend(found)
     return out
-
-
-DIFFERENTIAL_CHAIN = (r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted: "
-                      r"$\mathrm{d}@0 = @4$")
 
 
 def _read_off(d: Expr, fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:

@@ -345,11 +345,12 @@ def linear_terms(e: Expr, h: str) -> list[tuple[tuple[Expr, ...], Expr | None, b
     return out
 
 
-def identification_moves(e: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr, Expr, Expr]]:
+def identification_moves(e: Expr, h: str, hshape: ex.Shape, simp=None) -> list[tuple[str, Expr, Expr, Expr]]:
     """The rewrites that bring a scalar differential ``e`` (linear in ``h``) towards tr(Gᵀ H)
     (gᵀ h for a vector h), one identity at a time: (rule, term before, term after, the whole
-    differential after).  Every form equals ``e``; ``gradient`` reads G off the same terms."""
-    terms = [t for t in _expand(e, h) if _has(t, h)]
+    differential after).  Every form equals ``e``; ``gradient`` reads G off the same terms.
+    ``simp`` tidies each term (1ᵀ diag(u) v is uᵀ v) where the term keeps its form L·H·R."""
+    terms = [_tidied(t, h, simp) for t in _expand(e, h) if _has(t, h)]
     moves = []
     if terms and ex.add(*terms) != e:
         moves.append(("differential_terms", e, ex.add(*terms), ex.add(*terms)))
@@ -358,6 +359,32 @@ def identification_moves(e: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, E
             before, terms[k] = terms[k], after
             moves.append((rule, before, after, ex.add(*terms)))
     return moves
+
+
+def _scalars_out(m: Expr) -> tuple[tuple[Expr, ...], Expr]:
+    """(c A) B = c (A B): the scalar factors of a matrix product's factors, and the product without them."""
+    scal: list[Expr] = []
+    fs = []
+    for f in m.args:
+        s, core = _split_scalar(f) if f.op == "mul" and f.shape != () else ((), f)
+        scal.extend(s)
+        fs.append(core)
+    return tuple(scal), (ex.matmul(*fs) if scal else m)
+
+
+def _is_ones_row(fs: list[Expr]) -> bool:
+    return len(fs) == 1 and fs[0].op == "T" and fs[0].args[0].op == "ones"
+
+
+def _is_ones_col(fs: list[Expr]) -> bool:
+    return len(fs) == 1 and fs[0].op == "ones"
+
+
+def _tidied(t: Expr, h: str, simp) -> Expr:
+    if simp is None:
+        return t
+    s = simp(t)
+    return s if _expand(s, h) == [s] else t
 
 
 def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
@@ -373,6 +400,9 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
     m = core.args[0] if traced else core
     if m.op != "matmul" or (not traced and m.shape != ()):
         return []
+    inner, m = _scalars_out(m)
+    if inner:
+        scal = scal + inner
     fs = m.args
     idx = [i for i, f in enumerate(fs) if _has(f, h)]
     if len(idx) != 1:
@@ -386,6 +416,13 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
         left, right = [_t(a) for a in reversed(right)], [_t(a) for a in reversed(left)]
         m = ex.matmul(*left, ex.sym(h, hshape), *right)
         moves.append(("trace_transpose" if traced else "scalar_transpose", wrap(ex.trace(m) if traced else m)))
+    elif f.op == "had" and not traced and _is_ones_row(left) and _is_ones_col(right):
+        # 1ᵀ (H ∘ B) 1 = Σ_ij H_ij B_ij = tr(Bᵀ H)
+        a, b = f.args
+        other = b if _is_h(a, h) else a
+        if (_is_h(a, h) or _is_h(b, h)) and not _has(other, h):
+            return [("hadamard_sum", wrap(ex.trace(ex.matmul(_t(other), ex.sym(h, hshape)))))]
+        return []
     elif not _is_h(f, h):
         return []
     if not right:

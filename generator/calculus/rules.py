@@ -60,11 +60,12 @@ TITLES = {
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
     "differential": "Differential, then identification",
-    "differential_terms": "The differential term by term",
+    "differential_terms": "Expanding the differential",
     "trace_transpose": "Transpose inside a trace",
     "scalar_trace": "A scalar is its own trace",
     "scalar_transpose": "A scalar is its own transpose",
     "differential_collected": "Collecting the terms",
+    "hadamard_sum": "Sum of a Hadamard product",
     "tensor_contraction": "Contraction with the tensor",
     "matrix_chain": "Chain rule through a matrix",
     "differential_chain": "Chain rule with differentials",
@@ -662,13 +663,24 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
 
 
 REWRITE_NOTES = {       # @0 the term before, @1 after, @2 the whole differential after, @3 dX, @4 f
-    "differential_terms": r"$\mathrm{d}@4 = @2$, a sum of terms each linear in $@3$",
+    "differential_terms": r"$\mathrm{d}@4 = @2$",
     "trace_cyclic": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
     "scalar_trace": r"$@0 = @1$: a scalar is its own trace, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
     "trace_transpose": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
     "scalar_transpose": r"$@0 = @1$: a scalar is its own transpose",
+    "hadamard_sum": r"$@0 = @1$, by $\mathbf{1}^\top (\mathbf{A} \odot \mathbf{B}) \mathbf{1} = \sum_{ij} A_{ij} B_{ij} = \operatorname{tr}(\mathbf{B}^\top \mathbf{A})$",
 }
 REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
+
+
+def _expansion_note(before: Expr, after: Expr) -> str:
+    """What expanding a differential into terms linear in the direction used."""
+    gone = [op for op in ("sum", "had") if ex.has_op(before, op) and not ex.has_op(after, op)]
+    used = {("sum", "had"): r"$\operatorname{sum}(\mathbf{u} \odot \mathbf{v}) = \mathbf{u}^\top \mathbf{v}$",
+            ("sum",): r"$\operatorname{sum}(\mathbf{v}) = \mathbf{1}^\top \mathbf{v}$",
+            ("had",): r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$"}.get(tuple(gone))
+    linear = r", a sum of terms each linear in $@3$" if after.op == "add" else r", linear in $@3$"
+    return linear + (", by " + used if used else "")
 
 
 def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Expr = ex.sym("f", ())) -> tuple[Step, ...]:
@@ -678,8 +690,11 @@ def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Exp
     from . import linear
     H = Dd.direction
     out = []
-    for rule, before, after, whole in linear.identification_moves(dfx, H.name, H.shape):
-        note = REWRITE_NOTES[rule] + (r"; so $\mathrm{d}@4 = @2$" if whole != after and rule != "differential_terms" else "")
+    for rule, before, after, whole in linear.identification_moves(dfx, H.name, H.shape, Dd.simp):
+        if rule == "differential_terms":
+            note = REWRITE_NOTES[rule] + _expansion_note(before, after)
+        else:
+            note = REWRITE_NOTES[rule] + (r"; so $\mathrm{d}@4 = @2$" if whole != after else "")
         out.append(Dd.step(rule, e, whole, simplify=False, cites=REWRITE_CITES.get(rule, ""),
                            note=note, args=(before, after, whole, H, f)))
     gt_h = ex.matmul(ex.transpose(G), H)
