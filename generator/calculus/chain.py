@@ -16,7 +16,8 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
-from .rules import Differentiator, compose, direction_symbol, identification_steps, jacobian_dims, transposed_in
+from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
+                    jacobian_dims, transposed_in)
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -327,7 +328,6 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
     for the inner variable's differential; then the derivative is read off (or, for a tensor,
     the differential is the result).  Handles tensor links anywhere in the chain.  Each
     substitution is recorded in ``steps`` (``differential_chain``), the read-off below the last."""
-    from . import linear
     d = None
     H = direction_symbol(x, xshape)
     D = Differentiator(x, xshape, simp, direction=H)
@@ -354,10 +354,7 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
             subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D,
                                         ex.sym(links[0].of, ()))
         else:
-            J = simp(out)
-            jdx = ex.matmul(J, H)
-            subs = (D.step("differential_collected", of, jdx if fshape[1] == 1 else ex.transpose(jdx), simplify=False,
-                           note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, H)),)
+            subs = (jacobian_collected(of, simp(out), D),)
         found[-1] = replace(last, substeps=subs)
     if not _direct(links, x):
         steps.extend(found)

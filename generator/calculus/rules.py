@@ -277,6 +277,9 @@ def rule_sum(e: Expr, D: Differentiator) -> Step | None:
                   note=r"differentiate term by term")
 
 
+CONSTANT_FACTOR = "$@0$ does not depend on $@1$ and stays as a factor"
+
+
 def rule_mul(e: Expr, D: Differentiator) -> Step | None:
     """∂(c a)/∂x = c ∂a/∂x for a constant c; otherwise the product rule ∂(uv)/∂x = v ∂u/∂x + u ∂v/∂x."""
     if e.op != "mul":
@@ -294,7 +297,7 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
         else:
             res = ex.mul(coeff, sub.result)
         return D.step("constant_factor", e, res, subs=(sub,),
-                      note="$@0$ does not depend on $@1$ and stays as a factor", args=(coeff, D.xvar))
+                      note=CONSTANT_FACTOR, args=(coeff, D.xvar))
     subs = [D.d(e.args[i]) for i in dep]
     terms = []
     for i, s in zip(dep, subs):
@@ -329,7 +332,7 @@ def rule_factor_out_of_product(e: Expr, D: Differentiator) -> Step | None:
     sub = D.d(inner)
     c = ex.mul(*coeff)
     return D.step("constant_factor", e, ex.mul(c, sub.result), subs=(sub,),
-                  note="$@0$ does not depend on $@1$ and stays as a factor", args=(c, D.xvar))
+                  note=CONSTANT_FACTOR, args=(c, D.xvar))
 
 
 def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
@@ -652,10 +655,7 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
         res = linear.jacobian(dfx, H.name, D.xshape[0])
         note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
                 r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
-        jdx = ex.matmul(D.simp(res), H)
-        subs = (sub, Dd.step("differential_collected", e, jdx if e.shape[1] == 1 else ex.transpose(jdx), simplify=False,
-                             note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$",
-                             args=(D.simp(res), H)))
+        subs = (sub, jacobian_collected(e, D.simp(res), Dd))
     else:
         return None
     return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
@@ -681,6 +681,13 @@ def _expansion_note(before: Expr, after: Expr) -> str:
             ("had",): r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$"}.get(tuple(gone))
     linear = r", a sum of terms each linear in $@3$" if after.op == "add" else r", linear in $@3$"
     return linear + (", by " + used if used else "")
+
+
+def jacobian_collected(e: Expr, J: Expr, Dd: Differentiator) -> Step:
+    """The differential of the vector ``e`` written as J dx, J the Jacobian read off."""
+    jdx = ex.matmul(J, Dd.direction)
+    return Dd.step("differential_collected", e, jdx if e.shape[1] == 1 else ex.transpose(jdx), simplify=False,
+                   note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, Dd.direction))
 
 
 def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Expr = ex.sym("f", ())) -> tuple[Step, ...]:
