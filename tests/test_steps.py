@@ -140,7 +140,7 @@ def chain_steps(problem: str, find: str):
     ("tensor/log-det-path", "df/ds", "matrix_chain", "trace(inv(Z).T.T @ A)", []),
     # a vector by a vector through a matrix: differentials substituted, then J read off
     ("tensor/through-a-matrix", "df/dx", "differential_chain", "(d:x @ x.T + x @ d:x.T) @ a",
-     ["differential_collected"]),
+     ["differential_terms", "scalar_commutes", "scalar_transpose", "differential_collected"]),
 ])
 def test_the_product_through_a_matrix_or_a_tensor_is_a_step(problem, find, rule, result, substeps):
     (step, err), = chain_steps(problem, find)
@@ -176,3 +176,14 @@ def test_a_second_path_is_not_folded_into_one_paths_step(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(MATRIX_INTO_TENSOR.replace("s * A", "s * X"))
     assert chain_steps(str(path), "dF/dX") == []
+
+
+def test_a_jacobian_through_a_matrix_is_brought_to_j_dx_step_by_step():
+    (step, err), = chain_steps("tensor/through-a-matrix", "df/dx")
+    assert [(s.rule, ex.to_text(s.result)) for s in step.substeps] == [
+        ("differential_terms", "d:x @ x.T @ a + x @ d:x.T @ a"),
+        ("scalar_commutes", "x.T @ a * d:x + x @ d:x.T @ a"),
+        ("scalar_transpose", "x.T @ a * d:x + x @ a.T @ d:x"),
+        ("differential_collected", "(a.T @ x * eye(D) + x @ a.T) @ d:x"),
+    ]
+    assert err < 1e-6

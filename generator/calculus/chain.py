@@ -354,7 +354,7 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
             subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D,
                                         ex.sym(links[0].of, ()))
         else:
-            subs = (jacobian_collected(of, simp(out), D),)
+            subs = jacobian_collected(of, d, simp(out), D, ex.sym(links[0].of, fshape))
         found[-1] = replace(last, substeps=subs)
     if not _direct(links, x):
         steps.extend(found)

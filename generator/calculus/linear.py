@@ -346,19 +346,45 @@ def linear_terms(e: Expr, h: str) -> list[tuple[tuple[Expr, ...], Expr | None, b
 
 
 def identification_moves(e: Expr, h: str, hshape: ex.Shape, simp=None) -> list[tuple[str, Expr, Expr, Expr]]:
-    """The rewrites that bring a scalar differential ``e`` (linear in ``h``) towards tr(Gᵀ H)
-    (gᵀ h for a vector h), one identity at a time: (rule, term before, term after, the whole
-    differential after).  Every form equals ``e``; ``gradient`` reads G off the same terms.
-    ``simp`` tidies each term (1ᵀ diag(u) v is uᵀ v) where the term keeps its form L·H·R."""
+    """The rewrites that bring a differential ``e`` (linear in ``h``) towards tr(Gᵀ H) (gᵀ h for
+    a vector h; J h for a vector ``e``), one identity at a time: (rule, term before, term after,
+    the whole differential after).  Every form equals ``e``; ``gradient`` and ``jacobian`` read
+    G and J off the same terms.  ``simp`` tidies each term (1ᵀ diag(u) v is uᵀ v) where the
+    term keeps its form L·H·R."""
     terms = [_tidied(t, h, simp) for t in _expand(e, h) if _has(t, h)]
     moves = []
     if terms and ex.add(*terms) != e:
         moves.append(("differential_terms", e, ex.add(*terms), ex.add(*terms)))
+    term_moves = _term_moves if e.shape == () else _jacobian_term_moves
     for k, t in enumerate(terms):
-        for rule, after in _term_moves(t, h, hshape):
+        for rule, after in term_moves(t, h, hshape):
             before, terms[k] = terms[k], after
             moves.append((rule, before, after, ex.add(*terms)))
     return moves
+
+
+def _jacobian_term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
+    """The successive forms of one term of a vector's differential on the way to J h:
+    L h (rᵀ s) = (rᵀ s) L h, a scalar factor moved to the front; l hᵀ r = l rᵀ h."""
+    scal, core = _split_scalar(t)
+    if core.op != "matmul" or hshape == () or hshape[1] != 1:
+        return []
+    fs = core.args
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1:
+        return []
+    i = idx[0]
+    f, left, right = fs[i], fs[:i], fs[i + 1:]
+    H = ex.sym(h, hshape)
+    if _is_h(f, h) and right and ex.matmul(*right).shape == ():
+        moved = ex.mul(*scal, ex.matmul(*right), ex.matmul(*left, H) if left else H)
+        return [("scalar_commutes", moved)]
+    if f.op == "T" and _is_h(f.args[0], h) and left and right and ex.matmul(*left).shape[1] == 1 \
+            and ex.matmul(*right).shape[1] == 1:
+        r = ex.matmul(*right)
+        out = ex.matmul(*left, _t(r), H)
+        return [("scalar_transpose", ex.mul(*scal, out) if scal else out)]
+    return []
 
 
 def _scalars_out(m: Expr) -> tuple[tuple[Expr, ...], Expr]:

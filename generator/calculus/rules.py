@@ -66,6 +66,7 @@ TITLES = {
     "scalar_transpose": "A scalar is its own transpose",
     "differential_collected": "Collecting the terms",
     "hadamard_sum": "Sum of a Hadamard product",
+    "scalar_commutes": "A scalar factor commutes",
     "tensor_contraction": "Contraction with the tensor",
     "matrix_chain": "Chain rule through a matrix",
     "differential_chain": "Chain rule with differentials",
@@ -655,7 +656,7 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
         res = linear.jacobian(dfx, H.name, D.xshape[0])
         note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
                 r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
-        subs = (sub, jacobian_collected(e, D.simp(res), Dd))
+        subs = (sub,) + jacobian_collected(e, dfx, D.simp(res), Dd)
     else:
         return None
     return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
@@ -668,6 +669,7 @@ REWRITE_NOTES = {       # @0 the term before, @1 after, @2 the whole differentia
     "scalar_trace": r"$@0 = @1$: a scalar is its own trace, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
     "trace_transpose": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
     "scalar_transpose": r"$@0 = @1$: a scalar is its own transpose",
+    "scalar_commutes": r"$@0 = @1$: a scalar factor moves to the front",
     "hadamard_sum": r"$@0 = @1$, by $\mathbf{1}^\top (\mathbf{A} \odot \mathbf{B}) \mathbf{1} = \sum_{ij} A_{ij} B_{ij} = \operatorname{tr}(\mathbf{B}^\top \mathbf{A})$",
 }
 REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
@@ -683,11 +685,25 @@ def _expansion_note(before: Expr, after: Expr) -> str:
     return linear + (", by " + used if used else "")
 
 
-def jacobian_collected(e: Expr, J: Expr, Dd: Differentiator) -> Step:
-    """The differential of the vector ``e`` written as J dx, J the Jacobian read off."""
+def jacobian_collected(e: Expr, dfx: Expr, J: Expr, Dd: Differentiator, f: Expr | None = None) -> tuple[Step, ...]:
+    """The differential ``dfx`` of the vector ``e`` (called ``f`` in the notes) brought to J dx,
+    one identity per step, J the Jacobian read off (a row vector's differential is that of its
+    column, transposed)."""
+    f = f if f is not None else ex.sym("f", e.shape)
+    from . import linear
+    column = e.shape[1] == 1
+    out = []
+    for rule, before, after, whole in linear.identification_moves(dfx if column else ex.transpose(dfx),
+                                                                  Dd.direction.name, Dd.direction.shape, Dd.simp):
+        note = REWRITE_NOTES[rule] + (_expansion_note(before, after) if rule == "differential_terms" else
+                                      (r"; so $\mathrm{d}@4 = @2$" if whole != after else ""))
+        out.append(Dd.step(rule, e, whole if column else ex.transpose(whole), simplify=False,
+                           cites=REWRITE_CITES.get(rule, ""), note=note,
+                           args=(before, after, whole, Dd.direction, f)))
     jdx = ex.matmul(J, Dd.direction)
-    return Dd.step("differential_collected", e, jdx if e.shape[1] == 1 else ex.transpose(jdx), simplify=False,
-                   note=r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, Dd.direction))
+    out.append(Dd.step("differential_collected", e, jdx if column else ex.transpose(jdx), simplify=False,
+                       note=r"$\mathrm{d}@2 = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, Dd.direction, f)))
+    return tuple(out)
 
 
 def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Expr = ex.sym("f", ())) -> tuple[Step, ...]:
