@@ -26,6 +26,7 @@ class Step:
     substeps: tuple["Step", ...] = ()
     wrt_shape: Shape = ()
     direction: str = ""         # set for a differential: the result is d(of) in this direction
+    label: str = ""             # the name ``of`` goes by in the document (dL = …) when it is not written out
 
 
 @dataclass(frozen=True)

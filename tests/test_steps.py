@@ -133,9 +133,9 @@ def chain_steps(problem: str, find: str):
 @pytest.mark.parametrize("problem, find, rule, result, substeps", [
     # a loss by a weight matrix: ∂L/∂W_kl = Σ_i ∂L/∂z_i ∂z_i/∂W_kl, read off dL = g dW x
     ("tensor/tanh-layer-loss", "dL/dW", "tensor_contraction", "2 * (h - y) * (1 - tanh(z)**2) @ x.T",
-     ["scalar_trace", "differential_collected"]),
+     ["differential_chain", "scalar_trace", "differential_collected"]),
     ("matrix/regression-weights", "dL/dW", "tensor_contraction", "2 * r @ x.T",
-     ["scalar_trace", "differential_collected"]),
+     ["differential_chain", "scalar_trace", "differential_collected"]),
     # the trace of a chain through a matrix to a scalar: ∂f/∂s = tr((∂f/∂Z)ᵀ ∂Z/∂s)
     ("tensor/log-det-path", "df/ds", "matrix_chain", "trace(inv(Z).T.T @ A)", []),
     # a vector by a vector through a matrix: differentials substituted, then J read off
@@ -147,6 +147,7 @@ def test_the_product_through_a_matrix_or_a_tensor_is_a_step(problem, find, rule,
     assert (step.rule, ex.to_text(step.result)) == (rule, result)
     assert [s.rule for s in step.substeps] == substeps
     assert step.rule in TITLES and step.cites in ("", "Matrix Cookbook (135)–(137)")
+    assert {step.label} | {s.label for s in step.substeps} == {find[1:find.index("/")]}      # shown as dL = …
     assert err < 1e-6
 
 

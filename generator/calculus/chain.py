@@ -97,18 +97,20 @@ def _paired(j: Expr, a_shape: ex.Shape, dA: Expr, link: Partial) -> Expr:
 
 
 CONTRACTION_NOTES = {
-    # (f, A, B, dA, df, ∂f/∂B) as @0 … @5; indices: i (ij) over A, kl (k) over B
+    # (f, A, B, dA) as @0 … @3; indices: i (ij) over A, kl (k) over B
     "vector": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i} \frac{\partial @0}{\partial @1_{i}} "
               r"\frac{\partial @1_{i}}{\partial @2_{kl}}$: the tensor is contracted with the row "
-              r"$\frac{\partial @0}{\partial @1}$ through the differential, "
-              r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$ with $\mathrm{d}@1 = @3$, "
-              r"so $\mathrm{d}@0 = @4$; read off below, this gives $\frac{\partial @0}{\partial @2} = @5$",
+              r"$\frac{\partial @0}{\partial @1}$ through the differential "
+              r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$, with $\mathrm{d}@1 = @3$",
     "matrix": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial @1_{ij}} "
-              r"\frac{\partial @1_{ij}}{\partial @2_{kl}} = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
-              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential, "
-              r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$ "
-              r"with $\mathrm{d}@1 = @3$, so $\mathrm{d}@0 = @4$; read off below, this gives $\frac{\partial @0}{\partial @2} = @5$",
+              r"\frac{\partial @1_{ij}}{\partial @2_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential "
+              r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$, "
+              r"with $\mathrm{d}@1 = @3$",
 }
+MATRIX_CHAIN = (r"the chain rule through the matrix $@1$, $\frac{\partial @0}{\partial @2} = "
+                r"\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \frac{\partial @1}{\partial @2}\right)$: "
+                r"the trace sums the products of corresponding entries")
 
 
 def chain_step(f: str, j: Expr, link: Partial, composed: Expr, simp) -> Step | None:
@@ -124,22 +126,21 @@ def chain_step(f: str, j: Expr, link: Partial, composed: Expr, simp) -> Step | N
     of = _paired(j, link.of_shape, link.expr, link)
     D = Differentiator(link.wrt, link.wrt_shape, simp)
     if not link.tensor:
-        note = (r"$\frac{\partial @0}{\partial @2} = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
-                r"\frac{\partial @1}{\partial @2}\right) = @3" + (" = @4" if simp(composed) != composed else "")
-                + r"$: the chain rule through the matrix $@1$, the trace summing the products of corresponding entries")
         return D.step("matrix_chain", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
-                      note=note, args=names + (composed, simp(composed)))
-    direction = direction_symbol(link.wrt, link.wrt_shape)
+                      note=MATRIX_CHAIN, args=names, label=f)
+    Dd = Differentiator(link.wrt, link.wrt_shape, simp, direction=direction_symbol(link.wrt, link.wrt_shape))
     composed = simp(composed)
     df = simp(_paired(j, link.of_shape, link.step.result, link))
     grad = composed if link.wrt_shape[1] != 1 else ex.transpose(composed)
-    subs = identification_steps(of, df, simp(grad), Differentiator(link.wrt, link.wrt_shape, simp, direction=direction),
-                                names[0])
+    substituted = Dd.step("differential_chain", of, df, simplify=False, label=f, note=DIFFERENTIAL_CHAIN,
+                          args=(names[0], _paired(j, link.of_shape, direction_symbol(link.of, link.of_shape), link),
+                                direction_symbol(link.of, link.of_shape), link.step.result))
+    subs = (substituted,) + identification_steps(of, df, simp(grad), Dd, f)
     note = CONTRACTION_NOTES["matrix" if matrix_a else "vector"]
     if link.wrt_shape[1] == 1:
         note = note.replace("_{kl}", "_{k}")
     return D.step("tensor_contraction", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
-                  note=note, args=names + (link.step.result, df, composed), subs=subs)
+                  note=note, args=names + (link.step.result,), subs=subs, label=f)
 
 
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
@@ -284,10 +285,10 @@ def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp, ste
     if not _direct(links, last.wrt):
         dA = direction_symbol(last.of, a_shape)
         D = Differentiator(last.wrt, last.wrt_shape, simp, direction=direction_symbol(last.wrt, last.wrt_shape))
-        steps.append(D.step("differential_chain", _path_expr(links), out, simplify=False,
+        steps.append(D.step("differential_chain", _path_expr(links), out, simplify=False, label=links[0].of,
                             note=_differential_chain_note(last),
                             args=(ex.sym(links[0].of, links[0].of_shape), ex.mul(j, dA) if a_shape == () else ex.matmul(j, dA),
-                                  dA, d_last, out) + _link_names(last)))
+                                  dA, d_last) + _link_names(last)))
     return out
 
 
@@ -309,15 +310,14 @@ def _link_names(link: Partial) -> tuple[Expr, Expr]:
     return ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape)
 
 
-DIFFERENTIAL_CHAIN = (r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted: "
-                      r"$\mathrm{d}@0 = @4$")
+DIFFERENTIAL_CHAIN = r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted"
 
 
 def _differential_chain_note(inner: Partial) -> str:
     """The note of a differential_chain step; a scalar-by-matrix link brings in a trace: say why."""
     if not inner.tensor and inner.of_shape == () and inner.wrt_shape != () and 1 not in inner.wrt_shape:
-        return DIFFERENTIAL_CHAIN + (r", where $@2 = \operatorname{tr}\left(\left(\frac{\partial @5}{\partial @6}\right)^\top "
-                                     r"\mathrm{d}@6\right)$ is the differential of a scalar of a matrix "
+        return DIFFERENTIAL_CHAIN + (r", where $@2 = \operatorname{tr}\left(\left(\frac{\partial @4}{\partial @5}\right)^\top "
+                                     r"\mathrm{d}@5\right)$ is the differential of a scalar of a matrix "
                                      r"(the identification read backwards)")
     return DIFFERENTIAL_CHAIN
 
@@ -343,7 +343,7 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
             of = ex.substitute(link.expr, {link.wrt: of})
             composed = simp(ex.substitute(dl, {inner.name: d}))
             found.append(D.step("differential_chain", of, composed, simplify=False, note=_differential_chain_note(below),
-                                args=(ex.sym(link.of, link.of_shape), dl, inner, d, composed) + _link_names(below)))
+                                args=(ex.sym(link.of, link.of_shape), dl, inner, d) + _link_names(below), label=link.of))
             dl = composed
         d = simp(dl)
         below = link
@@ -351,10 +351,9 @@ def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: 
     if found and not tensor_target and xshape != ():
         last = found[-1]
         if fshape == ():
-            subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D,
-                                        ex.sym(links[0].of, ()))
+            subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D, links[0].of)
         else:
-            subs = jacobian_collected(of, d, simp(out), D, ex.sym(links[0].of, fshape))
+            subs = jacobian_collected(of, d, simp(out), D, links[0].of)
         found[-1] = replace(last, substeps=subs)
     if not _direct(links, x):
         steps.extend(found)

@@ -139,8 +139,9 @@ class Differentiator:
         raise UnsupportedError(f"no rule differentiates {ex.to_text(e)} with respect to {self.x}")
 
     def step(self, rule: str, e: Expr, result: Expr, *, cites: str = "", note: str = "",
-             args: tuple = (), subs: tuple = (), simplify: bool = True) -> Step:
-        """A step of ``rule``; ``simplify=False`` keeps a rewritten form as it is written."""
+             args: tuple = (), subs: tuple = (), simplify: bool = True, label: str = "") -> Step:
+        """A step of ``rule``; ``simplify=False`` keeps a rewritten form as it is written; ``label``
+        names ``e`` in the document when it is not written out (see ``Step``)."""
         want = self.jshape(e.shape)
         if simplify:
             result = self.simp(result)
@@ -152,7 +153,8 @@ class Differentiator:
                 f"expected {shape_str(want)}")
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
-                    wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "")
+                    wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "",
+                    label=label)
 
     # -- Jacobian algebra
     def zero(self, e: Expr) -> Expr:
@@ -663,16 +665,20 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
                   args=(e, dfx), subs=subs)
 
 
-REWRITE_NOTES = {       # @0 the term before, @1 after, @2 the whole differential after, @3 dX, @4 f
-    "differential_terms": r"$\mathrm{d}@4 = @2$",
-    "trace_cyclic": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
-    "scalar_trace": r"$@0 = @1$: a scalar is its own trace, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
-    "trace_transpose": r"$@0 = @1$, by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
-    "scalar_transpose": r"$@0 = @1$: a scalar is its own transpose",
-    "scalar_commutes": r"$@0 = @1$: a scalar factor moves to the front",
-    "hadamard_sum": r"$@0 = @1$, by $\mathbf{1}^\top (\mathbf{A} \odot \mathbf{B}) \mathbf{1} = \sum_{ij} A_{ij} B_{ij} = \operatorname{tr}(\mathbf{B}^\top \mathbf{A})$",
+REWRITE_NOTES = {       # the identity; "@0 = @1, " (the term before and after) goes in front when other terms stay
+    "trace_cyclic": r"by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "scalar_trace": r"$s = \operatorname{tr}(s)$ for a scalar $s$, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "trace_transpose": r"by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
+    "scalar_transpose": r"$s = s^\top$ for a scalar $s$",
+    "scalar_commutes": r"$\mathbf{A}\,s = s\,\mathbf{A}$ for a scalar $s$",
+    "hadamard_sum": r"by $\mathbf{1}^\top (\mathbf{A} \odot \mathbf{B}) \mathbf{1} = \sum_{ij} A_{ij} B_{ij} = \operatorname{tr}(\mathbf{B}^\top \mathbf{A})$",
 }
 REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
+COLLECTED_NOTES = {
+    "matrix": r"the form $\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top @0)$ of the identification, with $\mathbf{G}$ written out",
+    "vector": r"the form $\mathrm{d}f = \mathbf{g}^\top @0$ of the identification, with $\mathbf{g}$ written out",
+    "jacobian": r"the form $\mathrm{d}\mathbf{f} = \mathbf{J}\,@0$ of the identification, with $\mathbf{J}$ written out",
+}
 
 
 def _expansion_note(before: Expr, after: Expr) -> str:
@@ -681,54 +687,43 @@ def _expansion_note(before: Expr, after: Expr) -> str:
     used = {("sum", "had"): r"$\operatorname{sum}(\mathbf{u} \odot \mathbf{v}) = \mathbf{u}^\top \mathbf{v}$",
             ("sum",): r"$\operatorname{sum}(\mathbf{v}) = \mathbf{1}^\top \mathbf{v}$",
             ("had",): r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$"}.get(tuple(gone))
-    linear = r", a sum of terms each linear in $@3$" if after.op == "add" else r", linear in $@3$"
+    linear = r"a sum of terms each linear in $@2$" if after.op == "add" else r"linear in $@2$"
     return linear + (", by " + used if used else "")
 
 
-def jacobian_collected(e: Expr, dfx: Expr, J: Expr, Dd: Differentiator, f: Expr | None = None) -> tuple[Step, ...]:
-    """The differential ``dfx`` of the vector ``e`` (called ``f`` in the notes) brought to J dx,
-    one identity per step, J the Jacobian read off (a row vector's differential is that of its
-    column, transposed)."""
-    f = f if f is not None else ex.sym("f", e.shape)
-    from . import linear
-    column = e.shape[1] == 1
-    out = []
-    for rule, before, after, whole in linear.identification_moves(dfx if column else ex.transpose(dfx),
-                                                                  Dd.direction.name, Dd.direction.shape, Dd.simp):
-        note = REWRITE_NOTES[rule] + (_expansion_note(before, after) if rule == "differential_terms" else
-                                      (r"; so $\mathrm{d}@4 = @2$" if whole != after else ""))
-        out.append(Dd.step(rule, e, whole if column else ex.transpose(whole), simplify=False,
-                           cites=REWRITE_CITES.get(rule, ""), note=note,
-                           args=(before, after, whole, Dd.direction, f)))
-    jdx = ex.matmul(J, Dd.direction)
-    out.append(Dd.step("differential_collected", e, jdx if column else ex.transpose(jdx), simplify=False,
-                       note=r"$\mathrm{d}@2 = \mathbf{J}\,@1$ with $\mathbf{J} = @0$", args=(J, Dd.direction, f)))
-    return tuple(out)
-
-
-def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, f: Expr = ex.sym("f", ())) -> tuple[Step, ...]:
-    """The differential ``dfx`` of the scalar ``e`` (called ``f`` in the notes) brought to tr(Gᵀ dX)
-    (gᵀ dx for a vector), one identity per step, each a differential in the same direction (so
-    each is checked), then G written."""
+def rewrite_steps(e: Expr, dfx: Expr, form: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of ``e`` brought to ``form`` (tr(Gᵀ dX), gᵀ dx or J dx, with G, g
+    or J written out), one identity per step.  Each step is the whole differential in the same
+    direction (so each is checked, and shown as d``label`` = …); its note says which term
+    changed and by which identity."""
     from . import linear
     H = Dd.direction
+    row = e.shape != () and e.shape[1] != 1       # a row vector: its column's differential, transposed
     out = []
-    for rule, before, after, whole in linear.identification_moves(dfx, H.name, H.shape, Dd.simp):
+    for rule, before, after, whole in linear.identification_moves(ex.transpose(dfx) if row else dfx,
+                                                                  H.name, H.shape, Dd.simp):
         if rule == "differential_terms":
-            note = REWRITE_NOTES[rule] + _expansion_note(before, after)
+            note = _expansion_note(before, after)
         else:
-            note = REWRITE_NOTES[rule] + (r"; so $\mathrm{d}@4 = @2$" if whole != after else "")
-        out.append(Dd.step(rule, e, whole, simplify=False, cites=REWRITE_CITES.get(rule, ""),
-                           note=note, args=(before, after, whole, H, f)))
-    gt_h = ex.matmul(ex.transpose(G), H)
-    if H.shape[1] == 1:
-        out.append(Dd.step("differential_collected", e, gt_h, simplify=False,
-                           note=r"$\mathrm{d}@2 = \mathbf{g}^\top @1$ with $\mathbf{g} = @0$", args=(G, H, f)))
-    else:
-        out.append(Dd.step("differential_collected", e, ex.trace(gt_h), simplify=False,
-                           note=r"$\mathrm{d}@2 = \operatorname{tr}(\mathbf{G}^\top @1)$ with $\mathbf{G} = @0$",
-                           args=(G, H, f)))
+            note = ("$@0 = @1$, " if whole != after else "") + REWRITE_NOTES[rule]
+        out.append(Dd.step(rule, e, ex.transpose(whole) if row else whole, simplify=False, label=label,
+                           cites=REWRITE_CITES.get(rule, ""), note=note, args=(before, after, H)))
+    kind = "jacobian" if e.shape != () else ("vector" if H.shape[1] == 1 else "matrix")
+    out.append(Dd.step("differential_collected", e, form, simplify=False, label=label,
+                       note=COLLECTED_NOTES[kind], args=(H,)))
     return tuple(out)
+
+
+def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of the scalar ``e`` brought to tr(Gᵀ dX) (gᵀ dx for a vector)."""
+    gt_h = ex.matmul(ex.transpose(G), Dd.direction)
+    return rewrite_steps(e, dfx, gt_h if Dd.direction.shape[1] == 1 else ex.trace(gt_h), Dd, label)
+
+
+def jacobian_collected(e: Expr, dfx: Expr, J: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of the vector ``e`` brought to J dx."""
+    jdx = ex.matmul(J, Dd.direction)
+    return rewrite_steps(e, dfx, jdx if e.shape[1] == 1 else ex.transpose(jdx), Dd, label)
 
 
 def identity_citation(e: Expr, x: str) -> str:

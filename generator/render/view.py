@@ -91,6 +91,17 @@ class PartView:
             s = s.replace(f"@{i}", self.P(a))
         return s
 
+    def step_equation(self, step: Step, of: str) -> str:
+        """d(of) = … for a differential, ∂/∂x (of) = … otherwise; dL = …, ∂L/∂x = … with a label."""
+        what = self.name(step.label) if step.label else rf"\left({of}\right)"
+        if step.direction:
+            lhs = rf"\mathrm{{d}}{what}"
+        elif step.label:
+            lhs = rf"\frac{{\partial {what}}}{{\partial {self.name(step.wrt)}}}"
+        else:
+            lhs = rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}{what}"
+        return f"{lhs} = {self.P(step.result)}"
+
     def step_view(self, step: Step, depth: int = 0) -> dict:
         of = self.P(step.of)
         return {
@@ -101,8 +112,7 @@ class PartView:
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
             "of": of,
             "wrt": self.name(step.wrt),
-            "equation": (rf"\mathrm{{d}}\left({of}\right) = {self.P(step.result)}" if step.direction else
-                         rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}"),
+            "equation": self.step_equation(step, of),
             "dims": dims_latex(step.dims),
             "differential": bool(step.direction),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
