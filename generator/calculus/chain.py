@@ -251,7 +251,15 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp) -> Partial:
         raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
-    return Partial(a, b, a_shape, b_shape, e, step, tensor)
+    return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
+
+
+def _named(step: Step, name: str) -> Step:
+    """A differential read off for the partial of ``name``: its differentials shown as d``name`` = …"""
+    if step.rule != "differential":
+        return step
+    return replace(step, substeps=tuple(replace(s, label=name) if s.direction and s.of == step.of else s
+                                        for s in step.substeps))
 
 
 def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp, steps: list[Step]) -> Expr:
