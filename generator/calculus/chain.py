@@ -123,6 +123,7 @@ def chain_step(f: str, j: Expr, link: Partial, composed: Expr, simp) -> Step | N
     if not (link.tensor or matrix_a) or ex.depends_on(j, link.wrt):
         return None
     names = (ex.sym(f, ()), ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape))
+    j = simp(j)
     of = _paired(j, link.of_shape, link.expr, link)
     D = Differentiator(link.wrt, link.wrt_shape, simp)
     if not link.tensor:
