@@ -7,6 +7,7 @@ import pytest
 from generator import expr as ex
 from generator.calculus.rules import TITLES, Differentiator
 from generator.calculus.simplify import Simplifier
+from generator.errors import ExprError, UnsupportedError
 from independent import value
 
 SHAPES = {"X": ("M", "N"), "A": ("N", "N"), "B": ("N", "N"), "a": ("M", 1), "b": ("N", 1), "x": ("N", 1),
@@ -33,18 +34,8 @@ def derive(text, wrt):
 def directional_error(of: str, wrt: str, differential: str) -> float:
     """|d(of)[H] − central difference of ``of`` along H|, relative, at a random point and direction."""
     vals = env()
-    H = np.random.default_rng(5).uniform(-1, 1, size=np.shape(vals[wrt]))
-    t = 1e-5
-
-    def at(s):
-        e = dict(vals)
-        e[wrt] = vals[wrt] + s * H
-        return np.asarray(value(of, e, DIMS), dtype=float)
-
-    fd = (at(t) - at(-t)) / (2 * t)
-    claimed = np.asarray(value(differential.replace("d:" + wrt, "d_" + wrt), {**vals, "d_" + wrt: H}, DIMS),
-                         dtype=float)
-    return float(np.max(np.abs(claimed - fd)) / max(np.max(np.abs(fd)), 1e-3))
+    return _directional(of, wrt, differential, vals, np.random.default_rng(5).uniform(-1, 1, size=np.shape(vals[wrt])),
+                        DIMS)
 
 
 def rewrites(step):
@@ -188,3 +179,54 @@ def test_a_jacobian_through_a_matrix_is_brought_to_j_dx_step_by_step():
         ("differential_collected", "(a.T @ x * eye(D) + x @ a.T) @ d:x"),
     ]
     assert err < 1e-6
+
+
+REWRITES = {"differential_terms", "trace_cyclic", "scalar_trace", "trace_transpose", "scalar_transpose",
+            "scalar_commutes", "hadamard_sum", "differential_collected"}
+
+
+def test_every_rewrite_of_a_seeded_sweep_agrees_with_finite_differences():
+    import test_sweep as sweep
+    state = sweep.R.getstate()          # the sweep's own test draws from the same generator
+    sweep.R.seed(5)
+    try:
+        _sweep(sweep)
+    finally:
+        sweep.R.setstate(state)
+
+
+def _sweep(sweep):
+    shapes = {"x": (3, 1), "y": (3, 1), "A": (3, 3), "B": (3, 3)}
+    rng = np.random.default_rng(3)
+    vals = {n: rng.uniform(-1, 1, s) + (3 * np.eye(3) if n == "A" else 0) for n, s in shapes.items()}
+    vals.update(s=0.7, t=1.3)
+    checked = 0
+    for _ in range(150):
+        text = sweep.S(sweep.R.randrange(1, 4))
+        for wrt in ("A", "x"):
+            try:
+                step = Differentiator(wrt, sweep.SH[wrt], Simplifier()).d(ex.parse(text, sweep.SC))
+            except (UnsupportedError, ExprError, ZeroDivisionError):
+                continue
+            H = np.random.default_rng(1).uniform(-1, 1, shapes[wrt])
+            stack = [step]
+            while stack:
+                s = stack.pop()
+                stack.extend(s.substeps)
+                if s.direction and s.rule in REWRITES:
+                    checked += 1
+                    assert _directional(ex.to_text(s.of), wrt, ex.to_text(s.result), vals, H, {"D": 3}) < 1e-5, \
+                        (text, s.rule)
+    assert checked > 150
+
+
+def _directional(of: str, wrt: str, differential: str, vals: dict, H, dims: dict) -> float:
+    """The differential (``d:wrt`` standing for H) against fourth-order differences of ``of`` along H."""
+    t = 1e-5
+
+    def at(k):
+        return np.asarray(value(of, {**vals, wrt: vals[wrt] + k * t * H}, dims), dtype=float)
+
+    fd = (-at(2) + 8 * at(1) - 8 * at(-1) + at(-2)) / (12 * t)
+    got = np.asarray(value(differential.replace("d:" + wrt, "d_" + wrt), {**vals, "d_" + wrt: H}, dims), dtype=float)
+    return float(np.max(np.abs(got - fd)) / max(np.max(np.abs(fd)), 1e-3))
