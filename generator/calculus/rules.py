@@ -648,21 +648,21 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
         G = D.simp(linear.gradient(dfx, H.name, D.xshape))
         res = G if D.kind == "matrix" else ex.transpose(G)
         subs = (sub,) + identification_steps(e, dfx, G, Dd)
-        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
-                + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ gives "
-                   r"$\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
-                   if D.kind == "matrix" else
-                   r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$ gives "
-                   r"$\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$"))
+        note = DIFFERENTIAL_NOTE + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$, "
+                                    r"and read off $\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
+                                    if D.kind == "matrix" else
+                                    r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$, "
+                                    r"and read off $\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$")
     elif D.kind == "vector":
         res = linear.jacobian(dfx, H.name, D.xshape[0])
-        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
-                r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
+        note = DIFFERENTIAL_NOTE + r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$, and read off the Jacobian $\mathbf{J}$"
         subs = (sub,) + jacobian_collected(e, dfx, D.simp(res), Dd)
     else:
         return None
-    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
-                  args=(e, dfx), subs=subs)
+    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note, args=(H,), subs=subs)
+
+
+DIFFERENTIAL_NOTE = r"take the differential in the direction $@0$, bring it to the form "
 
 
 REWRITE_NOTES = {       # the identity; "@0 = @1, " (the term before and after) goes in front when other terms stay
