@@ -90,9 +90,15 @@ def test_a_scalar_factor_is_pulled_out_before_the_quadratic_form():
 
 
 def test_a_scalar_factor_inside_a_product_by_a_matrix():
-    step = derive("s * a.T @ X @ b", "X")
+    step = derive("s * a.T @ X @ X.T @ a", "X")
     assert [step.rule, step.substeps[0].rule] == ["constant_factor", "differential"]
-    assert ex.to_text(step.result) == "s * a @ b.T"
+    assert ex.to_text(step.result) == "2 * s * a @ a.T @ X"
+
+
+def test_a_linear_form_keeps_its_constant():
+    # only a product with the variable on both sides needs the factor out first
+    step = derive("-1/2 * y.T @ x", "x")
+    assert (step.rule, ex.to_text(step.result), step.substeps) == ("linear_form", "-1/2 * y.T", ())
 
 
 def test_a_jacobian_read_off_a_differential_shows_j_dx():

@@ -315,9 +315,10 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
 
 
 def rule_factor_out_of_product(e: Expr, D: Differentiator) -> Step | None:
-    """(c A) B = c (A B) for a constant scalar c: pulled out first, so that the product left is a
-    form the rules below recognise (−½ yᵀ S⁻¹ y is −½ times a quadratic form, MML (5.107))."""
-    if e.op != "matmul" or D.kind == "scalar":
+    """(c A) B = c (A B) for a constant scalar c, in a product with the variable on both sides:
+    pulled out first, so that the product left is a form the rules below recognise (−½ yᵀ S⁻¹ y
+    is −½ times a quadratic form, MML (5.107), not a bilinear form in −½y and y)."""
+    if e.op != "matmul" or D.kind == "scalar" or sum(not D.const(f) for f in e.args) < 2:
         return None
     coeff: list[Expr] = []
     rest = []
