@@ -12,6 +12,10 @@ This module turns it back into a derivative:
   ``e = J h``.
 * ``entries(e, H)``: for a tensor-valued derivative, the terms ``c·L·H·R``
   from which ∂z_ij/∂H_kl = c L_ik R_lj is written entry by entry.
+* ``identification_moves(e, h, …)``: the same reading written out for the
+  document, one identity at a time (the terms, a scalar is its own trace or
+  transpose, the cyclic trace, tr(Aᵀ) = tr(A), 1ᵀ(A ∘ B)1 = tr(BᵀA)); every
+  intermediate form equals ``e``, so ``rules`` records each as a checked step.
 
 Anything not linear in ``H`` in a way these rules recognise raises
 ``UnsupportedError``.
@@ -407,6 +411,7 @@ def _is_ones_col(fs: list[Expr]) -> bool:
 
 
 def _tidied(t: Expr, h: str, simp) -> Expr:
+    """``t`` simplified, where that keeps it a single term L·H·R."""
     if simp is None:
         return t
     s = simp(t)
@@ -427,8 +432,7 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
     if m.op != "matmul" or (not traced and m.shape != ()):
         return []
     inner, m = _scalars_out(m)
-    if inner:
-        scal = scal + inner
+    scal = scal + inner
     fs = m.args
     idx = [i for i, f in enumerate(fs) if _has(f, h)]
     if len(idx) != 1:
@@ -451,11 +455,8 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
         return []
     elif not _is_h(f, h):
         return []
-    if not right:
-        if traced or vector:
-            return moves
-    if vector and not traced:
-        return moves            # gᵀ h with a factor after h: left as it is
+    if (not right and (traced or vector)) or (vector and not traced):
+        return moves            # already tr(P H) or gᵀ h (a vector h with a factor after it is left as it is)
     rotated = ex.matmul(*right, *left, ex.sym(h, hshape)) if (right or left) else ex.sym(h, hshape)
     moves.append(("trace_cyclic" if traced else "scalar_trace", wrap(ex.trace(rotated))))
     return moves
