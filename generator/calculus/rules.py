@@ -717,7 +717,7 @@ def rewrite_steps(e: Expr, dfx: Expr, form: Expr, Dd: Differentiator, label: str
 
 def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
     """The differential ``dfx`` of the scalar ``e`` brought to tr(Gᵀ dX) (gᵀ dx for a vector)."""
-    gt_h = ex.matmul(ex.transpose(G), Dd.direction)
+    gt_h = ex.matmul(G if G.op in ("eye", "diag") else ex.transpose(G), Dd.direction)     # Iᵀ = I
     return rewrite_steps(e, dfx, gt_h if Dd.direction.shape[1] == 1 else ex.trace(gt_h), Dd, label)
 
 
