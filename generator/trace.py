@@ -26,6 +26,7 @@ class Step:
     substeps: tuple["Step", ...] = ()
     wrt_shape: Shape = ()
     direction: str = ""         # set for a differential: the result is d(of) in this direction
+    label: str = ""             # the name ``of`` goes by in the document (dL = …) when it is not written out
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Result:
     kept: tuple[tuple[str, Expr], ...] = ()    # define names kept in the display: (name, its value)
     display: Expr | None = None                # ``result`` with the ``kept`` names; None when none is kept
     symmetric: tuple[Step, ...] = ()           # M⁻ᵀ = M⁻¹ used for matrices symmetric by construction
+    chain_steps: tuple[Step, ...] = ()         # products through a matrix or a tensor link
 
 
 @dataclass(frozen=True)

@@ -421,6 +421,8 @@ class Checker:
             per.append((f"rewrite {s.rule}", self.check_rewrite(s)))
         if r.display is not None:
             per.append(("kept names", self.check_rewrite(Step("keep", r.result, "", r.display, r.dims))))
+        for s in r.chain_steps:
+            per.append(("chain", self.check_step(s)))
         f_expr = ex_substitute_all(self.part, r.of, keep=r.wrt)
         if r.tensor:
             err = self.check_direction(f_expr, r.wrt, r.direction, r.result, f"d{r.of}/d{r.wrt}")

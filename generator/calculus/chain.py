@@ -16,7 +16,8 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
-from .rules import Differentiator, compose, direction_symbol, jacobian_dims, transposed_in
+from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
+                    jacobian_dims, transposed_in)
 from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
@@ -80,18 +81,68 @@ MAX_SUBSTITUTED = 20000
 def contract(j: Expr, link: Partial, simp) -> Expr:
     """(∂f/∂A) contracted with the tensor ∂A/∂B, read off the differential dA[dB]:
     d f = (∂f/∂A) dA for a vector A, tr((∂f/∂A)ᵀ dA) for a matrix A (Matrix Cookbook (135)–(137))."""
-    a_shape, dA, h = link.of_shape, link.step.result, link.step.direction
-    if a_shape != () and a_shape[1] == 1 and j.shape == (1, a_shape[0]):
-        s = ex.matmul(j, dA)
-    elif a_shape != () and j.shape == a_shape and len(a_shape) == 2:
-        s = ex.trace(ex.matmul(ex.transpose(j), dA))
-    else:
-        raise UnsupportedError(f"∂{link.of}/∂{link.wrt} is a tensor; stepgen contracts it only when the "
-                               "function at the top of the chain is a scalar")
-    g = linear.gradient(simp(s), h, link.wrt_shape)
+    g = linear.gradient(simp(_paired(j, link.of_shape, link.step.result, link)), link.step.direction, link.wrt_shape)
     if link.wrt_shape != () and link.wrt_shape[1] == 1:
         return ex.transpose(g)
     return g
+
+
+def _paired(j: Expr, a_shape: ex.Shape, dA: Expr, link: Partial) -> Expr:
+    """(∂f/∂A) applied to dA (or to A itself): j dA for a vector A, tr(jᵀ dA) for a matrix A."""
+    if a_shape != () and a_shape[1] == 1 and j.shape == (1, a_shape[0]):
+        return ex.matmul(j, dA)
+    if a_shape != () and j.shape == a_shape and len(a_shape) == 2:
+        return ex.trace(ex.matmul(ex.transpose(j), dA))
+    raise UnsupportedError(f"∂{link.of}/∂{link.wrt} is a tensor; stepgen contracts it only when the "
+                           "function at the top of the chain is a scalar")
+
+
+CONTRACTION_NOTES = {
+    # (f, A, B, dA) as @0 … @3; indices: i (ij) over A, kl (k) over B
+    "vector": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i} \frac{\partial @0}{\partial @1_{i}} "
+              r"\frac{\partial @1_{i}}{\partial @2_{kl}}$: the tensor is contracted with the row "
+              r"$\frac{\partial @0}{\partial @1}$ through the differential "
+              r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$, with $\mathrm{d}@1 = @3$",
+    "matrix": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial @1_{ij}} "
+              r"\frac{\partial @1_{ij}}{\partial @2_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential "
+              r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$, "
+              r"with $\mathrm{d}@1 = @3$",
+}
+MATRIX_CHAIN = (r"the chain rule through the matrix $@1$, $\frac{\partial @0}{\partial @2} = "
+                r"\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \frac{\partial @1}{\partial @2}\right)$: "
+                r"the trace sums the products of corresponding entries")
+
+
+def chain_step(f: str, j: Expr, link: Partial, composed: Expr, simp) -> Step | None:
+    """The step that multiplies ``j`` = ∂f/∂A into the link ∂A/∂B where it is more than a
+    product of matrices: a contraction with a tensor, or a trace through a matrix A
+    (∂f/∂s = tr((∂f/∂A)ᵀ ∂A/∂s), Matrix Cookbook (135)–(137)).  Its ``of`` is f with ∂f/∂A held
+    fixed, j·A(B) (tr(jᵀ A(B))), so the step is checked like any other; None where that cannot
+    be written (∂f/∂A itself depends on B) or there is nothing to say."""
+    matrix_a = link.of_shape != () and 1 not in link.of_shape
+    if not (link.tensor or matrix_a) or ex.depends_on(j, link.wrt):
+        return None
+    names = (ex.sym(f, ()), ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape))
+    j = simp(j)
+    of = _paired(j, link.of_shape, link.expr, link)
+    D = Differentiator(link.wrt, link.wrt_shape, simp)
+    if not link.tensor:
+        return D.step("matrix_chain", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
+                      note=MATRIX_CHAIN, args=names, label=f)
+    Dd = Differentiator(link.wrt, link.wrt_shape, simp, direction=direction_symbol(link.wrt, link.wrt_shape))
+    composed = simp(composed)
+    df = simp(_paired(j, link.of_shape, link.step.result, link))
+    grad = composed if link.wrt_shape[1] != 1 else ex.transpose(composed)
+    substituted = Dd.step("differential_chain", of, df, simplify=False, label=f, note=DIFFERENTIAL_CHAIN,
+                          args=(names[0], _paired(j, link.of_shape, direction_symbol(link.of, link.of_shape), link),
+                                direction_symbol(link.of, link.of_shape), link.step.result))
+    subs = (substituted,) + identification_steps(of, df, simp(grad), Dd, f)
+    note = CONTRACTION_NOTES["matrix" if matrix_a else "vector"]
+    if link.wrt_shape[1] == 1:
+        note = note.replace("_{kl}", "_{k}")
+    return D.step("tensor_contraction", of, composed, simplify=False, cites="Matrix Cookbook (135)–(137)",
+                  note=note, args=names + (link.step.result,), subs=subs, label=f)
 
 
 def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
@@ -140,10 +191,12 @@ def solve_target(part, target) -> Result:
         full = substitute_all(defs[f], defs)
         partial = _partial(f, x, full, fshape, xshape, simp, named, _kept_forms(part, defs, simp))
         edges, chain, paths = [partial], ((partial,),), [(f, x)]
+        chain_steps = []
         product = partial.result
     else:
         edges, chain = [], []
         cache: dict[tuple[str, str], Partial] = {}
+        chain_steps: list[Step] = []
         for path in paths:
             links = []
             kept_forms = _kept_forms(part, defs, simp)
@@ -156,11 +209,11 @@ def solve_target(part, target) -> Result:
         terms = []
         for links in chain:
             try:
-                terms.append(_along(links, kind, tensor, simp))
+                terms.append(_along(links, kind, tensor, simp, chain_steps))
             except UnsupportedError:
                 if not any(l.tensor for l in links):
                     raise
-                terms.append(_forward(links, fshape, x, xshape, tensor, simp))
+                terms.append(_forward(links, fshape, x, xshape, tensor, simp, chain_steps))
         product = simp(ex.add(*terms)) if any(l.tensor for l in edges) else (
             ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
@@ -207,6 +260,7 @@ def solve_target(part, target) -> Result:
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
         rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
         symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived),
+        chain_steps=tuple(chain_steps),
     )
 
 
@@ -278,7 +332,8 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
         raise UnsupportedError(f"∂{a}/∂{b}: {exc}") from None
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
-        return Partial(a, b, a_shape, b_shape, e, step, tensor)
+        return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
+    step = _named(step, a)
     done, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
     folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])
     if folded != _scalars_in_front(done, simp):
@@ -300,12 +355,25 @@ def _kept_forms(part, defs: dict[str, Expr], simp) -> list[tuple[Expr, Expr, Exp
     return out
 
 
-def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> Expr:
-    """The chain rule along one path; for a tensor-valued target, the differential of the function."""
+def _named(step: Step, name: str) -> Step:
+    """A differential read off for the partial of ``name``: its differentials shown as d``name`` = …"""
+    if step.rule != "differential":
+        return step
+    return replace(step, substeps=tuple(replace(s, label=name) if s.direction and s.of == step.of else s
+                                        for s in step.substeps))
+
+
+def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp, steps: list[Step]) -> Expr:
+    """The chain rule along one path; for a tensor-valued target, the differential of the function.
+    Appends to ``steps`` the products that are more than a matrix product (``chain_step``)."""
     if not tensor_target:
         j = links[0].result
+        found = []
         for link in links[1:]:
-            j = contract(j, link, simp) if link.tensor else compose(j, link.result, link.of_shape, kind)
+            nxt = contract(j, link, simp) if link.tensor else compose(j, link.result, link.of_shape, kind)
+            found.append(chain_step(links[0].of, j, link, nxt, simp))
+            j = nxt
+        steps.extend(s for s in found if s is not None)
         return j
     last = links[-1]
     if any(l.tensor for l in links[:-1]):
@@ -318,23 +386,91 @@ def _along(links: tuple[Partial, ...], kind: str, tensor_target: bool, simp) -> 
         j = compose(j, link.result, link.of_shape, "vector" if link.wrt_shape != () else "scalar")
     a_shape = last.of_shape
     if a_shape == ():
-        return ex.mul(j, d_last)
-    if a_shape[1] == 1:
-        return ex.matmul(j, d_last)
-    raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
+        out = ex.mul(j, d_last)
+    elif a_shape[1] == 1:
+        out = ex.matmul(j, d_last)
+    else:
+        raise UnsupportedError("a chain through a matrix into a tensor-valued result is not derived")
+    if not _direct(links, last.wrt):
+        dA = direction_symbol(last.of, a_shape)
+        D = Differentiator(last.wrt, last.wrt_shape, simp, direction=direction_symbol(last.wrt, last.wrt_shape))
+        steps.append(D.step("differential_chain", _path_expr(links), out, simplify=False, label=links[0].of,
+                            note=_differential_chain_note(last),
+                            args=(ex.sym(links[0].of, links[0].of_shape), ex.mul(j, dA) if a_shape == () else ex.matmul(j, dA),
+                                  dA, d_last) + _link_names(last)))
+    return out
 
 
-def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:
+def _direct(links: tuple[Partial, ...], x: str) -> bool:
+    """Whether a definition above the last link uses ``x`` itself (another path): then the
+    differential along this path alone is not that of the path's expression, and is not recorded."""
+    return any(ex.depends_on(l.expr, x) for l in links[:-1])
+
+
+def _path_expr(links: tuple[Partial, ...]) -> Expr:
+    """The function at the top of the path in terms of the variable at its bottom, along the path."""
+    e = links[-1].expr
+    for link in reversed(links[:-1]):
+        e = ex.substitute(link.expr, {link.wrt: e})
+    return e
+
+
+def _link_names(link: Partial) -> tuple[Expr, Expr]:
+    return ex.sym(link.of, link.of_shape), ex.sym(link.wrt, link.wrt_shape)
+
+
+DIFFERENTIAL_CHAIN = r"$\mathrm{d}@0 = @1$ with the differential $@2 = @3$ of the link below substituted"
+
+
+def _differential_chain_note(inner: Partial) -> str:
+    """The note of a differential_chain step; a scalar-by-matrix link brings in a trace: say why."""
+    if not inner.tensor and inner.of_shape == () and inner.wrt_shape != () and 1 not in inner.wrt_shape:
+        return DIFFERENTIAL_CHAIN + (r", where $@2 = \operatorname{tr}\left(\left(\frac{\partial @4}{\partial @5}\right)^\top "
+                                     r"\mathrm{d}@5\right)$ is the differential of a scalar of a matrix "
+                                     r"(the identification read backwards)")
+    return DIFFERENTIAL_CHAIN
+
+
+def _forward(links: tuple[Partial, ...], fshape, x: str, xshape, tensor_target: bool, simp,
+             steps: list[Step]) -> Expr:
     """The chain rule as differentials, from the variable up: d(link) with d(inner) substituted
     for the inner variable's differential; then the derivative is read off (or, for a tensor,
-    the differential is the result).  Handles tensor links anywhere in the chain."""
-    from . import linear
+    the differential is the result).  Handles tensor links anywhere in the chain.  Each
+    substitution is recorded in ``steps`` (``differential_chain``), the read-off below the last."""
     d = None
+    H = direction_symbol(x, xshape)
+    D = Differentiator(x, xshape, simp, direction=H)
+    of = None
+    found = []
+    below = None
     for link in reversed(links):
         dl = link.step.result if link.tensor else _as_differential(link)
-        if d is not None:
-            dl = ex.substitute(dl, {direction_symbol(link.wrt, link.wrt_shape).name: d})
+        if d is None:
+            of = link.expr
+        else:
+            inner = direction_symbol(link.wrt, link.wrt_shape)
+            of = ex.substitute(link.expr, {link.wrt: of})
+            composed = simp(ex.substitute(dl, {inner.name: d}))
+            found.append(D.step("differential_chain", of, composed, simplify=False, note=_differential_chain_note(below),
+                                args=(ex.sym(link.of, link.of_shape), dl, inner, d) + _link_names(below), label=link.of))
+            dl = composed
         d = simp(dl)
+        below = link
+    out = _read_off(d, fshape, x, xshape, tensor_target, simp)
+    if found and not tensor_target and xshape != ():
+        last = found[-1]
+        if fshape == ():
+            subs = identification_steps(of, d, simp(out if xshape[1] != 1 else ex.transpose(out)), D, links[0].of)
+        else:
+            subs = jacobian_collected(of, d, simp(out), D, links[0].of)
+        found[-1] = replace(last, substeps=subs)
+    if not _direct(links, x):
+        steps.extend(found)
+    return out
+
+
+def _read_off(d: Expr, fshape, x: str, xshape, tensor_target: bool, simp) -> Expr:
+    """The derivative from the differential ``d`` of f in the direction dx (d itself for a tensor)."""
     if tensor_target:
         return d
     h = direction_symbol(x, xshape).name

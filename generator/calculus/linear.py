@@ -12,6 +12,10 @@ This module turns it back into a derivative:
   ``e = J h``.
 * ``entries(e, H)``: for a tensor-valued derivative, the terms ``c·L·H·R``
   from which ∂z_ij/∂H_kl = c L_ik R_lj is written entry by entry.
+* ``identification_moves(e, h, …)``: the same reading written out for the
+  document, one identity at a time (the terms, a scalar is its own trace or
+  transpose, the cyclic trace, tr(Aᵀ) = tr(A), 1ᵀ(A ∘ B)1 = tr(BᵀA)); every
+  intermediate form equals ``e``, so ``rules`` records each as a checked step.
 
 Anything not linear in ``H`` in a way these rules recognise raises
 ``UnsupportedError``.
@@ -343,3 +347,116 @@ def linear_terms(e: Expr, h: str) -> list[tuple[tuple[Expr, ...], Expr | None, b
         R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else None
         out.append((scal, L, transposed, R))
     return out
+
+
+def identification_moves(e: Expr, h: str, hshape: ex.Shape, simp=None) -> list[tuple[str, Expr, Expr, Expr]]:
+    """The rewrites that bring a differential ``e`` (linear in ``h``) towards tr(Gᵀ H) (gᵀ h for
+    a vector h; J h for a vector ``e``), one identity at a time: (rule, term before, term after,
+    the whole differential after).  Every form equals ``e``; ``gradient`` and ``jacobian`` read
+    G and J off the same terms.  ``simp`` tidies each term (1ᵀ diag(u) v is uᵀ v) where the
+    term keeps its form L·H·R."""
+    terms = [_tidied(t, h, simp) for t in _expand(e, h) if _has(t, h)]
+    moves = []
+    if terms and ex.add(*terms) != e:
+        moves.append(("differential_terms", e, ex.add(*terms), ex.add(*terms)))
+    term_moves = _term_moves if e.shape == () else _jacobian_term_moves
+    for k, t in enumerate(terms):
+        for rule, after in term_moves(t, h, hshape):
+            before, terms[k] = terms[k], after
+            moves.append((rule, before, after, ex.add(*terms)))
+    return moves
+
+
+def _jacobian_term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
+    """The successive forms of one term of a vector's differential on the way to J h:
+    L h (rᵀ s) = (rᵀ s) L h, a scalar factor moved to the front; l hᵀ r = l rᵀ h."""
+    scal, core = _split_scalar(t)
+    if core.op != "matmul" or hshape == () or hshape[1] != 1:
+        return []
+    fs = core.args
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1:
+        return []
+    i = idx[0]
+    f, left, right = fs[i], fs[:i], fs[i + 1:]
+    H = ex.sym(h, hshape)
+    if _is_h(f, h) and right and ex.matmul(*right).shape == ():
+        moved = ex.mul(*scal, ex.matmul(*right), ex.matmul(*left, H) if left else H)
+        return [("scalar_commutes", moved)]
+    if f.op == "T" and _is_h(f.args[0], h) and left and right and ex.matmul(*left).shape[1] == 1 \
+            and ex.matmul(*right).shape[1] == 1:
+        r = ex.matmul(*right)
+        out = ex.matmul(*left, _t(r), H)
+        return [("scalar_transpose", ex.mul(*scal, out) if scal else out)]
+    return []
+
+
+def _scalars_out(m: Expr) -> tuple[tuple[Expr, ...], Expr]:
+    """(c A) B = c (A B): the scalar factors of a matrix product's factors, and the product without them."""
+    scal: list[Expr] = []
+    fs = []
+    for f in m.args:
+        s, core = _split_scalar(f) if f.op == "mul" and f.shape != () else ((), f)
+        scal.extend(s)
+        fs.append(core)
+    return tuple(scal), (ex.matmul(*fs) if scal else m)
+
+
+def _is_ones_row(fs: list[Expr]) -> bool:
+    return len(fs) == 1 and fs[0].op == "T" and fs[0].args[0].op == "ones"
+
+
+def _is_ones_col(fs: list[Expr]) -> bool:
+    return len(fs) == 1 and fs[0].op == "ones"
+
+
+def _tidied(t: Expr, h: str, simp) -> Expr:
+    """``t`` simplified, where that keeps it a single term L·H·R."""
+    if simp is None:
+        return t
+    s = simp(t)
+    return s if _expand(s, h) == [s] else t
+
+
+def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
+    """The successive forms of one term c·(L H R) or c·tr(L H R) on the way to c·tr(P H)."""
+    scal, core = _split_scalar(t)
+
+    def wrap(c: Expr) -> Expr:
+        return ex.mul(*scal, c) if scal else c
+
+    if core.op == "div" and not _has(core.args[1], h):
+        return [(r, wrap(ex.div(f, core.args[1]))) for r, f in _term_moves(core.args[0], h, hshape)]
+    traced = core.op == "trace"
+    m = core.args[0] if traced else core
+    if m.op != "matmul" or (not traced and m.shape != ()):
+        return []
+    inner, m = _scalars_out(m)
+    scal = scal + inner
+    fs = m.args
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1:
+        return []
+    i = idx[0]
+    f, left, right = fs[i], list(fs[:i]), list(fs[i + 1:])
+    vector = hshape != () and hshape[1] == 1
+    moves: list[tuple[str, Expr]] = []
+    if f.op == "T" and _is_h(f.args[0], h):
+        # tr(L Hᵀ R) = tr(Rᵀ H Lᵀ); a scalar lᵀ Hᵀ r is its own transpose, rᵀ H l
+        left, right = [_t(a) for a in reversed(right)], [_t(a) for a in reversed(left)]
+        m = ex.matmul(*left, ex.sym(h, hshape), *right)
+        moves.append(("trace_transpose" if traced else "scalar_transpose", wrap(ex.trace(m) if traced else m)))
+    elif f.op == "had" and not traced and _is_ones_row(left) and _is_ones_col(right):
+        # 1ᵀ (H ∘ B) 1 = Σ_ij H_ij B_ij = tr(Bᵀ H)
+        a, b = f.args
+        other = b if _is_h(a, h) else a
+        if (_is_h(a, h) or _is_h(b, h)) and not _has(other, h):
+            return [("hadamard_sum", wrap(ex.trace(ex.matmul(_t(other), ex.sym(h, hshape)))))]
+        return []
+    elif not _is_h(f, h):
+        return []
+    if (not right and (traced or vector)) or (vector and not traced):
+        return moves            # already tr(P H) or gᵀ h (a vector h with a factor after it is left as it is)
+    rotated = ex.matmul(*right, *left, ex.sym(h, hshape)) if (right or left) else ex.sym(h, hshape)
+    moves.append(("trace_cyclic" if traced else "scalar_trace", wrap(ex.trace(rotated))))
+    return moves

@@ -61,6 +61,16 @@ TITLES = {
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
     "differential": "Differential, then identification",
+    "differential_terms": "Expanding the differential",
+    "trace_transpose": "Transpose inside a trace",
+    "scalar_trace": "A scalar is its own trace",
+    "scalar_transpose": "A scalar is its own transpose",
+    "differential_collected": "Collecting the terms",
+    "hadamard_sum": "Sum of a Hadamard product",
+    "scalar_commutes": "A scalar factor commutes",
+    "tensor_contraction": "Contraction with the tensor",
+    "matrix_chain": "Chain rule through a matrix",
+    "differential_chain": "Chain rule with differentials",
     "abstract_chain": "Chain rule through an abstract function",
 }
 TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
@@ -131,9 +141,12 @@ class Differentiator:
         raise UnsupportedError(f"no rule differentiates {ex.to_text(e)} with respect to {self.x}")
 
     def step(self, rule: str, e: Expr, result: Expr, *, cites: str = "", note: str = "",
-             args: tuple = (), subs: tuple = ()) -> Step:
+             args: tuple = (), subs: tuple = (), simplify: bool = True, label: str = "") -> Step:
+        """A step of ``rule``; ``simplify=False`` keeps a rewritten form as it is written; ``label``
+        names ``e`` in the document when it is not written out (see ``Step``)."""
         want = self.jshape(e.shape)
-        result = self.simp(result)
+        if simplify:
+            result = self.simp(result)
         if result == ex.ZERO and want != ():
             result = ex.zero(want)
         if result.shape != want:
@@ -142,7 +155,8 @@ class Differentiator:
                 f"expected {shape_str(want)}")
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
-                    wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "")
+                    wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "",
+                    label=label)
 
     # -- Jacobian algebra
     def zero(self, e: Expr) -> Expr:
@@ -268,6 +282,9 @@ def rule_sum(e: Expr, D: Differentiator) -> Step | None:
                   note=r"differentiate term by term")
 
 
+CONSTANT_FACTOR = "$@0$ does not depend on $@1$ and stays as a factor"
+
+
 def rule_mul(e: Expr, D: Differentiator) -> Step | None:
     """∂(c a)/∂x = c ∂a/∂x for a constant c; otherwise the product rule ∂(uv)/∂x = v ∂u/∂x + u ∂v/∂x."""
     if e.op != "mul":
@@ -285,7 +302,7 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
         else:
             res = ex.mul(coeff, sub.result)
         return D.step("constant_factor", e, res, subs=(sub,),
-                      note="$@0$ does not depend on $@1$ and stays as a factor", args=(coeff, D.xvar))
+                      note=CONSTANT_FACTOR, args=(coeff, D.xvar))
     subs = [D.d(e.args[i]) for i in dep]
     terms = []
     for i, s in zip(dep, subs):
@@ -297,6 +314,31 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
             terms.append(ex.mul(other, s.result))
     return D.step("product", e, ex.add(*terms), subs=tuple(subs),
                   note=r"product rule: each factor differentiated in turn, the others kept")
+
+
+def rule_factor_out_of_product(e: Expr, D: Differentiator) -> Step | None:
+    """(c A) B = c (A B) for a constant scalar c, in a product with the variable on both sides:
+    pulled out first, so that the product left is a form the rules below recognise (−½ yᵀ S⁻¹ y
+    is −½ times a quadratic form, MML (5.107), not a bilinear form in −½y and y)."""
+    if e.op != "matmul" or D.kind == "scalar" or sum(not D.const(f) for f in e.args) < 2:
+        return None
+    coeff: list[Expr] = []
+    rest = []
+    for f in e.args:
+        if f.op == "mul":
+            c = [a for a in f.args if a.shape == () and D.const(a)]
+            kept = [a for a in f.args if not (a.shape == () and D.const(a))]
+            if c and kept:
+                coeff.extend(c)
+                f = ex.mul(*kept)
+        rest.append(f)
+    if not coeff:
+        return None
+    inner = ex.matmul(*rest)
+    sub = D.d(inner)
+    c = ex.mul(*coeff)
+    return D.step("constant_factor", e, ex.mul(c, sub.result), subs=(sub,),
+                  note=CONSTANT_FACTOR, args=(c, D.xvar))
 
 
 def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
@@ -608,20 +650,83 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
     if e.shape == ():
         G = D.simp(linear.gradient(dfx, H.name, D.xshape))
         res = G if D.kind == "matrix" else ex.transpose(G)
-        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
-                + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$ gives "
-                   r"$\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
-                   if D.kind == "matrix" else
-                   r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$ gives "
-                   r"$\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$"))
+        subs = (sub,) + identification_steps(e, dfx, G, Dd)
+        note = DIFFERENTIAL_NOTE + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$, "
+                                    r"and read off $\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
+                                    if D.kind == "matrix" else
+                                    r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$, "
+                                    r"and read off $\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$")
     elif D.kind == "vector":
         res = linear.jacobian(dfx, H.name, D.xshape[0])
-        note = (r"the differential is $\mathrm{d}@0 = @1$; reading off "
-                r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$ gives the Jacobian $\mathbf{J}$")
+        note = DIFFERENTIAL_NOTE + r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$, and read off the Jacobian $\mathbf{J}$"
+        subs = (sub,) + jacobian_collected(e, dfx, D.simp(res), Dd)
     else:
         return None
-    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note,
-                  args=(e, dfx), subs=(sub,))
+    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note, args=(H,), subs=subs)
+
+
+DIFFERENTIAL_NOTE = r"take the differential in the direction $@0$, bring it to the form "
+
+
+REWRITE_NOTES = {       # the identity; "@0 = @1, " (the term before and after) goes in front when other terms stay
+    "trace_cyclic": r"by $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "scalar_trace": r"$s = \operatorname{tr}(s)$ for a scalar $s$, then $\operatorname{tr}(\mathbf{A}\mathbf{B}\mathbf{C}) = \operatorname{tr}(\mathbf{C}\mathbf{A}\mathbf{B})$",
+    "trace_transpose": r"by $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
+    "scalar_transpose": r"$s = s^\top$ for a scalar $s$",
+    "scalar_commutes": r"$\mathbf{A}\,s = s\,\mathbf{A}$ for a scalar $s$",
+    "hadamard_sum": r"by $\mathbf{1}^\top (\mathbf{A} \odot \mathbf{B}) \mathbf{1} = \sum_{ij} A_{ij} B_{ij} = \operatorname{tr}(\mathbf{B}^\top \mathbf{A})$",
+}
+REWRITE_CITES = {"trace_cyclic": "Matrix Cookbook (16)", "scalar_trace": "Matrix Cookbook (16)"}
+COLLECTED_NOTES = {
+    "matrix": r"the form $\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top @0)$ of the identification, with $\mathbf{G}$ written out",
+    "vector": r"the form $\mathrm{d}f = \mathbf{g}^\top @0$ of the identification, with $\mathbf{g}$ written out",
+    "jacobian": r"the form $\mathrm{d}\mathbf{f} = \mathbf{J}\,@0$ of the identification, with $\mathbf{J}$ written out",
+}
+
+
+def _expansion_note(before: Expr, after: Expr) -> str:
+    """What expanding a differential into terms linear in the direction used."""
+    gone = [op for op in ("sum", "had") if ex.has_op(before, op) and not ex.has_op(after, op)]
+    used = {("sum", "had"): r"$\operatorname{sum}(\mathbf{u} \odot \mathbf{v}) = \mathbf{u}^\top \mathbf{v}$",
+            ("sum",): r"$\operatorname{sum}(\mathbf{v}) = \mathbf{1}^\top \mathbf{v}$",
+            ("had",): r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$"}.get(tuple(gone))
+    linear = r"a sum of terms each linear in $@2$" if after.op == "add" else r"linear in $@2$"
+    return linear + (", by " + used if used else "")
+
+
+def rewrite_steps(e: Expr, dfx: Expr, form: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of ``e`` brought to ``form`` (tr(Gᵀ dX), gᵀ dx or J dx, with G, g
+    or J written out), one identity per step.  Each step is the whole differential in the same
+    direction (so each is checked, and shown as d``label`` = …); its note says which term
+    changed and by which identity."""
+    from . import linear
+    H = Dd.direction
+    row = e.shape != () and e.shape[1] != 1       # a row vector: its column's differential, transposed
+    out = []
+    for rule, before, after, whole in linear.identification_moves(ex.transpose(dfx) if row else dfx,
+                                                                  H.name, H.shape, Dd.simp):
+        if rule == "differential_terms":
+            note = _expansion_note(before, after)
+        else:
+            note = ("$@0 = @1$, " if whole != after else "") + REWRITE_NOTES[rule]
+        out.append(Dd.step(rule, e, ex.transpose(whole) if row else whole, simplify=False, label=label,
+                           cites=REWRITE_CITES.get(rule, ""), note=note, args=(before, after, H)))
+    kind = "jacobian" if e.shape != () else ("vector" if H.shape[1] == 1 else "matrix")
+    out.append(Dd.step("differential_collected", e, form, simplify=False, label=label,
+                       note=COLLECTED_NOTES[kind], args=(H,)))
+    return tuple(out)
+
+
+def identification_steps(e: Expr, dfx: Expr, G: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of the scalar ``e`` brought to tr(Gᵀ dX) (gᵀ dx for a vector)."""
+    gt_h = ex.matmul(G if G.op in ("eye", "diag") else ex.transpose(G), Dd.direction)     # Iᵀ = I
+    return rewrite_steps(e, dfx, gt_h if Dd.direction.shape[1] == 1 else ex.trace(gt_h), Dd, label)
+
+
+def jacobian_collected(e: Expr, dfx: Expr, J: Expr, Dd: Differentiator, label: str = "") -> tuple[Step, ...]:
+    """The differential ``dfx`` of the vector ``e`` brought to J dx."""
+    jdx = ex.matmul(J, Dd.direction)
+    return rewrite_steps(e, dfx, jdx if e.shape[1] == 1 else ex.transpose(jdx), Dd, label)
 
 
 def identity_citation(e: Expr, x: str) -> str:
@@ -675,6 +780,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_transpose,
     rule_sum,
     rule_mul,
+    rule_factor_out_of_product,
     rule_matmul,
     rule_fn,
     rule_power,

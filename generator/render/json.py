@@ -30,13 +30,19 @@ def _step(step: Step, P: LatexPrinter) -> dict:
         "cites": step.cites,
         "of": ex.to_text(step.of),
         "wrt": step.wrt,
-        "text": (f"d[{ex.to_text(step.of)}] = {ex.to_text(step.result)}" if step.direction else
-                 f"d/d{step.wrt} [{ex.to_text(step.of)}] = {ex.to_text(step.result)}"),
+        "text": f"{_lhs(step)} = {ex.to_text(step.result)}",
         "differential": bool(step.direction),
         "latex": rf"\frac{{\partial}}{{\partial {P.names.get(step.wrt, step.wrt)}}}\left({P(step.of)}\right) = {P(step.result)}",
         "dims": step.dims,
         "substeps": [_step(s, P) for s in step.substeps],
     }
+
+
+def _lhs(step: Step) -> str:
+    """d[of] for a differential, d/dx [of] otherwise; dL, dL/dx when the step names ``of`` (its label)."""
+    if step.label:
+        return f"d{step.label}" if step.direction else f"d{step.label}/d{step.wrt}"
+    return f"d[{ex.to_text(step.of)}]" if step.direction else f"d/d{step.wrt} [{ex.to_text(step.of)}]"
 
 
 def _result(r: Result, P: LatexPrinter) -> dict:
@@ -103,7 +109,7 @@ def trace_json(sol: Solution) -> str:
         for r in ps.results:
             for partial in r.partials:
                 steps.append(_step(partial.step, P))
-            steps.extend(_step(s, P) for s in r.extra_steps)
+            steps.extend(_step(s, P) for s in r.chain_steps + r.extra_steps)
         parts.append({
             "id": ps.part.id,
             "method": ps.part.method,

@@ -92,6 +92,17 @@ class PartView:
             s = s.replace(f"@{i}", self.P(a))
         return s
 
+    def step_equation(self, step: Step, of: str) -> str:
+        """d(of) = … for a differential, ∂/∂x (of) = … otherwise; dL = …, ∂L/∂x = … with a label."""
+        what = self.name(step.label) if step.label else rf"\left({of}\right)"
+        if step.direction:
+            lhs = rf"\mathrm{{d}}{what}"
+        elif step.label:
+            lhs = rf"\frac{{\partial {what}}}{{\partial {self.name(step.wrt)}}}"
+        else:
+            lhs = rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}{what}"
+        return f"{lhs} = {self.P(step.result)}"
+
     def step_view(self, step: Step, depth: int = 0) -> dict:
         of = self.P(step.of)
         return {
@@ -102,9 +113,9 @@ class PartView:
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
             "of": of,
             "wrt": self.name(step.wrt),
-            "equation": (rf"\mathrm{{d}}\left({of}\right) = {self.P(step.result)}" if step.direction else
-                         rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}"),
+            "equation": self.step_equation(step, of),
             "dims": dims_latex(step.dims),
+            "differential": bool(step.direction),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
             "depth": depth,
@@ -132,8 +143,8 @@ class PartView:
     def product(self, r: Result, denominator: bool) -> str:
         if self.part.method == "direct":
             return self.P(r.product)
-        if any(l.tensor for links in r.chain for l in links):
-            return self.P(r.product)      # contracted with the tensor: no plain product to show
+        if r.chain_steps or any(l.tensor for links in r.chain for l in links):
+            return self.P(r.product)      # through a tensor or a matrix: no plain product to show
         paths = []
         for links in r.chain:
             results = [l.result for l in links]
@@ -222,6 +233,7 @@ class PartView:
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
             "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
+            "chain_steps": [self.step_view(s, 1) for s in r.chain_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
