@@ -21,11 +21,11 @@ Upsilon Phi Psi Omega
 mathbf boldsymbol mathrm mathit mathbb mathcal mathsf mathtt operatorname text textbf textit bm
 frac dfrac tfrac sqrt sum prod int oint lim limsup liminf max min sup inf arg argmax argmin
 exp log ln sin cos tan sinh cosh tanh det tr dim ker
-partial nabla infty cdot cdots ldots dots vdots ddots times div pm mp circ odot otimes oplus ast star
+partial nabla infty cdot cdots ldots dots vdots ddots times div pm mp circ odot otimes oplus oslash ast star
 le leq ge geq ne neq approx equiv sim simeq propto in notin subset subseteq supset supseteq cup cap
 to rightarrow leftarrow Rightarrow Leftarrow Leftrightarrow implies iff mapsto
 forall exists neg land lor
-left right big Big bigg Bigg middle
+left right big Big bigg Bigg bigl bigr middle
 langle rangle lVert rVert lvert rvert Vert vert lfloor rfloor lceil rceil
 top intercal prime dagger
 hat bar tilde vec dot ddot overline underline widehat widetilde underbrace overbrace

@@ -14,8 +14,14 @@ from .. import expr as ex
 from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
-from ..printing import LatexPrinter, dims_latex, symbol_latex
+from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
+
+
+DISPLAY = 38.0        # ems of a display line (16 cm of 11pt text, less a margin)
+WITH = r"\text{with}"  # the templates put their word (labels.yaml: with) in its place
+LIST_INDENT = 2.5     # ems each level of a list indents
+TABLE_WIDTH = 16.0    # ems of a formula in the summary table; a longer one is referred to above
 
 
 def names_of(part) -> dict[str, str]:
@@ -58,6 +64,7 @@ class PartView:
         self.part = ps.part
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
+        self.inline = InlinePrinter(self.names)
 
     def name(self, n: str) -> str:
         return self.names.get(n, n)
@@ -75,42 +82,67 @@ class PartView:
         d = r"\partial " if partial else "d"
         return rf"{d}{self.name(f)} / {d}{self.name(x)}"
 
-    def juxtapose(self, exprs) -> str:
-        """Factors side by side, each in parentheses where a sum or a sign needs them."""
-        out = []
+    def juxtapose(self, exprs, width: float = DISPLAY) -> list[str]:
+        """Factors side by side, each in parentheses where a sum or a sign needs them, in pieces a
+        line may break between (a factor too long for a line broken inside its parentheses)."""
+        out: list[str] = []
         for e in exprs:
-            s = self.P(e)
+            pieces = self.P.segments(e, width - INDENT)
             if e.op == "add" or (e.op == "mul" and e.args[0].op == "num" and e.args[0].value < 0 and out):
-                s = r"\left(" + s + r"\right)"
-            out.append(s)
-        return r" \, ".join(out)
+                pieces = ([r"\left(" + pieces[0] + r"\right)"] if len(pieces) == 1
+                          else [r"\bigl(" + pieces[0]] + pieces[1:-1] + [pieces[-1] + r"\bigr)"])
+            if out:
+                pieces[0] = r"\, " + pieces[0]
+            out += pieces
+        return out
 
     def note(self, step: Step) -> str:
         s = step.note
         for i, a in enumerate(step.note_args):
-            s = s.replace(f"@{i}", self.P(a))
+            # a long formula in a sentence: brackets TeX may break the line inside
+            latex = self.P(a)
+            s = s.replace(f"@{i}", self.inline(a) if latex_width(latex) > DISPLAY / 3 else latex)
         return s
 
     def step_view(self, step: Step, depth: int = 0) -> dict:
         of = self.P(step.of)
+        title = self.step_title(step)
+        head = r"\mathrm{d}" if step.direction else rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}"
+        equation = rf"{head}\left({of}\right) = {self.P(step.result)}"
+        width = DISPLAY - LIST_INDENT * max(depth, 1)
+        # a step too long for its list line gets a display of its own, broken on the tree
+        display = latex_width(equation) + 0.5 * len(title + step.cites) + 2 > width
         return {
             "rule": step.rule,
-            "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
+            "title": title,
             "cites": step.cites,
             "note": self.note(step),
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
             "of": of,
             "wrt": self.name(step.wrt),
-            "equation": (rf"\mathrm{{d}}\left({of}\right) = {self.P(step.result)}" if step.direction else
-                         rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}\left({of}\right) = {self.P(step.result)}"),
+            "equation": self.P.applied(head, step.of, step.result, width) if display else equation,
+            "display": display,
             "dims": dims_latex(step.dims),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
             "depth": depth,
         }
 
+    def step_title(self, step: Step) -> str:
+        if step.rule == "norm" and _is_matrix(step.of.args[0] if step.of.args else step.of):
+            return "Frobenius norm"
+        return TITLES.get(step.rule, step.rule.replace("_", " "))
+
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
+        if latex_width(r", \qquad ".join(defs)) <= DISPLAY:
+            display = r", \qquad ".join(defs)
+        else:                       # one definition a row, each broken where too long
+            rows: list[str] = []
+            for i, d in enumerate(self.part.define):
+                rows += self.P.rows(d.expr, DISPLAY, f"{self.name(d.name)} = ",
+                                    "," if i < len(self.part.define) - 1 else "")
+            display = aligned(rows)
         groups: dict[str, list[str]] = {}
         for s in self.part.symbols:
             if s.kind in ("scalar", "array"):
@@ -120,23 +152,55 @@ class PartView:
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
-        return {"defs": defs, "where": where, "assumptions": assumptions}
+        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions}
 
-    def product(self, r: Result, denominator: bool) -> str:
-        if self.part.method == "direct":
-            return self.P(r.product)
-        if any(l.tensor for links in r.chain for l in links):
-            return self.P(r.product)      # contracted with the tensor: no plain product to show
-        paths = []
+    def chain_equation(self, r: Result, chains: list[dict], space: str, dims: str) -> str:
+        """∂f/∂x = the named partials, each with its dims under it, and the product of the dims."""
+        paths = [r"\;".join(rf"\underbrace{{{f['frac']}}}_{{{f['dims']}}}" for f in c["factors"]) for c in chains]
+        products = ["".join(f"({f['dims']})" for f in c["factors"]) for c in chains]
+        head = self.frac(r.of, r.wrt, False) + " = "
+        one = head + " + ".join(paths) + rf" \in {space}, \qquad " + " + ".join(products) + f" = {dims}."
+        if latex_width(one) <= DISPLAY:
+            return one
+        rows = fill([paths[0]] + ["+ " + p for p in paths[1:]], DISPLAY - 4, latex_width(head))
+        rows[0] = head + rows[0]
+        rows[-1] += rf" \in {space},"
+        rows += fill([products[0]] + ["+ " + p for p in products[1:]], DISPLAY - 4, INDENT)
+        rows[-1] += f" = {dims}."
+        return aligned(rows)
+
+    def product(self, r: Result, denominator: bool) -> list[str]:
+        """The product of the partials, in pieces a line may break between."""
+        if self.part.method == "direct" or any(l.tensor for links in r.chain for l in links):
+            # direct, or contracted with the tensor: no plain product of the partials to show
+            return self.P.segments(r.product, DISPLAY - INDENT)
+        out: list[str] = []
         for links in r.chain:
             results = [l.step.result for l in links]
             if denominator:
                 results = [_transposed(e) for e in reversed(results)]
-            paths.append(self.juxtapose(results))
-        out = paths[0]
-        for p in paths[1:]:
-            out += " - " + p[1:] if p.startswith("-") else " + " + p
+            path = self.juxtapose(results)
+            if out:
+                path[0] = "- " + path[0][1:] if path[0].startswith("-") else "+ " + path[0]
+            out += path
         return out
+
+    def product_equation(self, r: Result, denominator: bool) -> str:
+        """∂f/∂x = (the product), with the substitutions on a row of their own when long."""
+        head = self.frac(r.of, r.wrt, False) + " = "
+        rows = fill(self.product(r, denominator), DISPLAY, latex_width(head))
+        rows[0] = head + rows[0]
+        if r.substitutions:
+            subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
+            with_ = WITH + " "
+            tail = fill([with_ + subs[0]] + [r", \; " + x for x in subs[1:]], DISPLAY, INDENT)
+            if len(rows) == 1 and len(tail) == 1 and latex_width(rows[0] + tail[0]) + 3 <= DISPLAY:
+                rows[0] += r", \qquad " + tail[0]
+            else:
+                rows[-1] += ","
+                rows += tail
+        rows[-1] += "."
+        return aligned(rows)
 
     def result_view(self, r: Result) -> dict:
         chain_views = []
@@ -162,8 +226,13 @@ class PartView:
                 "frac": self.frac(p.of, p.wrt, True),
                 "slash": self.slash(p.of, p.wrt, True),
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
+                "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
+                                       if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
                 "step": self.step_view(p.step),
                 "result": self.P(res),
+                "equation": self.P.equation(self.frac(p.of, p.wrt, True), res, DISPLAY, r" \in " + jac_space(
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))) + "."),
+                "table": self.P(res) if latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
@@ -182,12 +251,15 @@ class PartView:
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
+        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims)
+        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims)
         return {
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
             "frac": self.frac(r.of, r.wrt, False, r.order),
             "chain_frac": self.frac(r.of, r.wrt, False),
-            "chain_space": jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims),
-            "chain_dims": dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims),
+            "chain_space": chain_space,
+            "chain_dims": chain_dims,
+            "chain_equation": self.chain_equation(r, chain_views, chain_space, chain_dims),
             "trivial_product": len(r.chain) == 1 and len(r.chain[0]) == 1 and not r.substitutions,
             "slash": self.slash(r.of, r.wrt, False, r.order),
             "chains": chain_views,
@@ -196,18 +268,21 @@ class PartView:
             "dims": dims_latex(r.dims),
             "space": jac_space(r.dims),
             "partials": partials,
-            "product": self.product(r, denominator),
+            "product": " ".join(self.product(r, denominator)),
+            "product_equation": self.product_equation(r, denominator),
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
             "result": self.P(r.result),
+            "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), r.result, DISPLAY - 1,
+                                               r" \in " + jac_space(r.dims)),
             "result_text": ex.to_text(r.result),
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
             "check": None if check is None else {
-                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or "scalars only",
+                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or r"\text{scalars only}",
                 "points": check.points,
                 "error": fmt_error(check.max_rel_error),
             },
@@ -352,6 +427,10 @@ def _layout(dims: str, denominator: bool) -> str:
 def _transposed(e: Expr) -> Expr:
     from ..calculus.simplify import simplify
     return simplify(ex.transpose(e))
+
+
+def _is_matrix(e: Expr) -> bool:
+    return len(e.shape) == 2 and 1 not in e.shape
 
 
 def _has_eye(e: Expr) -> bool:

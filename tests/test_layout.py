@@ -1,0 +1,121 @@
+"""Layout: long formulas are broken on the expression tree, and no document runs off the page."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from generator import expr as ex
+from generator.build import build, render_outputs, solve_problem
+from generator.printing import LatexPrinter, latex_width
+from generator.render.pdf import have_tex
+from generator.spec import load_problem
+
+D = 4
+x, y = ex.sym("x", (D, 1)), ex.sym("y", (D, 1))
+X = ex.sym("X", (D, D))
+
+
+def _long_sum(n: int) -> ex.Expr:
+    """A sum of n long terms: y ⊙ log(σ(X x + y)) ⊙ ..., as in a cross-entropy."""
+    inner = ex.add(ex.matmul(X, x), y)
+    return ex.add(*[ex.hadamard(y, ex.fn("log", ex.fn("sigmoid", ex.power(inner, ex.num(k + 2)))))
+                    for k in range(n)])
+
+
+def _one_line(latex: str) -> str:
+    """An aligned block read back as one line: the rows joined, the brackets that span rows as \\left( \\right)."""
+    s = re.sub(r"\\(begin|end)\{aligned\}|&\\qquad \{\} |&\\qquad |& |\\\\ ", "", latex)
+    s = s.replace(r"\bigl(", r"\left(").replace(r"\bigr)", r"\right)")
+    return re.sub(r"\s+", " ", s).strip()
+
+
+@pytest.mark.parametrize("n", [1, 3, 6, 12])
+def test_a_long_sum_is_broken_into_rows_that_fit(n):
+    P = LatexPrinter()
+    e = _long_sum(n)
+    one = P(e)
+    out = P.equation("f", e, 30)
+    rows = re.sub(r"\\(begin|end)\{aligned\}", "", out).split(r" \\ ")
+    if latex_width("f = " + one) <= 30:
+        assert rows == [out] and "aligned" not in out
+    else:
+        assert len(rows) > 1
+        assert all(latex_width(r) <= 30 for r in rows), [latex_width(r) for r in rows]
+    # nothing lost or reordered: the rows read back as the one-line formula
+    assert _one_line(out) == re.sub(r"\s+", " ", "f = " + one)
+
+
+def test_a_long_factor_is_broken_inside_its_brackets():
+    P = LatexPrinter()
+    e = ex.matmul(ex.transpose(_long_sum(4)), X)          # (long sum)ᵀ X
+    rows = P.lines(e, 25)
+    assert len(rows) > 1
+    assert rows[0].startswith(r"\bigl(") and rows[-1].endswith(r"\bigr)^\top \mathbf{X}")
+    assert all(r.count(r"\left(") == r.count(r"\right)") for r in rows)   # \left...\right never spans rows
+
+
+def test_breaks_prefer_the_top_level_sum():
+    P = LatexPrinter()
+    terms = [ex.fn("exp", ex.matmul(X, x)), ex.fn("tanh", y), ex.matmul(X, y)]
+    e = ex.add(*terms * 4)
+    rows = P.lines(e, 20)
+    assert len(rows) > 1
+    # each row is whole terms: no bracket opened on one row and closed on another
+    assert all(r"\bigl(" not in r for r in rows)
+    assert all(r.startswith(("+", "-")) for r in rows[1:])
+
+
+def _overfull(log: str, limit: float) -> list[str]:
+    return [m.group(0) for m in re.finditer(r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\)[^\n]*", log)
+            if float(m.group(1)) > limit]
+
+
+def test_no_bank_document_runs_off_the_page(tmp_path, root):
+    """Every bank document (each problem and the combined set) compiles with no line wider than the
+    text by more than 5pt (TeX's 'Overfull \\hbox' in the log)."""
+    if not have_tex():
+        if os.environ.get("CI"):
+            pytest.fail("TeX Live is missing in CI")
+        pytest.skip("no TeX installation")
+    report = build([root / "problems"], tmp_path / "out", ("tex",))
+    assert not report.failed, report.failed
+    from generator.build import render_combined
+    sols = [solve_problem(load_problem(p)) for p in sorted((root / "problems").rglob("*.yaml"))]
+    (tmp_path / "out" / "bank.tex").write_bytes(render_combined(sols, "Bank", "bank", ("tex",))["tex"])
+    texs = sorted((tmp_path / "out").glob("*.tex"))
+    assert len(texs) == len(sols) + 1
+    bad = []
+    work = tmp_path / "tex"
+    work.mkdir()
+    for tex in texs:
+        shutil.copy(tex, work / tex.name)
+        subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                       cwd=work, capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+        log = (work / (tex.stem + ".log")).read_text(encoding="utf-8", errors="replace")
+        assert "Output written" in log, f"{tex.name} did not compile"
+        bad += [f"{tex.name}: {line}" for line in _overfull(log, 5.0)]
+    assert not bad, "\n".join(bad)
+
+
+LOGISTIC = """
+id: logistic-regression
+symbols: {N: dim, D: dim, X: [N, D], w: [D], y: [N]}
+define:
+  L: -sum(y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z)))
+  z: X @ w
+find: [dL/dw, d2L/dw2]
+"""
+
+
+def test_markdown_breaks_long_formulas_too(tmp_path):
+    (tmp_path / "p.yaml").write_text(LOGISTIC)
+    md = render_outputs(solve_problem(load_problem(tmp_path / "p.yaml")), ["md"])["md"].decode()
+    blocks = re.findall(r"\$\$\n\s*(.*?)\n\s*\$\$", md, re.S)
+    assert any("aligned" in b for b in blocks)
+    for block in blocks:
+        for row in block.split(r" \\ "):
+            assert latex_width(row) <= 40, row
