@@ -155,11 +155,11 @@ class LatexPrinter:
             upstairs = [f for f in rest if f.shape == ()]
             rest = [f for f in rest if f.shape != ()]
             top = juxtapose(([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
-                            + [self.factor(f) for f in upstairs])
+                            + [self.factor(f) for f in upstairs], thin=False)
             below = ([str(c.denominator)] if c.denominator != 1 else []) + [
                 self.print(b) if len(bottom) == 1 and c.denominator == 1 else self.factor(b) for b in bottom]
-            frac = r"\frac{" + top + "}{" + juxtapose(below) + "}"
-            body = juxtapose([frac] + [self.factor(f) for f in rest])
+            frac = r"\frac{" + top + "}{" + juxtapose(below, thin=False) + "}"
+            body = juxtapose([frac] + [self.factor(f) for f in rest], thin=False)
             return ("-" if c < 0 else "") + body
         if args[0].op == "num":
             c = args[0].value
@@ -202,6 +202,8 @@ class LatexPrinter:
         if a.op == "fn" and a.name in _FN_POWERS:
             return _FN_LATEX[a.name] + "^{" + exp + "}" + self.LEFT + self.print(a.args[0]) + self.RIGHT
         base = self.print(a)
+        if a.op == "norm":
+            return base + "^{" + exp + "}"
         if a.op in ("sym", "num") and self.prec(a) == 5 and not ("^" in base):
             return base + "^{" + exp + "}"
         return self.LEFT + base + self.RIGHT + r"^{" + exp + "}"

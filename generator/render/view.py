@@ -19,7 +19,7 @@ from ..trace import PartSolution, Result, Solution, Step
 
 
 DISPLAY = 38.0        # ems of a display line (16 cm of 11pt text, less a margin)
-WITH = r"\text{with}"  # the templates put their word (labels.yaml: with) in its place
+WITH = r"\text{with }"  # the templates put their word (labels.yaml: with) in its place
 LIST_INDENT = 2.5     # ems each level of a list indents
 TABLE_WIDTH = 16.0    # ems of a formula in the summary table; a longer one is referred to above
 
@@ -110,8 +110,11 @@ class PartView:
         head = r"\mathrm{d}" if step.direction else rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}"
         equation = rf"{head}\left({of}\right) = {self.P(step.result)}"
         width = DISPLAY - LIST_INDENT * max(depth, 1)
-        # a step too long for its list line gets a display of its own, broken on the tree
-        display = latex_width(equation) + 0.5 * len(title + step.cites) + 2 > width
+        # a step too long for a line of the list gets a display of its own, broken on the tree
+        display = latex_width(equation) > width
+        # the formula on a line of its own when it does not fit beside the title (TeX would rather
+        # run the line off the page than leave the title alone on a stretched line)
+        newline = not display and latex_width(equation) + 0.45 * len(title + step.cites) + 3 > width
         return {
             "rule": step.rule,
             "title": title,
@@ -122,6 +125,7 @@ class PartView:
             "wrt": self.name(step.wrt),
             "equation": self.P.applied(head, step.of, step.result, width) if display else equation,
             "display": display,
+            "newline": newline,
             "dims": dims_latex(step.dims),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
@@ -192,8 +196,8 @@ class PartView:
         rows[0] = head + rows[0]
         if r.substitutions:
             subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
-            with_ = WITH + " "
-            tail = fill([with_ + subs[0]] + [r", \; " + x for x in subs[1:]], DISPLAY, INDENT)
+            pieces = [WITH + subs[0]] + [r"\; " + x for x in subs[1:]]
+            tail = fill([p + "," for p in pieces[:-1]] + pieces[-1:], DISPLAY, INDENT)
             if len(rows) == 1 and len(tail) == 1 and latex_width(rows[0] + tail[0]) + 3 <= DISPLAY:
                 rows[0] += r", \qquad " + tail[0]
             else:
