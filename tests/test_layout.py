@@ -119,3 +119,76 @@ def test_markdown_breaks_long_formulas_too(tmp_path):
     for block in blocks:
         for row in block.split(r" \\ "):
             assert latex_width(row) <= 40, row
+
+
+def _outputs(tmp_path, text: str, formats=("md", "tex")) -> dict[str, str]:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return {k: v.decode() for k, v in render_outputs(solve_problem(load_problem(path)), list(formats)).items()}
+
+
+def test_the_convention_is_stated_once_per_document(root):
+    sol = solve_problem(load_problem(root / "problems" / "mml-5.8.yaml"))      # three parts, one layout
+    out = render_outputs(sol, ["md", "tex"])
+    assert out["md"].decode().count("**Convention.**") == 1
+    assert out["tex"].decode().count(r"\textbf{Convention.}") == 1
+
+
+def test_the_convention_is_stated_again_where_the_layout_changes(tmp_path):
+    out = _outputs(tmp_path, """
+id: layouts
+symbols: {D: dim, x: [D], a: [D]}
+parts:
+  - {id: a, define: {f: a.T @ x}, find: df/dx}
+  - {id: b, define: {f: a.T @ x}, find: df/dx, layout: denominator}
+  - {id: c, define: {f: x.T @ x}, find: df/dx, layout: denominator}
+""")
+    md = out["md"]
+    assert md.count("**Convention.** Numerator layout") == 1 and md.count("**Convention.** Denominator layout") == 1
+
+
+SHARED = """
+id: shared
+symbols: {M: dim, N: dim, W: [M, N], x: [N], y: [M], b: [M]}
+define:
+  L: -y.T @ log(p)
+  p: exp(f) / sum(exp(f))
+  f: W @ x + b
+find: [dL/dW, dL/db]
+"""
+
+
+def test_a_partial_shared_by_two_finds_is_derived_once_and_referred_to(tmp_path):
+    out = _outputs(tmp_path, SHARED)
+    tex, md = out["tex"], out["md"]
+    # ∂L/∂p and ∂p/∂f: derived for dL/dW, referred to by their equation numbers for dL/db
+    assert tex.count(r"\paragraph{$\partial L / \partial \mathbf{p}$}") == 2
+    assert tex.count("Quotient rule") + tex.count("Elementwise function") >= 1
+    refs = re.findall(r"\\eqref\{([^}]+)\}", tex)
+    assert {"eq:shared::L:p", "eq:shared::p:f"} <= set(refs)
+    for ref in refs:
+        assert tex.count(r"\label{" + ref + "}") == 1
+    # each partial's own derivation (its rule line) appears once
+    rule_lines = [l for l in tex.splitlines() if l.startswith(r"$L = ") and "Rule:" in l]
+    assert len(rule_lines) == 1
+    anchors = re.findall(r"\(\[↑\]\(#([^)]+)\)\)", md)
+    assert anchors and all(f'<a id="{a}"></a>' in md for a in anchors)
+
+
+def test_a_hessian_refers_to_its_gradient_found_in_the_same_part(tmp_path):
+    out = _outputs(tmp_path, LOGISTIC)
+    tex = out["tex"]
+    assert "The gradient $" in tex and r"\eqref{eq:logistic-regression::L:w:1}" in tex
+    assert tex.count(r"\textbf{The chain.}") == 1          # the gradient's chain, not again for the Hessian
+    assert tex.count(r"\textbf{Second derivative.}") == 1
+
+
+def test_a_direct_derivative_has_no_one_link_chain(tmp_path):
+    out = _outputs(tmp_path, """
+id: direct
+symbols: {D: dim, x: [D], A: [D, D]}
+define: {f: x.T @ A @ x}
+find: df/dx
+""")
+    assert "The chain." not in out["md"] and "tikzpicture" not in out["tex"]
+    assert "Quadratic form" in out["md"]

@@ -21,6 +21,8 @@ from ..trace import PartSolution, Result, Solution, Step
 DISPLAY = 38.0        # ems of a display line (16 cm of 11pt text, less a margin)
 WITH = r"\text{with }"  # the templates put their word (labels.yaml: with) in its place
 LIST_INDENT = 2.5     # ems each level of a list indents
+GRAPH_EM = 0.39       # cm in an em of 11pt text
+GRAPH_WIDTH = 15.5    # cm the dependency graph may take; a wider one is scaled down
 TABLE_WIDTH = 16.0    # ems of a formula in the summary table; a longer one is referred to above
 
 
@@ -62,6 +64,7 @@ class PartView:
     def __init__(self, ps: PartSolution, problem):
         self.ps = ps
         self.part = ps.part
+        self.label = f"{problem.id}:{ps.part.id}"       # \label prefix, unique in a combined document
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
@@ -226,6 +229,11 @@ class PartView:
                 from ..calculus.simplify import simplify
                 res = simplify(ex.transpose(res))
             partials.append({
+                "key": (p.of, p.wrt, ex.to_text(p.expr), ex.to_text(res)),
+                "label": f"eq:{self.label}:{p.of}:{p.wrt}",
+                "anchor": _anchor(f"eq:{self.label}:{p.of}:{p.wrt}"),
+                "ref": None,
+                "referred": False,
                 "of": self.name(p.of), "wrt": self.name(p.wrt),
                 "frac": self.frac(p.of, p.wrt, True),
                 "slash": self.slash(p.of, p.wrt, True),
@@ -257,7 +265,14 @@ class PartView:
         graph = self.graph(r)
         chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims)
         chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims)
+        single = len(r.chain) == 1 and len(r.chain[0]) == 1
         return {
+            "label": f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}",
+            "anchor": _anchor(f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}"),
+            "referred": False,
+            "show_convention": True,
+            "gradient_ref": None,
+            "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
             "frac": self.frac(r.of, r.wrt, False, r.order),
             "chain_frac": self.frac(r.of, r.wrt, False),
@@ -315,16 +330,30 @@ class PartView:
         for _ in names:                      # longest path from the variable: a DAG, so |V| rounds
             for a, b, _ in edges:
                 level[b] = max(level[b], level[a] + 1)
+        shapes = shapes_of_part(self.part)
+        latex = {n: self.name(n) + r" \in " + space_latex(shapes.get(n, ())) for n in names}
+        # columns far enough apart that each edge's label (∂z/∂y over its dims) clears both nodes
+        half = {}
+        for n in names:
+            half[level[n]] = max(half.get(level[n], 0.0), GRAPH_EM * latex_width(latex[n]) / 2 + 0.15)
+        gap = {}
+        for a, b, p in edges:
+            if level[b] == level[a] + 1:
+                label = max(0.7 * latex_width(self.frac(p.of, p.wrt, True)), 0.7 * latex_width(dims_latex(p.step.dims)))
+                gap[level[a]] = max(gap.get(level[a], 0.0), GRAPH_EM * label + 0.6)
+        x = [0.0]
+        for k in range(1, max(level.values()) + 1):
+            x.append(x[-1] + half[k - 1] + max(gap.get(k - 1, 1.0), 1.0) + half[k])
         rows: dict[int, int] = {}
         nodes = []
         for n in sorted(names, key=lambda n: (level[n], names.index(n))):
             row = rows.get(level[n], 0)
             rows[level[n]] = row + 1
-            shape = shapes_of_part(self.part).get(n, ())
-            nodes.append({"id": n, "x": 3.4 * level[n], "y": -1.6 * row,
-                          "latex": self.name(n) + r" \in " + space_latex(shape),
-                          "text": n + " ∈ " + _space_text(shape)})
+            nodes.append({"id": n, "x": x[level[n]], "y": -1.6 * row, "latex": latex[n],
+                          "text": n + " ∈ " + _space_text(shapes.get(n, ()))})
+        width = x[-1] + half[0] + half[len(x) - 1]
         return {
+            "scale": "%.2f" % min(1.0, GRAPH_WIDTH / width),
             "nodes": nodes,
             "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
                        "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
@@ -394,9 +423,45 @@ class PartView:
             "find": [self.frac(t.of, t.wrt, False, t.order) for t in part.find],
             "method": part.method,
             "layout": part.layout,
-            "results": [self.result_view(r) for r in self.ps.results],
+            "results": _refer_to_earlier([self.result_view(r) for r in self.ps.results]),
             "error": self.ps.error,
         }
+
+
+def _refer_to_earlier(results: list[dict]) -> list[dict]:
+    """Each partial derived once per part: a later find refers to it by its equation; a Hessian
+    whose gradient is also found in the part refers to that gradient instead of deriving it again."""
+    derived: dict[tuple, dict] = {}
+    gradients: dict[tuple, dict] = {}
+    for r in results:
+        if r["order"] == 2 and (r["of"], r["wrt"]) in gradients:
+            r["gradient_ref"] = gradients[(r["of"], r["wrt"])]
+            r["gradient_ref"]["referred"] = True
+            continue
+        for p in r["partials"]:
+            if p["key"] in derived:
+                p["ref"] = derived[p["key"]]
+                p["ref"]["referred"] = True
+            else:
+                derived[p["key"]] = p
+        if r["order"] == 1:
+            gradients[(r["of"], r["wrt"])] = r
+    return results
+
+
+def _anchor(label: str) -> str:
+    """A Markdown anchor for an equation label: letters, digits and hyphens."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", label)
+
+
+def _convention_once(parts: list[dict]) -> list[dict]:
+    """The layout convention stated before the first derivative, and again only where it changes."""
+    last = None
+    for part in parts:
+        for r in part["results"]:
+            r["show_convention"] = r["layout"] != last
+            last = r["layout"]
+    return parts
 
 
 _BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
@@ -500,5 +565,5 @@ def solution_view(sol: Solution) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": [PartView(ps, p).view() for ps in sol.parts],
+        "parts": _convention_once([PartView(ps, p).view() for ps in sol.parts]),
     }
