@@ -192,3 +192,38 @@ find: df/dx
 """)
     assert "The chain." not in out["md"] and "tikzpicture" not in out["tex"]
     assert "Quadratic form" in out["md"]
+
+
+def test_notation_that_does_not_mislead():
+    P = LatexPrinter()
+    z, p = ex.sym("z", ()), ex.sym("p", (D, 1))
+    # σ, not the word; softplus upright
+    assert P(ex.fn("sigmoid", z)) == r"\sigma\left(z\right)"
+    assert P(ex.fn("softplus", z)).startswith(r"\operatorname{softplus}")
+    # an elementwise reciprocal is 1 ⊘ p (a scalar's 1/σ), never p⁻¹ or σ⁻¹, which read as inverses
+    assert P(ex.power(p, ex.num(-1))) == r"\mathbf{1} \oslash \mathbf{p}"
+    assert P(ex.power(ex.fn("sigmoid", z), ex.num(-1))) == r"\frac{1}{\sigma\left(z\right)}"
+    assert P(ex.hadamard(x, ex.power(p, ex.num(-2)))) == r"\mathbf{x} \odot \left(\mathbf{1} \oslash \mathbf{p}^{2}\right)"
+    assert P(ex.matmul(ex.transpose(x), ex.power(p, ex.num(-1)))) == r"\mathbf{x}^\top \left(\mathbf{1} \oslash \mathbf{p}\right)"
+    assert "^{-1}" in P(ex.inv(X))
+    # a matrix's norm is the Frobenius norm
+    assert P(ex.norm(X)).endswith(r"\right\rVert_{F}") and not P(ex.norm(x)).endswith("_{F}")
+
+
+def test_numbers_side_by_side_get_a_dot_and_words_are_text(tmp_path):
+    out = _outputs(tmp_path, """
+id: numbers
+symbols: {t: scalar}
+define: {f: u + 3, u: 2 * t}
+find: df/dt
+""")
+    md = out["md"]
+    assert r"1 \cdot 2" in md
+    assert not re.search(r"\d \\, \d", md)
+    assert r"\text{scalars only}" in md
+
+
+def test_the_frobenius_norm_is_named_so(root):
+    md = render_outputs(solve_problem(load_problem(root / "problems" / "matrix" / "frobenius.yaml")), ["md"])["md"]
+    md = md.decode()
+    assert "*Frobenius norm" in md and "Euclidean" not in md and r"\rVert_{F}" in md

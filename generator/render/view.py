@@ -94,8 +94,8 @@ class PartView:
             if e.op == "add" or (e.op == "mul" and e.args[0].op == "num" and e.args[0].value < 0 and out):
                 pieces = ([r"\left(" + pieces[0] + r"\right)"] if len(pieces) == 1
                           else [r"\bigl(" + pieces[0]] + pieces[1:-1] + [pieces[-1] + r"\bigr)"])
-            if out:
-                pieces[0] = r"\, " + pieces[0]
+            if out:   # a number after a number needs its dot: 1 · 2x, never 1 2x
+                pieces[0] = (r"\cdot " if pieces[0][:1].isdigit() else r"\, ") + pieces[0]
             out += pieces
         return out
 
@@ -109,7 +109,7 @@ class PartView:
 
     def step_view(self, step: Step, depth: int = 0) -> dict:
         of = self.P(step.of)
-        title = self.step_title(step)
+        title = TITLES.get(step.rule, step.rule.replace("_", " "))
         head = r"\mathrm{d}" if step.direction else rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}"
         equation = rf"{head}\left({of}\right) = {self.P(step.result)}"
         width = DISPLAY - LIST_INDENT * max(depth, 1)
@@ -134,11 +134,6 @@ class PartView:
                          else [self.step_view(s, MAX_DEPTH + 1) for s in _descendants(step)]),
             "depth": depth,
         }
-
-    def step_title(self, step: Step) -> str:
-        if step.rule == "norm" and _is_matrix(step.of.args[0] if step.of.args else step.of):
-            return "Frobenius norm"
-        return TITLES.get(step.rule, step.rule.replace("_", " "))
 
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
@@ -496,10 +491,6 @@ def _layout(dims: str, denominator: bool) -> str:
 def _transposed(e: Expr) -> Expr:
     from ..calculus.simplify import simplify
     return simplify(ex.transpose(e))
-
-
-def _is_matrix(e: Expr) -> bool:
-    return len(e.shape) == 2 and 1 not in e.shape
 
 
 def _has_eye(e: Expr) -> bool:
