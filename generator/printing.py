@@ -396,6 +396,8 @@ def _prefixed(prefix: str, pieces: list[str]) -> list[str]:
 
 
 def _wrapped(head: str, pieces: list[str], tail: str) -> list[str]:
+    if any(r"\frac" in p for p in pieces):      # brackets around fractions: the taller size
+        head, tail = head.replace(r"\bigl", r"\Bigl"), tail.replace(r"\bigr", r"\Bigr")
     pieces = _prefixed(head, pieces)
     pieces[-1] += tail
     return pieces
@@ -446,7 +448,7 @@ def _reciprocal(e: Expr) -> Expr | None:
 _WIDE = {"odot": 1.6, "otimes": 1.6, "oslash": 1.6, "cdot": 0.8, "times": 1.4, "in": 1.4, "top": 0.75,
          "qquad": 2.0, "quad": 1.0, ",": 0.17, ";": 0.28, ":": 0.22, "!": -0.17, "partial": 0.6,
          "mathrm": 0, "mathbf": 0, "boldsymbol": 0, "mathit": 0, "operatorname": 0, "text": 0,
-         "left": 0, "right": 0, "bigl": 0, "bigr": 0, "displaystyle": 0, "boxed": 0.6,
+         "left": 0, "right": 0, "bigl": 0, "bigr": 0, "Bigl": 0, "Bigr": 0, "displaystyle": 0, "boxed": 0.6,
          "lVert": 0.5, "rVert": 0.5, "longrightarrow": 2.2, "to": 1.4, "mathbb": 0,
          "underbrace": 0, "sqrt": 1.0, "sigma": 0.6, "delta": 0.5, "ldots": 1.3, "cdots": 1.3}
 _CHAR = {"+": 1.3, "-": 1.3, "=": 1.4, "(": 0.45, ")": 0.45, "[": 0.3, "]": 0.3, ",": 0.45, " ": 0, "&": 0,

@@ -25,7 +25,7 @@ partial nabla infty cdot cdots ldots dots vdots ddots times div pm mp circ odot 
 le leq ge geq ne neq approx equiv sim simeq propto in notin subset subseteq supset supseteq cup cap
 to rightarrow leftarrow Rightarrow Leftarrow Leftrightarrow implies iff mapsto
 forall exists neg land lor
-left right big Big bigg Bigg bigl bigr middle
+left right big Big bigg Bigg bigl bigr Bigl Bigr middle
 langle rangle lVert rVert lvert rvert Vert vert lfloor rfloor lceil rceil
 top intercal prime dagger
 hat bar tilde vec dot ddot overline underline widehat widetilde underbrace overbrace
