@@ -352,7 +352,7 @@ class PartView:
             "nodes": nodes,
             "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
                        "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
-                       "bend": "bend left=12" if level[b] - level[a] > 1 else ""}
+                       "bend": "bend left=30" if level[b] - level[a] > 1 else ""}
                       for a, b, p in edges],
         }
 
