@@ -364,7 +364,7 @@ class PartView:
         from ..calculus.linear import linear_terms
         from ..errors import UnsupportedError
         d_of = r"\mathrm{d}" + self.name(of)
-        out = {"differential": f"{d_of} = {self.P(differential)}", "entries": None}
+        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None}
         m, n = ex.as_2d(of_shape)
         q1, q2 = ex.as_2d(wrt_shape)
         oi, oj = ("i" if m != 1 else None), ("j" if n != 1 else None)
@@ -380,7 +380,9 @@ class PartView:
             parts.append(" ".join(f for f in factors if f and f != "1"))
         lhs = (rf"\frac{{\partial {_plain(self.name(of))}_{{{''.join(i for i in (oi, oj) if i)}}}}}"
                rf"{{\partial {_plain(self.name(wrt))}_{{{''.join(i for i in (hk, hl) if i)}}}}}")
-        out["entries"] = lhs + " = " + " + ".join(parts or ["0"])
+        parts = parts or ["0"]
+        rows = fill([parts[0]] + ["+ " + p for p in parts[1:]], DISPLAY - 2, latex_width(lhs) + 1.4)
+        out["entries"] = aligned([lhs + " = " + rows[0]] + rows[1:])
         return out
 
     def _entry(self, M, r, c) -> str:
