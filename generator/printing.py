@@ -145,7 +145,7 @@ class LatexPrinter:
 
     def _print_mul(self, e: Expr) -> str:
         args = e.args
-        den = [f for f in args if f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0]
+        den = [f for f in args if _is_denominator(f)]
         if den:
             c = args[0].value if args[0].op == "num" else Fraction(1)
             rest = [f for f in args if f not in den and f.op != "num"]
@@ -267,7 +267,6 @@ class LatexPrinter:
         name = self.names.get(e.name) or symbol_latex(e.name, False)
         return name + self.LEFT + ", ".join(self.print(a) for a in e.args) + self.RIGHT
 
-
     # -- line breaking: one decision on the tree ------------------------------------------------
 
     def segments(self, e: Expr, width: float) -> list[str]:
@@ -343,7 +342,7 @@ class LatexPrinter:
 
     def applied(self, head: str, arg: Expr, e: Expr, width: float, tail: str = "") -> str:
         """``head(arg) = e tail``, both sides broken where too long (a step: ∂/∂x (arg) = e)."""
-        lhs = head + r"\left(" + self.print(arg) + r"\right)"
+        lhs = head + self.LEFT + self.print(arg) + self.RIGHT
         if latex_width(lhs) <= width / 2:
             return self.equation(lhs, e, width, tail)
         return aligned(self.rows(arg, width, head + r"\bigl(", r"\bigr)") + self.rows(e, width, "= ", tail))
@@ -387,8 +386,13 @@ def _signed(t: Expr) -> tuple[str, Expr]:
     return "+", t
 
 
+def _is_denominator(f: Expr) -> bool:
+    """A scalar factor a**(-k): printed below the fraction bar."""
+    return f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0
+
+
 def _has_denominator(e: Expr) -> bool:
-    return any(f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0 for f in e.args)
+    return any(_is_denominator(f) for f in e.args)
 
 
 def _prefixed(prefix: str, pieces: list[str]) -> list[str]:
@@ -440,10 +444,11 @@ def _reciprocal(e: Expr) -> Expr | None:
     return e.args[0] if k == 1 else ex.power(e.args[0], ex.num(k))
 
 
-# -- line breaking ---------------------------------------------------------------------------------
+# -- widths ----------------------------------------------------------------------------------------
 #
-# Widths are estimated from the LaTeX in ems of the text font (11pt): a display line of the
-# documents holds about 40 (16 cm); the estimate errs on the wide side, so a line it accepts fits.
+# Widths are estimated from the LaTeX in ems of the text font (11pt; a line of the documents holds
+# about 41, 16 cm). Measured against TeX on the bank's formulas the estimate is within 10% for long
+# ones, so callers leave that margin.
 
 _WIDE = {"odot": 1.6, "otimes": 1.6, "oslash": 1.6, "cdot": 0.8, "times": 1.4, "in": 1.4, "top": 0.75,
          "qquad": 2.0, "quad": 1.0, ",": 0.17, ";": 0.28, ":": 0.22, "!": -0.17, "partial": 0.6,
