@@ -332,7 +332,7 @@ class LatexPrinter:
     def rows(self, e: Expr, width: float, head: str = "", tail: str = "") -> list[str]:
         """``head e tail`` in lines of at most ``width``."""
         rows = self.lines(e, width - latex_width(tail), latex_width(head))
-        rows[0] = head + rows[0]
+        rows[0] = (head + rows[0]).rstrip()
         rows[-1] += tail
         return rows
 

@@ -239,7 +239,7 @@ class PartView:
                 "result": self.P(res),
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True), res, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))) + "."),
-                "table": self.P(res) if latex_width(self.P(res)) <= TABLE_WIDTH else None,
+                "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
