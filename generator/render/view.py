@@ -344,15 +344,18 @@ class PartView:
         for n in sorted(names, key=lambda n: (level[n], names.index(n))):
             row = rows.get(level[n], 0)
             rows[level[n]] = row + 1
-            nodes.append({"id": n, "x": x[level[n]], "y": -1.6 * row, "latex": latex[n],
+            nodes.append({"id": n, "x": x[level[n]], "y": 0.0 - 2.2 * row, "latex": latex[n],
                           "text": n + " ∈ " + _space_text(shapes.get(n, ()))})
         width = x[-1] + half[0] + half[len(x) - 1]
+        y = {n["id"]: n["y"] for n in nodes}
         return {
             "scale": "%.2f" % min(1.0, GRAPH_WIDTH / width),
             "nodes": nodes,
             "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
                        "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
-                       "bend": "bend left=30" if level[b] - level[a] > 1 else ""}
+                       "bend": "bend left=30" if level[b] - level[a] > 1 else "",
+                       # an edge between rows: its labels on the side away from the edges along the rows
+                       "slant": "" if y[a] == y[b] else "below left" if y[b] < y[a] else "below right"}
                       for a, b, p in edges],
         }
 
