@@ -22,7 +22,7 @@ _NAME = re.compile(r"^([A-Za-z]+?)(\d*)(?:_([A-Za-z0-9]+))?$")
 
 _FN_LATEX = {
     "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "tanh": r"\tanh",
-    "sigmoid": r"\operatorname{sigmoid}", "softplus": r"\operatorname{softplus}",
+    "sigmoid": r"\sigma", "softplus": r"\operatorname{softplus}",
 }
 
 
@@ -61,6 +61,9 @@ def dims_latex(dims: str) -> str:
 
 
 class LatexPrinter:
+    LEFT, RIGHT = r"\left(", r"\right)"
+    LEFT_NORM, RIGHT_NORM = r"\left\lVert ", r" \right\rVert"
+
     def __init__(self, names: Mapping[str, str] | None = None):
         self.names = dict(names or {})
 
@@ -82,6 +85,8 @@ class LatexPrinter:
             return 2
         if op == "div":
             return 4
+        if _reciprocal(e) is not None and e.shape != ():
+            return 2                            # 1 ⊘ a
         if op in ("T", "inv", "pow"):
             return 4
         return 5
@@ -89,7 +94,7 @@ class LatexPrinter:
     def paren(self, e: Expr, prec: int) -> str:
         s = self.print(e)
         if self.prec(e) < prec:
-            return r"\left(" + s + r"\right)"
+            return self.LEFT + s + self.RIGHT
         return s
 
     def _print_sym(self, e: Expr) -> str:
@@ -125,8 +130,9 @@ class LatexPrinter:
     def factor(self, f: Expr) -> str:
         """A factor of a juxtaposed product: sums, signs and ⊙/⊗ products in parentheses."""
         s = self.print(f)
-        if self.prec(f) < 2 or f.op in ("had", "kron") or (f.op == "num" and f.value < 0):
-            return r"\left(" + s + r"\right)"
+        if self.prec(f) < 2 or f.op in ("had", "kron") or (f.op == "num" and f.value < 0) or \
+                (f.shape != () and _reciprocal(f) is not None):
+            return self.LEFT + s + self.RIGHT
         return s
 
     def _mul_body(self, c: Fraction, factors) -> str:
@@ -135,26 +141,30 @@ class LatexPrinter:
             parts.append(num_latex(c))
         for f in factors:
             parts.append(self.factor(f))
-        return r" \, ".join(parts) if len(parts) > 1 and any(_ends_with_letter(p) for p in parts[:-1]) else " ".join(parts)
+        return juxtapose(parts)
+
+    def _fraction(self, e: Expr) -> tuple[str, str, list[Expr]]:
+        """A product with scalar denominators as (sign, the scalar fraction, the array factors after it)."""
+        args = e.args
+        den = [f for f in args if _is_denominator(f)]
+        c = args[0].value if args[0].op == "num" else Fraction(1)
+        rest = [f for f in args if f not in den and f.op != "num"]
+        from . import expr as ex
+        bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
+                  for f in den]
+        upstairs = [f for f in rest if f.shape == ()]
+        rest = [f for f in rest if f.shape != ()]
+        top = juxtapose(([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
+                        + [self.factor(f) for f in upstairs], thin=False)
+        below = ([str(c.denominator)] if c.denominator != 1 else []) + [
+            self.print(b) if len(bottom) == 1 and c.denominator == 1 else self.factor(b) for b in bottom]
+        return ("-" if c < 0 else ""), r"\frac{" + top + "}{" + juxtapose(below, thin=False) + "}", rest
 
     def _print_mul(self, e: Expr) -> str:
         args = e.args
-        den = [f for f in args if f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0]
-        if den:
-            c = args[0].value if args[0].op == "num" else Fraction(1)
-            rest = [f for f in args if f not in den and f.op != "num"]
-            from . import expr as ex
-            bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
-                      for f in den]
-            upstairs = [f for f in rest if f.shape == ()]
-            rest = [f for f in rest if f.shape != ()]
-            top = " ".join(([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
-                           + [self.factor(f) for f in upstairs])
-            below = ([str(c.denominator)] if c.denominator != 1 else []) + [
-                self.print(b) if len(bottom) == 1 and c.denominator == 1 else self.factor(b) for b in bottom]
-            frac = r"\frac{" + top + "}{" + " ".join(below) + "}"
-            body = " ".join([frac] + [self.factor(f) for f in rest])
-            return ("-" if c < 0 else "") + body
+        if _has_denominator(e):
+            sign, frac, rest = self._fraction(e)
+            return sign + juxtapose([frac] + [self.factor(f) for f in rest], thin=False)
         if args[0].op == "num":
             c = args[0].value
             rest = args[1:]
@@ -166,7 +176,7 @@ class LatexPrinter:
         return self._mul_body(Fraction(1), args)
 
     def _print_matmul(self, e: Expr) -> str:
-        return " ".join(self.factor(f) for f in e.args)
+        return juxtapose([self.factor(f) for f in e.args], thin=False)
 
     def _print_had(self, e: Expr) -> str:
         return self.paren(e.args[0], 3) + r" \odot " + self.paren(e.args[1], 3)
@@ -187,13 +197,20 @@ class LatexPrinter:
         a, p = e.args
         if p.op == "num" and p.value == Fraction(1, 2):
             return r"\sqrt{" + self.print(a) + "}"
+        recip = _reciprocal(e)
+        if recip is not None:           # a⁻¹ elementwise is 1 ⊘ a (a scalar's is 1/a), never an inverse
+            if e.shape == ():
+                return r"\frac{1}{" + self.print(recip) + "}"
+            return r"\mathbf{1} \oslash " + self.paren(recip, 3)
         exp = self.print(p)
-        if a.op == "fn" and a.name in ("sin", "cos", "tan", "tanh", "sigmoid", "softplus", "log"):
-            return _FN_LATEX[a.name] + "^{" + exp + r"}\left(" + self.print(a.args[0]) + r"\right)"
+        if a.op == "fn" and a.name in _FN_POWERS:
+            return _FN_LATEX[a.name] + "^{" + exp + "}" + self.LEFT + self.print(a.args[0]) + self.RIGHT
         base = self.print(a)
+        if a.op == "norm":
+            return base + "^{" + exp + "}"
         if a.op in ("sym", "num") and self.prec(a) == 5 and not ("^" in base):
             return base + "^{" + exp + "}"
-        return r"\left(" + base + r"\right)^{" + exp + "}"
+        return self.LEFT + base + self.RIGHT + r"^{" + exp + "}"
 
     def _print_T(self, e: Expr) -> str:
         a = e.args[0]
@@ -201,22 +218,22 @@ class LatexPrinter:
             return self.print(a.args[0]) + r"^{-\top}"
         if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn",)):
             return self.print(a) + r"^\top"
-        return r"\left(" + self.print(a) + r"\right)^\top"
+        return self.LEFT + self.print(a) + self.RIGHT + r"^\top"
 
     def _print_inv(self, e: Expr) -> str:
         a = e.args[0]
         if a.op == "sym":
             return self.print(a) + "^{-1}"
-        return r"\left(" + self.print(a) + r"\right)^{-1}"
+        return self.LEFT + self.print(a) + self.RIGHT + r"^{-1}"
 
     def _print_fn(self, e: Expr) -> str:
         a = e.args[0]
         if e.name == "sqrt":
             return r"\sqrt{" + self.print(a) + "}"
-        return _FN_LATEX[e.name] + r"\left(" + self.print(a) + r"\right)"
+        return _FN_LATEX[e.name] + self.LEFT + self.print(a) + self.RIGHT
 
     def _wrap_call(self, name: str, e: Expr) -> str:
-        return name + r"\left(" + self.print(e.args[0]) + r"\right)"
+        return name + self.LEFT + self.print(e.args[0]) + self.RIGHT
 
     def _print_det(self, e: Expr) -> str:
         return self._wrap_call(r"\det", e)
@@ -236,18 +253,178 @@ class LatexPrinter:
         return self._wrap_call(r"\operatorname{sum}", e)
 
     def _print_norm(self, e: Expr) -> str:
-        return r"\left\lVert " + self.print(e.args[0]) + r" \right\rVert"
+        return self.LEFT_NORM + self.print(e.args[0]) + self.RIGHT_NORM + self._norm_sub(e.args[0])
+
+    @staticmethod
+    def _norm_sub(a: Expr) -> str:
+        """A matrix's norm is the Frobenius norm: ‖X‖_F."""
+        return "_{F}" if len(a.shape) == 2 and 1 not in a.shape else ""
 
     def _print_pd(self, e: Expr) -> str:
         name = self.names.get(e.name) or symbol_latex(e.name, False)
         a = e.args[int(e.value)]
         if a.op == "sym":
             return r"\frac{\partial " + name + r"}{\partial " + self.print(a) + "}"
-        return r"\partial_{" + str(int(e.value) + 1) + "} " + name + r"\left(" + ", ".join(self.print(x) for x in e.args) + r"\right)"
+        return r"\partial_{" + str(int(e.value) + 1) + "} " + name + self.LEFT + ", ".join(self.print(x) for x in e.args) + self.RIGHT
 
     def _print_apply(self, e: Expr) -> str:
         name = self.names.get(e.name) or symbol_latex(e.name, False)
-        return name + r"\left(" + ", ".join(self.print(a) for a in e.args) + r"\right)"
+        return name + self.LEFT + ", ".join(self.print(a) for a in e.args) + self.RIGHT
+
+    # -- line breaking: one decision on the tree ------------------------------------------------
+
+    def segments(self, e: Expr, width: float) -> list[str]:
+        """The LaTeX of ``e`` in pieces a line may break between, each narrower than ``width`` where
+        the tree allows: the terms of a sum first, then the factors of a product, then inside the
+        parentheses of a long factor (``\\bigl( ... \\bigr)``, which, unlike ``\\left``, may span lines)."""
+        s = self.print(e)
+        if latex_width(s) <= width:
+            return [s]
+        op = e.op
+        if op == "add":
+            out = self.segments(e.args[0], width)
+            for t in e.args[1:]:
+                sign, body = _signed(t)
+                out += _prefixed(sign + " ", self.segments(body, width))
+            return out
+        if op == "mul" and e.args[0].op == "num" and e.args[0].value < 0 and not _has_denominator(e):
+            return _prefixed("-", self.segments(ex_mul(-e.args[0].value, e.args[1:]), width))
+        if op == "mul" and _has_denominator(e):
+            # the scalar fraction in front, then the array factors, a line may break between them
+            sign, frac, rest = self._fraction(e)
+            if rest:
+                return _prefixed(sign, [frac] + self._factor_segments(rest, width))
+            return [s]
+        if op in ("mul", "matmul"):
+            return self._factor_segments(e.args, width)
+        if op in ("had", "kron"):
+            sign = r"\odot " if op == "had" else r"\otimes "
+            a, b = (_wrapped(r"\bigl(", self.segments(x, width), r"\bigr)") if self.prec(x) < 3
+                    else self.segments(x, width) for x in e.args)
+            return a + _prefixed(sign, b)
+        opened = self._opened(e)
+        if opened:
+            head, inner, tail = opened
+            return _wrapped(head, self.segments(inner, width), tail)
+        return [s]
+
+    def _factor_segments(self, factors, width: float) -> list[str]:
+        out = []
+        for f in factors:
+            if f.op == "num":
+                out.append(num_latex(f.value))
+            elif self.prec(f) < 2 or f.op in ("had", "kron"):
+                out += _wrapped(r"\bigl(", self.segments(f, width), r"\bigr)")
+            else:
+                out += self.segments(f, width)
+        return out
+
+    def _opened(self, e: Expr):
+        """A call or a bracketed power as (head, argument, tail), to break inside its brackets."""
+        a = e.args[0] if e.args else None
+        if e.op == "fn" and e.name != "sqrt":
+            return _FN_LATEX[e.name] + r"\bigl(", a, r"\bigr)"
+        if e.op in _CALLS:
+            return _CALLS[e.op] + r"\bigl(", a, r"\bigr)"
+        if e.op == "norm":
+            return r"\bigl\lVert ", a, r" \bigr\rVert" + self._norm_sub(a)
+        if e.op == "T":
+            return r"\bigl(", a, r"\bigr)^\top"
+        if e.op == "inv":
+            return r"\bigl(", a, r"\bigr)^{-1}"
+        if e.op == "pow" and not (e.args[1].op == "num" and e.args[1].value == Fraction(1, 2)):
+            if a.op == "fn" and a.name in _FN_POWERS:
+                return _FN_LATEX[a.name] + "^{" + self.print(e.args[1]) + r"}\bigl(", a.args[0], r"\bigr)"
+            return r"\bigl(", a, r"\bigr)^{" + self.print(e.args[1]) + "}"
+        return None
+
+    def lines(self, e: Expr, width: float, first: float = 0.0) -> list[str]:
+        """``e`` filled into lines of at most ``width`` (the first already holds ``first``)."""
+        return fill(self.segments(e, width - INDENT), width, first)
+
+    def rows(self, e: Expr, width: float, head: str = "", tail: str = "") -> list[str]:
+        """``head e tail`` in lines of at most ``width``."""
+        rows = self.lines(e, width - latex_width(tail), latex_width(head))
+        rows[0] = (head + rows[0]).rstrip()
+        rows[-1] += tail
+        return rows
+
+    def equation(self, lhs: str, e: Expr, width: float, tail: str = "") -> str:
+        """``lhs = e tail`` on one line if it fits, else an ``aligned`` block broken on the tree."""
+        return aligned(self.rows(e, width, f"{lhs} = " if lhs else "", tail))
+
+    def applied(self, head: str, arg: Expr, e: Expr, width: float, tail: str = "") -> str:
+        """``head(arg) = e tail``, both sides broken where too long (a step: ∂/∂x (arg) = e)."""
+        lhs = head + self.LEFT + self.print(arg) + self.RIGHT
+        if latex_width(lhs) <= width / 2:
+            return self.equation(lhs, e, width, tail)
+        return aligned(self.rows(arg, width, head + r"\bigl(", r"\bigr)") + self.rows(e, width, "= ", tail))
+
+
+def fill(pieces: list[str], width: float, first: float = 0.0) -> list[str]:
+    """Pieces joined into lines greedily, a line broken before the piece that would pass ``width``."""
+    out, cur, used = [], [], first
+    for piece in pieces:
+        w = latex_width(piece)
+        if (cur or out == [] and first > INDENT) and used + w > width:
+            out.append(" ".join(cur))
+            cur, used = [], INDENT
+        cur.append(piece)
+        used += w + 0.3
+    out.append(" ".join(cur))
+    return out
+
+
+_CALLS = {"det": r"\det", "trace": r"\operatorname{tr}", "diag": r"\operatorname{diag}",
+          "diagpart": r"\operatorname{diag}", "sum": r"\operatorname{sum}"}
+_FN_POWERS = ("sin", "cos", "tan", "tanh", "sigmoid", "softplus", "log")
+INDENT = 2.0      # ems of a continuation line's indent (\qquad)
+
+
+def aligned(rows: list[str]) -> str:
+    """One row as it is; several as an ``aligned`` block, continuation rows indented."""
+    if len(rows) == 1:
+        return rows[0]
+    body = [f"& {rows[0]}"] + [r"&\qquad " + ("{} " + r if r[:1] in "+-=" else r) for r in rows[1:]]
+    return r"\begin{aligned}" + r" \\ ".join(body) + r"\end{aligned}"
+
+
+def _signed(t: Expr) -> tuple[str, Expr]:
+    """A term after the first of a sum: its sign and what follows the sign."""
+    if t.op == "num" and t.value < 0:
+        from . import expr as ex
+        return "-", ex.num(-t.value)
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
+        return "-", ex_mul(-t.args[0].value, t.args[1:])
+    return "+", t
+
+
+def _is_denominator(f: Expr) -> bool:
+    """A scalar factor a**(-k): printed below the fraction bar."""
+    return f.op == "pow" and f.shape == () and f.args[1].op == "num" and f.args[1].value < 0
+
+
+def _has_denominator(e: Expr) -> bool:
+    return any(_is_denominator(f) for f in e.args)
+
+
+def _prefixed(prefix: str, pieces: list[str]) -> list[str]:
+    return [prefix + pieces[0]] + pieces[1:]
+
+
+def _wrapped(head: str, pieces: list[str], tail: str) -> list[str]:
+    if any(r"\frac" in p for p in pieces):      # brackets around fractions: the taller size
+        head, tail = head.replace(r"\bigl", r"\Bigl"), tail.replace(r"\bigr", r"\Bigr")
+    pieces = _prefixed(head, pieces)
+    pieces[-1] += tail
+    return pieces
+
+
+class InlinePrinter(LatexPrinter):
+    """For formulas inside a sentence: ``\\bigl( ... \\bigr)`` does not make a group, so TeX may break
+    the line at a + or a relation inside the brackets, as it cannot inside ``\\left( ... \\right)``."""
+    LEFT, RIGHT = r"\bigl(", r"\bigr)"
+    LEFT_NORM, RIGHT_NORM = r"\bigl\lVert ", r" \bigr\rVert"
 
 
 def ex_mul(c: Fraction, rest) -> Expr:
@@ -258,3 +435,86 @@ def ex_mul(c: Fraction, rest) -> Expr:
 
 def _ends_with_letter(s: str) -> bool:
     return bool(s) and (s[-1].isalpha() or s[-1] == "}")
+
+
+def juxtapose(parts: list[str], thin: bool = True) -> str:
+    """Factors side by side: ``\\cdot`` before a number (1 · 2x, never 1 2x), a thin space after a
+    letter in a scalar product, else a space."""
+    out = parts[0] if parts else ""
+    spaced = thin and len(parts) > 1 and any(_ends_with_letter(p) for p in parts[:-1])
+    for p in parts[1:]:
+        out += (r" \cdot " if p[:1].isdigit() or p.startswith(r"\frac") and out[-1:].isdigit()
+                else r" \, " if spaced else " ") + p
+    return out
+
+
+def _reciprocal(e: Expr) -> Expr | None:
+    """For a power with a negative exponent a**(-k), the denominator a**k; else None."""
+    if e.op != "pow" or e.args[1].op != "num" or e.args[1].value >= 0:
+        return None
+    from . import expr as ex
+    k = -e.args[1].value
+    return e.args[0] if k == 1 else ex.power(e.args[0], ex.num(k))
+
+
+# -- widths ----------------------------------------------------------------------------------------
+#
+# Widths are estimated from the LaTeX in ems of the text font (11pt; a line of the documents holds
+# about 41, 16 cm). Measured against TeX on the bank's formulas the estimate is within 10% for long
+# ones, so callers leave that margin.
+
+_WIDE = {"odot": 1.6, "otimes": 1.6, "oslash": 1.6, "cdot": 0.8, "times": 1.4, "in": 1.4, "top": 0.75,
+         "qquad": 2.0, "quad": 1.0, ",": 0.17, ";": 0.28, ":": 0.22, "!": -0.17, "partial": 0.6,
+         "mathrm": 0, "mathbf": 0, "boldsymbol": 0, "mathit": 0, "operatorname": 0, "text": 0,
+         "left": 0, "right": 0, "bigl": 0, "bigr": 0, "Bigl": 0, "Bigr": 0, "displaystyle": 0, "boxed": 0.6,
+         "lVert": 0.5, "rVert": 0.5, "longrightarrow": 2.2, "to": 1.4, "mathbb": 0,
+         "underbrace": 0, "sqrt": 1.0, "sigma": 0.6, "delta": 0.5, "ldots": 1.3, "cdots": 1.3}
+_CHAR = {"+": 1.3, "-": 1.3, "=": 1.4, "(": 0.45, ")": 0.45, "[": 0.3, "]": 0.3, ",": 0.45, " ": 0, "&": 0,
+         "{": 0, "}": 0, "|": 0.3, "/": 0.5, ".": 0.3}
+_TOKEN = re.compile(r"\\([A-Za-z]+|.)|(.)", re.S)
+
+
+def latex_width(s: str) -> float:
+    """Estimated width of math LaTeX in ems; fractions count their wider line, scripts 0.7."""
+    return _width(_TOKEN.findall(s), 0)[0]
+
+
+def _group(tokens, i):
+    """The width of the braced group (or single token) at tokens[i], and the index after it."""
+    if i < len(tokens) and tokens[i] == ("", "{"):
+        return _width(tokens, i + 1, closing=True)
+    if i < len(tokens):
+        return _width(tokens[i:i + 1], 0)[0], i + 1
+    return 0.0, i
+
+
+def _width(tokens, i, closing=False):
+    w = 0.0
+    while i < len(tokens):
+        cs, ch = tokens[i]
+        i += 1
+        if ch == "}" and closing:
+            return w, i
+        if ch == "{":
+            g, i = _width(tokens, i, closing=True)
+            w += g
+        elif ch in ("^", "_"):
+            g, i = _group(tokens, i)
+            w += 0.7 * g
+        elif cs in ("frac", "dfrac", "tfrac"):
+            a, i = _group(tokens, i)
+            b, i = _group(tokens, i)
+            w += max(a, b) + 0.3
+        elif cs in ("mathbf", "boldsymbol"):
+            g, i = _group(tokens, i)
+            w += g * 1.4
+        elif cs == "scriptstyle":
+            g, i = _width(tokens, i, closing)
+            return w + 0.7 * g, i
+        elif cs in ("begin", "end"):
+            _, i = _group(tokens, i)
+        elif cs:
+            w += _WIDE.get(cs, 0.5 * len(cs) + 0.4 if len(cs) > 2 and cs.islower() else 0.8)
+        else:
+            w += _CHAR.get(ch, 0.7 if ch.isupper() else 0.5)
+    return w, i

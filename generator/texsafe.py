@@ -40,7 +40,7 @@ Upsilon Phi Psi Omega""".split()
 # Commands usable as a one-token argument (x^\top, \frac\partial\theta): single math characters.
 _SYMBOLS = frozenset(_GREEK + """
 ell infty partial nabla top intercal prime dagger emptyset varnothing
-cdot times div pm mp circ bullet odot otimes oplus ast star setminus wedge vee
+cdot times div pm mp circ bullet odot otimes oplus oslash ast star setminus wedge vee
 le leq ge geq ll gg approx equiv sim simeq propto prec preceq succ succeq perp parallel mid
 in ni subset subseteq supset supseteq cup cap
 to rightarrow leftarrow leftrightarrow Rightarrow Leftarrow Leftrightarrow

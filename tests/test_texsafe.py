@@ -42,7 +42,7 @@ EVERY_COMMAND = [
     r" \diag(\mathbf{x}) \rank(\mathbf{A}) \dim V \ker \mathbf{A}",
     r"\ell(\theta), \partial f, \nabla f, \infty, \mathbf{x}^\top, \mathbf{A}^\intercal, f', f^\prime,"
     r" \mathbf{A}^\dagger, \emptyset, \varnothing",
-    r"a \cdot b \times c \div d \pm e \mp f \circ g \bullet h \odot i \otimes j \oplus k \ast l \star m"
+    r"a \cdot b \times c \div d \pm e \mp f \circ g \bullet h \odot i \otimes j \oplus k \oslash n \ast l \star m"
     r" \setminus n \wedge o \vee p",
     r"a \le b \leq c \ge d \geq e \ll f \gg g \approx h \equiv i \sim j \simeq k \propto l \prec m"
     r" \preceq n \succ o \succeq p \perp q \parallel r \mid s \ne t \neq u",
@@ -299,6 +299,16 @@ def _tex_processes(marker: str) -> list[str]:
     return found
 
 
+def _all_gone(marker: str, seconds: float = 3.0) -> bool:
+    """No live process names ``marker`` within ``seconds`` (a SIGKILLed process takes a moment to exit)."""
+    end = time.monotonic() + seconds
+    while _tex_processes(marker):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 LOOP = "\\documentclass{article}\\begin{document}\\def\\x{\\x}\\x\\end{document}\n"
 
 
@@ -324,7 +334,7 @@ def test_a_looping_document_is_stopped_with_all_its_processes(tmp_path):
     elapsed = time.monotonic() - start
     assert any("pdflatex" in c for c in seen)          # TeX did run, and looped
     assert elapsed < 10                                # killed on time (the machine may be busy)
-    assert _tex_processes(marker) == []
+    assert _all_gone(marker)
 
 
 @needs_tex
@@ -344,7 +354,7 @@ def test_an_interrupted_build_leaves_no_tex_process(monkeypatch):
     monkeypatch.setattr(subprocess.Popen, "wait", interrupted)
     with pytest.raises(KeyboardInterrupt):
         compile_pdf(LOOP, marker, timeout=30)
-    assert _tex_processes(marker) == []
+    assert _all_gone(marker)
 
 
 @needs_tex
@@ -365,7 +375,6 @@ def test_a_terminated_build_leaves_no_tex_process(tmp_path):
             raise AssertionError("pdflatex never started")
         proc.terminate()
         assert proc.wait(timeout=20) == 128 + 15
-        time.sleep(0.2)
-        assert _tex_processes(marker) == []
+        assert _all_gone(marker)
     finally:
         proc.kill()

@@ -52,6 +52,7 @@ TITLES = {
     "hadamard": "Product rule for the Hadamard product",
     "sum_entries": "Sum of the entries",
     "norm": "Euclidean norm",
+    "frobenius_norm": "Frobenius norm",
     "trace_linear": "Linearity of the trace",
     "trace_cyclic": "Cyclic property of the trace",
     "matrix_product_scalar": "Product rule for matrix products",
@@ -548,6 +549,10 @@ def rule_norm(e: Expr, D: Differentiator) -> Step | None:
         res = ex.matmul(ex.div(ex.transpose(col(v)), e), sub.result)
     else:
         return None
+    if 1 not in v.shape:
+        return D.step("frobenius_norm", e, res, note=r"$\lVert \mathbf{X} \rVert_F = \operatorname{tr}(\mathbf{X}^\top \mathbf{X})^{1/2}$, "
+                      r"so $\mathrm{d}\lVert \mathbf{X} \rVert_F = \operatorname{tr}(\mathbf{X}^\top \mathrm{d}\mathbf{X}) / \lVert \mathbf{X} \rVert_F$",
+                      subs=() if v == D.xvar else (sub,))
     return D.step("norm", e, res, cites="Matrix Cookbook (129), transposed", note=r"$\lVert \mathbf{v} \rVert = (\mathbf{v}^\top \mathbf{v})^{1/2}$, so $\frac{\partial \lVert \mathbf{v} \rVert}{\partial \mathbf{v}} = \frac{\mathbf{v}^\top}{\lVert \mathbf{v} \rVert}$",
                   subs=() if v == D.xvar else (sub,))
 

@@ -37,9 +37,9 @@ LATEX_RULES = {
     "cos": r"\frac{d}{du} \cos u = -\sin u",
     "tan": r"\frac{d}{du} \tan u = 1 + \tan^{2} u",
     "tanh": r"\frac{d}{du} \tanh u = 1 - \tanh^{2} u",
-    "sigmoid": r"\frac{d}{du} \operatorname{sigmoid}(u) = \operatorname{sigmoid}(u)\,(1 - \operatorname{sigmoid}(u))",
+    "sigmoid": r"\frac{d}{du} \sigma(u) = \sigma(u)\,(1 - \sigma(u))",
     "sqrt": r"\frac{d}{du} \sqrt{u} = \frac{1}{2\sqrt{u}}",
-    "softplus": r"\frac{d}{du} \log(1 + e^{u}) = \operatorname{sigmoid}(u)",
+    "softplus": r"\frac{d}{du} \log(1 + e^{u}) = \sigma(u)",
 }
 
 

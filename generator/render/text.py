@@ -1,6 +1,8 @@
 """``stepgen show``: the worked solution as plain text for a terminal."""
 from __future__ import annotations
 
+import textwrap
+
 from .. import expr as ex
 from ..calculus.rules import TITLES
 from ..trace import Solution, Step
@@ -10,10 +12,19 @@ def _step_lines(step: Step, indent: int) -> list[str]:
     pad = "  " * indent
     title = TITLES.get(step.rule, step.rule)
     cite = f" [{step.cites}]" if step.cites else ""
-    out = [f"{pad}- {title}{cite}: ∂/∂{step.wrt} ({ex.to_text(step.of)}) = {ex.to_text(step.result)}"]
+    lhs = f"d({ex.to_text(step.of)})" if step.direction else f"∂/∂{step.wrt} ({ex.to_text(step.of)})"
+    out = _wrapped(f"{pad}- {title}{cite}: {lhs} = {ex.to_text(step.result)}", pad + "    ")
     for s in step.substeps:
         out.extend(_step_lines(s, indent + 1))
     return out
+
+
+WIDTH = 100     # columns of a terminal line; longer lines wrap at the spaces around operators
+
+
+def _wrapped(line: str, indent: str) -> list[str]:
+    return textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [line]
 
 
 def solution_text(sol: Solution) -> str:
@@ -35,16 +46,22 @@ def solution_text(sol: Solution) -> str:
         if ps.error:
             lines.append(f"  NOT SOLVED: {ps.error}")
             continue
+        derived = set()
         for r in ps.results:
             lines += ["", f"{r.text}  ({r.dims}, {r.layout} layout)"]
             for path in r.paths:
                 lines.append("  chain: " + " → ".join(reversed(path)))
             for part_ in reversed(r.partials):
                 kind = "tensor; differential " if part_.tensor else ""
-                lines.append(f"  ∂{part_.of}/∂{part_.wrt}  [{part_.step.dims}]  {kind}= {ex.to_text(part_.result)}")
-                lines.extend(_step_lines(part_.step, 2))
+                key = (part_.of, part_.wrt, part_.expr, part_.result)
+                again = "  (derived above)" if key in derived else ""
+                lines += _wrapped(f"  ∂{part_.of}/∂{part_.wrt}  [{part_.step.dims}]  {kind}= {ex.to_text(part_.result)}"
+                                  f"{again}", "      ")
+                if not again:
+                    lines.extend(_step_lines(part_.step, 2))
+                derived.add(key)
             label = "differential" if r.tensor else "result"
-            lines.append(f"  {label}: {r.text} = {ex.to_text(r.result)}")
+            lines += _wrapped(f"  {label}: {r.text} = {ex.to_text(r.result)}", "      ")
             if r.answer is not None and r.answer != r.result:
                 lines.append(f"  {' ' * len(label)}  {' ' * len(r.text)} = {ex.to_text(r.answer)}  (the textbook's form)")
             elif r.answer is not None:

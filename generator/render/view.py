@@ -14,8 +14,16 @@ from .. import expr as ex
 from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
-from ..printing import LatexPrinter, dims_latex, symbol_latex
+from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
+
+
+DISPLAY = 38.0        # ems of a display line (16 cm of 11pt text, less a margin)
+WITH = r"\text{with }"  # the templates put their word (labels.yaml: with) in its place
+LIST_INDENT = 2.5     # ems each level of a list indents
+GRAPH_EM = 0.39       # cm in an em of 11pt text
+GRAPH_WIDTH = 15.5    # cm the dependency graph may take; a wider one is scaled down
+TABLE_WIDTH = 16.0    # ems of a formula in the summary table; a longer one is referred to above
 
 
 def names_of(part) -> dict[str, str]:
@@ -57,8 +65,10 @@ class PartView:
         self.ps = ps
         self.path = problem.path
         self.part = ps.part
+        self.label = f"{problem.id}:{ps.part.id}"       # \label prefix, unique in a combined document
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
+        self.inline = InlinePrinter(self.names)
 
     def name(self, n: str) -> str:
         return self.names.get(n, n)
@@ -76,44 +86,60 @@ class PartView:
         d = r"\partial " if partial else "d"
         return rf"{d}{self.name(f)} / {d}{self.name(x)}"
 
-    def juxtapose(self, exprs) -> str:
-        """Factors side by side, each in parentheses where a sum or a sign needs them."""
-        out = []
+    def juxtapose(self, exprs, width: float = DISPLAY) -> list[str]:
+        """Factors side by side, each in parentheses where a sum or a sign needs them, in pieces a
+        line may break between (a factor too long for a line broken inside its parentheses)."""
+        out: list[str] = []
         for e in exprs:
-            s = self.P(e)
+            pieces = self.P.segments(e, width - INDENT)
             if e.op == "add" or (e.op == "mul" and e.args[0].op == "num" and e.args[0].value < 0 and out):
-                s = r"\left(" + s + r"\right)"
-            out.append(s)
-        return r" \, ".join(out)
+                pieces = ([r"\left(" + pieces[0] + r"\right)"] if len(pieces) == 1
+                          else [r"\bigl(" + pieces[0]] + pieces[1:-1] + [pieces[-1] + r"\bigr)"])
+            if out:   # a number after a number needs its dot: 1 · 2x, never 1 2x
+                pieces[0] = (r"\cdot " if pieces[0][:1].isdigit() else r"\, ") + pieces[0]
+            out += pieces
+        return out
 
     def note(self, step: Step) -> str:
         s = step.note
         for i, a in enumerate(step.note_args):
-            s = s.replace(f"@{i}", self.P(a))
+            # a long formula in a sentence: brackets TeX may break the line inside
+            latex = self.P(a)
+            s = s.replace(f"@{i}", self.inline(a) if latex_width(latex) > DISPLAY / 3 else latex)
         return s
 
-    def step_equation(self, step: Step, of: str) -> str:
-        """d(of) = … for a differential, ∂/∂x (of) = … otherwise; dL = …, ∂L/∂x = … with a label."""
-        what = self.name(step.label) if step.label else rf"\left({of}\right)"
-        if step.direction:
-            lhs = rf"\mathrm{{d}}{what}"
-        elif step.label:
-            lhs = rf"\frac{{\partial {what}}}{{\partial {self.name(step.wrt)}}}"
-        else:
-            lhs = rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}{what}"
-        return f"{lhs} = {self.P(step.result)}"
+    def step_lhs(self, step: Step) -> tuple[str, bool]:
+        """The left side of a step's equation, and whether it is applied to the expression:
+        dL, ∂L/∂x for a step labelled with its partial's name; d(…), ∂/∂x (…) otherwise."""
+        if step.label:
+            what = self.name(step.label)
+            return (rf"\mathrm{{d}}{what}" if step.direction
+                    else rf"\frac{{\partial {what}}}{{\partial {self.name(step.wrt)}}}"), False
+        return (r"\mathrm{d}" if step.direction else rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}"), True
 
     def step_view(self, step: Step, depth: int = 0) -> dict:
         of = self.P(step.of)
+        title = TITLES.get(step.rule, step.rule.replace("_", " "))
+        head, applied = self.step_lhs(step)
+        equation = (rf"{head}\left({of}\right)" if applied else head) + f" = {self.P(step.result)}"
+        width = DISPLAY - LIST_INDENT * max(depth, 1)
+        # a step too long for a line of the list gets a display of its own, broken on the tree
+        display = latex_width(equation) > width
+        # the formula on a line of its own when it does not fit beside the title (TeX would rather
+        # run the line off the page than leave the title alone on a stretched line)
+        newline = not display and latex_width(equation) + 0.45 * len(title + step.cites) + 3 > width
         return {
             "rule": step.rule,
-            "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
+            "title": title,
             "cites": step.cites,
             "note": self.note(step),
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
             "of": of,
             "wrt": self.name(step.wrt),
-            "equation": self.step_equation(step, of),
+            "equation": ((self.P.applied(head, step.of, step.result, width) if applied
+                          else self.P.equation(head, step.result, width)) if display else equation),
+            "display": display,
+            "newline": newline,
             "dims": dims_latex(step.dims),
             "differential": bool(step.direction),
             "substeps": ([self.step_view(s, depth + 1) for s in _interesting(step.substeps)] if depth < MAX_DEPTH
@@ -125,10 +151,18 @@ class PartView:
         """A named rewrite of the result: the expression after it, the rule and its identity."""
         return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
                 "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
-                "after": self.P(step.result)}
+                "after": self.P.equation("", step.result, DISPLAY - 2)}     # broken on the tree when long
 
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
+        if latex_width(r", \qquad ".join(defs)) <= DISPLAY:
+            display = r", \qquad ".join(defs)
+        else:                       # one definition a row, each broken where too long
+            rows: list[str] = []
+            for i, d in enumerate(self.part.define):
+                rows += self.P.rows(d.expr, DISPLAY, f"{self.name(d.name)} = ",
+                                    "," if i < len(self.part.define) - 1 else "")
+            display = aligned(rows)
         groups: dict[str, list[str]] = {}
         for s in self.part.symbols:
             if s.kind in ("scalar", "array"):
@@ -138,25 +172,58 @@ class PartView:
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
-        return {"defs": defs, "where": where, "assumptions": assumptions}
+        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions}
 
-    def product(self, r: Result, denominator: bool) -> str:
-        if self.part.method == "direct":
-            return self.P(r.product)
-        if r.chain_steps or any(l.tensor for links in r.chain for l in links):
-            return self.P(r.product)      # through a tensor or a matrix: no plain product to show
-        paths = []
+    def chain_equation(self, r: Result, chains: list[dict], space: str, dims: str) -> str:
+        """∂f/∂x = the named partials, each with its dims under it, and the product of the dims."""
+        paths = [r"\;".join(rf"\underbrace{{{f['frac']}}}_{{{f['dims']}}}" for f in c["factors"]) for c in chains]
+        products = ["".join(f"({f['dims']})" for f in c["factors"]) for c in chains]
+        head = self.frac(r.of, r.wrt, False) + " = "
+        one = head + " + ".join(paths) + rf" \in {space}, \qquad " + " + ".join(products) + f" = {dims}."
+        if latex_width(one) <= DISPLAY:
+            return one
+        rows = fill([paths[0]] + ["+ " + p for p in paths[1:]], DISPLAY - 4, latex_width(head))
+        rows[0] = head + rows[0]
+        rows[-1] += rf" \in {space},"
+        rows += fill([products[0]] + ["+ " + p for p in products[1:]], DISPLAY - 4, INDENT)
+        rows[-1] += f" = {dims}."
+        return aligned(rows)
+
+    def product(self, r: Result, denominator: bool) -> list[str]:
+        """The product of the partials, in pieces a line may break between."""
+        if self.part.method == "direct" or r.chain_steps or any(l.tensor for links in r.chain for l in links):
+            # direct, or through a tensor or a matrix: no plain product of the partials to show
+            return self.P.segments(r.product, DISPLAY - INDENT)
+        out: list[str] = []
         for links in r.chain:
             results = [l.result for l in links]
             if denominator:
                 results = [_transposed(e) for e in reversed(results)]
-            paths.append(self.juxtapose(results))
-        out = paths[0]
-        for p in paths[1:]:
-            out += " - " + p[1:] if p.startswith("-") else " + " + p
+            path = self.juxtapose(results)
+            if out:
+                path[0] = "- " + path[0][1:] if path[0].startswith("-") else "+ " + path[0]
+            out += path
         return out
 
+    def product_equation(self, r: Result, denominator: bool) -> str:
+        """∂f/∂x = (the product), with the substitutions on a row of their own when long."""
+        head = self.frac(r.of, r.wrt, False) + " = "
+        rows = fill(self.product(r, denominator), DISPLAY, latex_width(head))
+        rows[0] = head + rows[0]
+        if r.substitutions:
+            subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
+            pieces = [WITH + subs[0]] + [r"\; " + x for x in subs[1:]]
+            tail = fill([p + "," for p in pieces[:-1]] + pieces[-1:], DISPLAY, INDENT)
+            if len(rows) == 1 and len(tail) == 1 and latex_width(rows[0] + tail[0]) + 3 <= DISPLAY:
+                rows[0] += r", \qquad " + tail[0]
+            else:
+                rows[-1] += ","
+                rows += tail
+        rows[-1] += "."
+        return aligned(rows)
+
     def result_view(self, r: Result) -> dict:
+        shown = r.result if r.display is None else r.display       # with the kept names
         chain_views = []
         for links in r.chain:
             chain_views.append({
@@ -176,14 +243,24 @@ class PartView:
                 from ..calculus.simplify import simplify
                 res, raw = simplify(ex.transpose(res)), simplify(ex.transpose(raw))
             partials.append({
+                "key": (p.of, p.wrt, ex.to_text(p.expr), ex.to_text(res)),
+                "label": f"eq:{self.label}:{p.of}:{p.wrt}",
+                "anchor": _anchor(f"eq:{self.label}:{p.of}:{p.wrt}"),
+                "ref": None,
+                "referred": False,
                 "of": self.name(p.of), "wrt": self.name(p.wrt),
                 "frac": self.frac(p.of, p.wrt, True),
                 "slash": self.slash(p.of, p.wrt, True),
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
+                "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
+                                       if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
                 "step": self.step_view(p.step),
                 "result": self.P(res),
                 "raw": self.P(raw),         # before the rewrites
                 "rewrites": [self.rewrite_view(s) for s in p.rewrites],
+                "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))) + "."),
+                "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
@@ -205,12 +282,22 @@ class PartView:
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
+        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims)
+        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims)
+        single = len(r.chain) == 1 and len(r.chain[0]) == 1
         return {
+            "label": f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}",
+            "anchor": _anchor(f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}"),
+            "referred": False,
+            "show_convention": True,
+            "gradient_ref": None,
+            "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
             "frac": self.frac(r.of, r.wrt, False, r.order),
             "chain_frac": self.frac(r.of, r.wrt, False),
-            "chain_space": jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims),
-            "chain_dims": dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims),
+            "chain_space": chain_space,
+            "chain_dims": chain_dims,
+            "chain_equation": self.chain_equation(r, chain_views, chain_space, chain_dims),
             "trivial_product": len(r.chain) == 1 and len(r.chain[0]) == 1 and not r.substitutions,
             "slash": self.slash(r.of, r.wrt, False, r.order),
             "chains": chain_views,
@@ -219,11 +306,14 @@ class PartView:
             "dims": dims_latex(r.dims),
             "space": jac_space(r.dims),
             "partials": partials,
-            "product": self.product(r, denominator),
+            "product": " ".join(self.product(r, denominator)),
+            "product_equation": self.product_equation(r, denominator),
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
-            "result": self.P(r.result if r.display is None else r.display),
+            "result": self.P(shown),
+            "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
+                                               r" \in " + jac_space(r.dims)),
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
             "answer": None if r.answer in (None, r.result, r.display) else self.P(r.answer),
@@ -238,7 +328,7 @@ class PartView:
             if r.tensor else None,
             "layout": r.layout,
             "check": None if check is None else {
-                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or "scalars only",
+                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or r"\text{scalars only}",
                 "points": check.points,
                 "error": fmt_error(check.max_rel_error),
             },
@@ -267,20 +357,37 @@ class PartView:
         for _ in names:                      # longest path from the variable: a DAG, so |V| rounds
             for a, b, _ in edges:
                 level[b] = max(level[b], level[a] + 1)
+        shapes = shapes_of_part(self.part)
+        latex = {n: self.name(n) + r" \in " + space_latex(shapes.get(n, ())) for n in names}
+        # columns far enough apart that each edge's label (∂z/∂y over its dims) clears both nodes
+        half = {}
+        for n in names:
+            half[level[n]] = max(half.get(level[n], 0.0), GRAPH_EM * latex_width(latex[n]) / 2 + 0.15)
+        gap = {}
+        for a, b, p in edges:
+            if level[b] == level[a] + 1:
+                label = max(0.7 * latex_width(self.frac(p.of, p.wrt, True)), 0.7 * latex_width(dims_latex(p.step.dims)))
+                gap[level[a]] = max(gap.get(level[a], 0.0), GRAPH_EM * label + 0.6)
+        x = [0.0]
+        for k in range(1, max(level.values()) + 1):
+            x.append(x[-1] + half[k - 1] + max(gap.get(k - 1, 1.0), 1.0) + half[k])
         rows: dict[int, int] = {}
         nodes = []
         for n in sorted(names, key=lambda n: (level[n], names.index(n))):
             row = rows.get(level[n], 0)
             rows[level[n]] = row + 1
-            shape = shapes_of_part(self.part).get(n, ())
-            nodes.append({"id": n, "x": 3.4 * level[n], "y": -1.6 * row,
-                          "latex": self.name(n) + r" \in " + space_latex(shape),
-                          "text": n + " ∈ " + _space_text(shape)})
+            nodes.append({"id": n, "x": x[level[n]], "y": 0.0 - 2.2 * row, "latex": latex[n],
+                          "text": n + " ∈ " + _space_text(shapes.get(n, ()))})
+        width = x[-1] + half[0] + half[len(x) - 1]
+        y = {n["id"]: n["y"] for n in nodes}
         return {
+            "scale": "%.2f" % min(1.0, GRAPH_WIDTH / width),
             "nodes": nodes,
             "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
                        "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
-                       "bend": "bend left=12" if level[b] - level[a] > 1 else ""}
+                       "bend": "bend left=30" if level[b] - level[a] > 1 else "",
+                       # an edge between rows: its labels on the side away from the edges along the rows
+                       "slant": "" if y[a] == y[b] else "below left" if y[b] < y[a] else "below right"}
                       for a, b, p in edges],
         }
 
@@ -292,7 +399,7 @@ class PartView:
         from ..calculus.linear import linear_terms
         from ..errors import UnsupportedError
         d_of = r"\mathrm{d}" + self.name(of)
-        out = {"differential": f"{d_of} = {self.P(differential)}", "entries": None}
+        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None}
         m, n = ex.as_2d(of_shape)
         q1, q2 = ex.as_2d(wrt_shape)
         oi, oj = ("i" if m != 1 else None), ("j" if n != 1 else None)
@@ -308,7 +415,9 @@ class PartView:
             parts.append(" ".join(f for f in factors if f and f != "1"))
         lhs = (rf"\frac{{\partial {_plain(self.name(of))}_{{{''.join(i for i in (oi, oj) if i)}}}}}"
                rf"{{\partial {_plain(self.name(wrt))}_{{{''.join(i for i in (hk, hl) if i)}}}}}")
-        out["entries"] = lhs + " = " + " + ".join(parts or ["0"])
+        parts = parts or ["0"]
+        rows = fill([parts[0]] + ["+ " + p for p in parts[1:]], DISPLAY - 2, latex_width(lhs) + 1.4)
+        out["entries"] = aligned([lhs + " = " + rows[0]] + rows[1:])
         return out
 
     def _entry(self, M, r, c) -> str:
@@ -347,9 +456,45 @@ class PartView:
             "find": [self.frac(t.of, t.wrt, False, t.order) for t in part.find],
             "method": part.method,
             "layout": part.layout,
-            "results": [self.result_view(r) for r in self.ps.results],
+            "results": _refer_to_earlier([self.result_view(r) for r in self.ps.results]),
             "error": _error_text(self.ps.error, self.path) if self.ps.error else None,
         }
+
+
+def _refer_to_earlier(results: list[dict]) -> list[dict]:
+    """Each partial derived once per part: a later find refers to it by its equation; a Hessian
+    whose gradient is also found in the part refers to that gradient instead of deriving it again."""
+    derived: dict[tuple, dict] = {}
+    gradients: dict[tuple, dict] = {}
+    for r in results:
+        if r["order"] == 2 and (r["of"], r["wrt"]) in gradients:
+            r["gradient_ref"] = gradients[(r["of"], r["wrt"])]
+            r["gradient_ref"]["referred"] = True
+            continue
+        for p in r["partials"]:
+            if p["key"] in derived:
+                p["ref"] = derived[p["key"]]
+                p["ref"]["referred"] = True
+            else:
+                derived[p["key"]] = p
+        if r["order"] == 1:
+            gradients[(r["of"], r["wrt"])] = r
+    return results
+
+
+def _anchor(label: str) -> str:
+    """A Markdown anchor for an equation label: letters, digits and hyphens."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", label)
+
+
+def _convention_once(parts: list[dict]) -> list[dict]:
+    """The layout convention stated before the first derivative, and again only where it changes."""
+    last = None
+    for part in parts:
+        for r in part["results"]:
+            r["show_convention"] = r["layout"] != last
+            last = r["layout"]
+    return parts
 
 
 _BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
@@ -464,5 +609,5 @@ def solution_view(sol: Solution) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": [PartView(ps, p).view() for ps in sol.parts],
+        "parts": _convention_once([PartView(ps, p).view() for ps in sol.parts]),
     }
