@@ -179,6 +179,10 @@ class _Converter:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        if node.tag in _NUMBER_TAGS and len(node.value) > ex.MAX_LITERAL_CHARS:
+            # refused before int() reads it: converting a long literal costs time or fails
+            self.err(node, path, f"a number with more than {ex.MAX_LITERAL_CHARS} digits")
+            return None
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
@@ -190,6 +194,7 @@ class _Converter:
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class _TooBig(Exception):

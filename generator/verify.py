@@ -27,11 +27,15 @@ from .trace import Check, Result, Step
 SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
 POINTS = 3
 TOLERANCE = 1e-6
+HESSIAN_TOLERANCE = 1e-4   # second differences lose more digits
 FLOOR = 1e-3   # errors are relative to max(|J|, FLOOR)
 
 
 # central differences of fourth order: (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / 12h
 FD_STEP = 1e-4
+FD_FLOOR = 0.1         # entries smaller than this get the step of an entry of this size
+SECOND_OPINION = 1 / 8  # a disagreement is confirmed with steps this much smaller
+EXTRA_POINTS = 6       # points drawn beyond POINTS where a point says nothing
 FD_STENCIL = (2, 1, -1, -2)
 
 
@@ -260,14 +264,22 @@ class Point:
                 return
 
 
-def fd_jacobian(of: Expr, wrt: str, env: dict, sizes: dict[str, int], defs: dict[str, Expr] | None = None):
+def fd_steps(x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """A step per entry, relative to the entry's magnitude: log(u) at u = 1e-3 needs a step
+    far below 1e-3 (an absolute step would leave the function's domain)."""
+    return scale * FD_STEP * np.maximum(np.abs(x), FD_FLOOR)
+
+
+def fd_jacobian(of: Expr, wrt: str, env: dict, sizes: dict[str, int], defs: dict[str, Expr] | None = None,
+                scale: float = 1.0):
     """Central differences of ``of`` w.r.t. ``wrt`` in numerator layout (see ``rules``)."""
     x0 = np.array(env[wrt], dtype=float)
     xshape = x0.shape
     flat = x0.reshape(-1).copy()
+    steps = fd_steps(flat, scale)
     cols = []
     for k in range(flat.size):
-        h = FD_STEP * max(1.0, abs(flat[k]))
+        h = steps[k]
         vals = []
         for step in FD_STENCIL:
             xp = flat.copy()
@@ -338,54 +350,111 @@ class Checker:
                 failure = exc
         else:
             raise failure
+        self.used = POINTS       # the fewest points that said something, in one result's checks
         self.shapes = {s.name: s.shape for s in self.part.symbols if s.kind in ("scalar", "array")}
         self.shapes.update({d.name: d.expr.shape for d in self.part.define})
 
+    def _points(self):
+        """The points to check at: the first ``POINTS``, then more (drawn only when needed)."""
+        yield from self.points
+        rng = np.random.default_rng(zlib.crc32((self.seed_text + "/more").encode()))
+        for _ in range(EXTRA_POINTS):
+            try:
+                yield Point(self.part, self.sizes, rng)
+            except UnsupportedError:
+                return
+
+    def _over_points(self, at_point, what: str) -> float:
+        """``at_point(p)`` is the relative error at ``p``, or a reason why ``p`` says nothing
+        (values 0, infinite or undefined, differences unstable there). ``POINTS`` points that say
+        something are needed; a check where no point does is a failure, never "checked"."""
+        worst, used, reasons = 0.0, 0, []
+        for p in self._points():
+            r = at_point(p)
+            if isinstance(r, str):
+                if r not in reasons:
+                    reasons.append(r)
+                continue
+            worst, used = max(worst, r), used + 1
+            if used == POINTS:
+                break
+        if used == 0:
+            raise CheckFailed(f"{what}: cannot be checked numerically: at every point tried, "
+                              + "; ".join(reasons))
+        self.used = min(self.used, used)
+        return worst
+
+    def _judge(self, what: str, shown: str, claimed, estimate, size: float) -> float | str:
+        """The error of ``claimed`` against central differences ``estimate(scale)``; a disagreement
+        is confirmed with smaller steps (a second opinion) before the step is called wrong.
+        ``size`` is the largest magnitude of the function's values at the point."""
+        fd = estimate(1.0)
+        if not np.all(np.isfinite(fd)) or not np.all(np.isfinite(claimed)):
+            return "the values are infinite or undefined"
+        if 0 < np.max(np.abs(fd), initial=0.0) < FLOOR * TOLERANCE and size < FLOOR * TOLERANCE:
+            # the comparison is relative to FLOOR: when the function itself is this small (an
+            # underflow) any claim near 0 would pass
+            return "the values are too small to compare (an underflow?)"
+        err = compare(claimed, fd)
+        if err <= TOLERANCE:
+            return err
+        fd2 = estimate(SECOND_OPINION)
+        if not np.all(np.isfinite(fd2)):
+            return "the values are infinite or undefined"
+        err2 = compare(claimed, fd2)
+        if err2 <= TOLERANCE:
+            return err2
+        if compare(fd2, fd) * 10 >= min(err, err2):
+            return "finite differences with two step sizes disagree"
+        raise CheckFailed(f"{what}: the {shown} disagrees with finite differences (relative error "
+                          f"{min(err, err2):.1e})")
+
     def check_expr(self, of: Expr, wrt: str, claimed: Expr, what: str, transpose: bool = False,
                    recompute: bool = False) -> float:
-        worst = 0.0
         defs = {d.name: d.expr for d in self.part.define} if recompute else None
-        for p in self.points:
-            try:
-                with np.errstate(all="ignore"):
-                    fd = fd_jacobian(of, wrt, p.env, self.sizes, defs)
+
+        def at_point(p):
+            with np.errstate(all="ignore"):
+                degenerate, size = _degenerate(of, p.env, self.sizes)
+                if degenerate:
+                    return degenerate
+                try:
                     val = evaluate(claimed, p.env, self.sizes)
-            except np.linalg.LinAlgError as exc:
-                raise CheckFailed(f"{what}: could not evaluate ({exc})") from None
-            if transpose:
-                val = np.asarray(val).T
-            c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
-            err = compare(c, fd)
-            if not err <= TOLERANCE:
-                raise CheckFailed(f"{what}: the result {to_text(claimed)} disagrees with finite "
-                                  f"differences (relative error {err:.1e})")
-            worst = max(worst, err)
-        return worst
+                except np.linalg.LinAlgError as exc:
+                    raise CheckFailed(f"{what}: could not evaluate ({exc})") from None
+                if transpose:
+                    val = np.asarray(val).T
+                c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
+                return self._judge(what, f"result {to_text(claimed)}", c,
+                                   lambda scale: fd_jacobian(of, wrt, p.env, self.sizes, defs, scale), size)
+        return self._over_points(at_point, what)
 
     def check_direction(self, of: Expr, wrt: str, direction: str, claimed: Expr, what: str) -> float:
         """A differential: d(of) in a random direction against (of(x + hH) - of(x - hH)) / 2h."""
-        worst = 0.0
         rng = np.random.default_rng(len(self.points) + 17)
-        for p in self.points:
+
+        def at_point(p):
             x0 = np.asarray(p.env[wrt], dtype=float)
             H = rng.uniform(-1, 1, size=x0.shape)
-            h = FD_STEP * max(1.0, float(np.max(np.abs(x0))))
-            vals = []
-            with np.errstate(all="ignore"):
+
+            def estimate(scale):
+                h = scale * FD_STEP * max(FD_FLOOR, float(np.max(np.abs(x0))))
+                vals = []
                 for step in FD_STENCIL:
                     e2 = dict(p.env)
                     e2[wrt] = x0 + step * h * H if x0.shape else float(x0 + step * h * H)
                     vals.append(np.asarray(evaluate(of, e2, self.sizes), dtype=float))
-                fd = _stencil(vals) / h
+                return np.atleast_2d(_stencil(vals) / h)
+
+            with np.errstate(all="ignore"):
+                degenerate, size = _degenerate(of, p.env, self.sizes)
+                if degenerate:
+                    return degenerate
                 e3 = dict(p.env)
                 e3[direction] = H if x0.shape else float(H)
-                got = np.asarray(evaluate(claimed, e3, self.sizes), dtype=float)
-            err = compare(np.atleast_2d(got), np.atleast_2d(fd))
-            if not err <= TOLERANCE:
-                raise CheckFailed(f"{what}: the differential {to_text(claimed)} disagrees with finite "
-                                  f"differences (relative error {err:.1e})")
-            worst = max(worst, err)
-        return worst
+                got = np.atleast_2d(np.asarray(evaluate(claimed, e3, self.sizes), dtype=float))
+                return self._judge(what, f"differential {to_text(claimed)}", got, estimate, size)
+        return self._over_points(at_point, what)
 
     def check_step(self, step: Step) -> float:
         worst = 0.0
@@ -400,6 +469,7 @@ class Checker:
                                           f"step {step.rule} (∂/∂{step.wrt} of {to_text(step.of)})"))
 
     def check_result(self, r: Result) -> tuple[Check, tuple[tuple[str, float], ...]]:
+        self.used = POINTS
         per = []
         for p in r.partials:
             per.append((f"{p.of}/{p.wrt}", self.check_step(p.step)))
@@ -417,35 +487,56 @@ class Checker:
             err = grad_fd_err
         per.append((f"d{r.of}/d{r.wrt}", err))
         worst = max(e for _, e in per)
-        return Check(tuple(sorted(self.sizes.items())), len(self.points), worst, True), tuple(per)
+        return Check(tuple(sorted(self.sizes.items())), self.used, worst, True), tuple(per)
 
     def _check_hessian(self, f_expr: Expr, r: Result) -> float:
-        worst = 0.0
-        for p in self.points:
-            x0 = np.array(p.env[r.wrt], dtype=float)
-            flat = x0.reshape(-1)
-            n = flat.size
-            H = np.zeros((n, n))
-            for i in range(n):
-                hi = 1e-4 * max(1.0, abs(flat[i]))
-                for j in range(n):
-                    hj = 1e-4 * max(1.0, abs(flat[j]))
-                    acc = 0.0
-                    for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-                        xp = flat.copy()
-                        xp[i] += si * hi
-                        xp[j] += sj * hj
-                        e2 = dict(p.env)
-                        e2[r.wrt] = xp.reshape(x0.shape) if x0.shape else float(xp[0])
-                        acc += w * float(evaluate(f_expr, e2, self.sizes))
-                    H[i, j] = acc / (4 * hi * hj)
-            val = np.atleast_2d(np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float))
+        what = f"d2{r.of}/d{r.wrt}2"
+
+        def at_point(p):
+            with np.errstate(all="ignore"):
+                degenerate, _ = _degenerate(f_expr, p.env, self.sizes)
+                if degenerate:
+                    return degenerate
+                H = self._fd_hessian(f_expr, r.wrt, p.env)
+                val = np.atleast_2d(np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float))
+            if not np.all(np.isfinite(H)) or not np.all(np.isfinite(val)):
+                return "the values are infinite or undefined"
             err = compare(val, H)
-            if not err <= 1e-4:
-                raise CheckFailed(f"d2{r.of}/d{r.wrt}2: the Hessian {to_text(r.result)} disagrees with "
+            if not err <= HESSIAN_TOLERANCE:
+                raise CheckFailed(f"{what}: the Hessian {to_text(r.result)} disagrees with "
                                   f"finite differences (relative error {err:.1e})")
-            worst = max(worst, err)
-        return worst
+            return err
+        return self._over_points(at_point, what)
+
+    def _fd_hessian(self, f_expr: Expr, wrt: str, env: dict) -> np.ndarray:
+        x0 = np.array(env[wrt], dtype=float)
+        flat = x0.reshape(-1)
+        steps = fd_steps(flat)
+        n = flat.size
+        H = np.zeros((n, n))
+        for i in range(n):
+            for j in range(n):
+                acc = 0.0
+                for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                    xp = flat.copy()
+                    xp[i] += si * steps[i]
+                    xp[j] += sj * steps[j]
+                    e2 = dict(env)
+                    e2[wrt] = xp.reshape(x0.shape) if x0.shape else float(xp[0])
+                    acc += w * float(evaluate(f_expr, e2, self.sizes))
+                H[i, j] = acc / (4 * steps[i] * steps[j])
+        return H
+
+
+def _degenerate(of: Expr, env: dict, sizes: dict[str, int]) -> tuple[str, float]:
+    """Why the values of ``of`` at this point make no check (all 0: an underflow; infinite or
+    undefined: an overflow or a point outside the domain), or ``""``; and their largest magnitude."""
+    v = np.asarray(evaluate(of, env, sizes), dtype=float)
+    if not np.all(np.isfinite(v)):
+        return "the values are infinite or undefined", np.inf
+    if not np.any(v):
+        return "the values are 0 (an underflow?)", 0.0
+    return "", float(np.max(np.abs(v)))
 
 
 def ex_substitute_all(part, name: str, keep: str = "") -> Expr:

@@ -1,0 +1,165 @@
+"""Limits that bound: numbers and exponents by their value, sizes before allocation, loading and
+error reporting in linear time; and numerical checks that neither pass on degenerate values nor
+reject right answers (issue 10 items 3, 5, 8; issue 9 item 6)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator import expr as ex
+from generator.build import solve_problem
+from generator.errors import CheckFailed, ExprError, ProblemErrors
+from generator.render.json import trace_json
+from generator.spec import load_problem, parse_problem
+from generator.verify import Checker
+
+ROOT = Path(__file__).parent.parent
+BANK = sorted(ROOT.glob("problems/**/*.yaml"))
+SCOPE = ex.Scope(dims=frozenset({"D"}), shapes={"x": ("D", 1), "s": ()})
+
+PROBLEM = """\
+id: p
+symbols: {{D: dim, x: [D], s: scalar}}
+define:
+  f: {expr}
+find: df/dx
+"""
+
+
+def problem(expr: str, fname: str = "p.yaml"):
+    return parse_problem(PROBLEM.format(expr=expr), fname)
+
+
+def parse_error(text: str) -> ExprError:
+    with pytest.raises(ExprError) as info:
+        ex.parse(text, SCOPE)
+    return info.value
+
+
+# --- numbers: the limits apply to the value -----------------------------------------------
+
+@pytest.mark.parametrize("text, message, col", [
+    ("x.T @ x * 10**10", "out of range", 12),
+    ("(x.T @ x)**10**10", "out of range", 13),
+    ("(x.T @ x)**(64*64)", "exponent 4096 is too large", 9),
+    ("s**2**2**2**2**2**2", "exponent 65536 is too large", 7),
+    ("s**(-(2**7))", "exponent -128 is too large", 1),
+    ("x.T @ x / 0", "division by zero", 8),
+    ("x / (1 - 1)", "division by zero", 2),
+    ("x / sin(0)", "division by zero", 2),
+    ("s * 0**-1", "division by zero", 5),
+    ("s**exp(1000)", "not a finite number", 3),
+    ("s**log(0)", "not a finite number", 3),
+    ("exp(1000) * s", "not a finite number", 0),
+    ("exp(14) * s", "larger than", 0),
+    ("(-2)**0.5 * s", "not a real number", 4),
+    ("1e-13 * s", "out of range", 0),
+    ("1e999 * s", "finite", 0),
+    ("9" * 41 + " * s", "longer than 40 characters", 0),
+])
+def test_numbers_are_bounded_by_their_value(text, message, col):
+    err = parse_error(text)
+    assert message in err.message
+    assert err.col == col
+
+
+@pytest.mark.parametrize("text, value", [
+    ("s * 2**6", 64), ("s * (1/3)**20", 1 / 3**20), ("s * 0.999999**64 * 2", 2 * 0.999999**64),
+    ("s**(-(2**6))", None), ("s * 2**0.5", 2**0.5), ("s * 1e-12", 1e-12), ("s * 1000**2", 10**6),
+])
+def test_numbers_within_the_limits_fold_and_print_back(text, value):
+    e = ex.parse(text, SCOPE)
+    again = ex.parse(ex.to_text(e), SCOPE)
+    at = {"s": 0.7}
+    if value is not None:
+        coeff = [a for a in e.args if a.op != "sym"]
+        got = np.prod([ex.constant_value(c) for c in coeff])
+        assert got == pytest.approx(value, rel=1e-12)
+    assert _scalar(again, at) == pytest.approx(_scalar(e, at), rel=1e-12)
+
+
+def _scalar(e: ex.Expr, at: dict) -> float:
+    from generator.verify import evaluate
+    return float(evaluate(e, at, {}))
+
+
+def test_refused_numbers_are_found_by_check_with_file_line_and_column():
+    with pytest.raises(ProblemErrors) as info:
+        problem("(x.T @ x)**(64*64)")
+    assert "p.yaml:4:15: define.f: the exponent 4096 is too large" in str(info.value)
+
+
+def test_long_integers_in_yaml_are_refused_by_their_length():
+    text = PROBLEM.format(expr="x.T @ x") + "title: " + "9" * 20000 + "\n"
+    start = time.monotonic()
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(text, "p.yaml")
+    assert "digits" in str(info.value) and time.monotonic() - start < 1
+
+
+# --- checks that can fail, and that don't fail right answers -------------------------------
+
+def test_a_check_on_values_that_underflow_is_not_a_check():
+    sol = solve_problem(problem("exp(-1000 * x.T @ x)"))
+    assert sol.failed and "cannot be checked numerically" in sol.failed[0]
+    assert "too small" in sol.failed[0]
+
+
+def test_a_check_on_values_that_overflow_is_not_a_check():
+    sol = solve_problem(problem("exp(exp(exp(20 * x.T @ x)))"))
+    assert sol.failed
+    assert "cannot be checked numerically" in sol.failed[0] or "no random point" in sol.failed[0]
+
+
+def test_a_wrong_result_is_still_refused():
+    part = problem("log(s * x.T @ x)").parts[0]
+    checker = Checker(part, "p")
+    x = ex.sym("x", ("D", 1))
+    s = ex.sym("s", ())
+    f = part.definition("f").expr
+    right = ex.mul(ex.num(2), ex.power(ex.matmul(ex.transpose(x), x), ex.num(-1)), ex.transpose(x))
+    assert checker.check_expr(f, "x", right, "df/dx") < 1e-6
+    wrong = ex.mul(ex.num(2), s, ex.transpose(x))
+    with pytest.raises(CheckFailed, match="disagrees with finite differences"):
+        checker.check_expr(f, "x", wrong, "df/dx")
+
+
+def test_small_intermediate_values_are_checked_with_relative_steps():
+    # Parr & Howard 4.5: u3 = sin(x^3)^2 can be 1e-3; an absolute step of 1e-4 leaves log's domain
+    path = ROOT / "problems" / "scalar" / "parr-howard-4.5.yaml"
+    sol = solve_problem(load_problem(path))
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    assert r.check.points == 3
+    x = 0.3
+    expected = 6 * x**2 * np.cos(x**3) / np.sin(x**3)
+    assert _scalar(r.result, {"x": x}) == pytest.approx(expected, rel=1e-12)
+
+
+# --- every printed result parses again ----------------------------------------------------
+
+def _exprs(trace: dict):
+    for part in trace["parts"]:
+        for r in part.get("results", []):
+            yield r["expr"]
+
+
+@pytest.mark.parametrize("path", BANK, ids=lambda p: str(p.relative_to(ROOT / "problems")))
+def test_every_result_expr_of_the_bank_parses_again(path):
+    prob = load_problem(path)
+    trace = json.loads(trace_json(solve_problem(prob)))
+    for part, p in zip(trace["parts"], prob.parts):
+        scope = _scope(p)
+        for r in part.get("results", []):
+            if r["expr"] is not None:
+                ex.parse(r["expr"], scope)
+
+
+def _scope(part) -> ex.Scope:
+    return ex.Scope(dims=frozenset(part.dims),
+                    shapes={s.name: s.shape for s in part.symbols if s.kind in ("scalar", "array")},
+                    functions={s.name: (s.args, s.shape) for s in part.symbols if s.kind == "function"})
