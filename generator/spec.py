@@ -386,6 +386,8 @@ class _Reader:
         define = self.define(define_data, dpath, symbols)
         failed = set(define_data) - {d.name for d in define} if isinstance(define_data, dict) else set()
         find = self.find(find_data, fpath, symbols, define, failed)
+        if len(self.errors) == n_err:
+            self.sizes(symbols, define, find, dpath)
         for key in ("title", "statement", "hint"):
             if key in pdata:
                 self.string(pdata, path + (key,), "")
@@ -404,6 +406,17 @@ class _Reader:
             expand_product=expand,
             loc=self.loc(path),
         )
+
+    def sizes(self, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...], find: tuple[Target, ...],
+              dpath: tuple) -> None:
+        """What the numerical check of ``build`` would refuse for its sizes, refused here."""
+        from .sizes import part_size_errors
+        defs = {d.name: d.expr for d in define}
+        shapes = {n: s.shape for n, s in symbols.items()}
+        shapes.update({n: e.shape for n, e in defs.items()})
+        dims = [n for n, s in symbols.items() if s.kind == "dim"]
+        for name, why in part_size_errors(dims, defs, ((t.wrt, shapes[t.wrt]) for t in find)):
+            self.err(dpath + (name,), why)
 
     # symbols
     def symbols(self, base: dict, pdata: dict, path: tuple) -> dict[str, SymbolDecl]:

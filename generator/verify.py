@@ -1,13 +1,17 @@
 """Numerical checks: every step and every result against central finite differences.
 
-Differences are central, of fourth order (step 1e-4), so round-off stays far below
-the tolerance.  Each dim gets a small concrete size (3, 4, 2, 5, ...: distinct, so a
-transposition cannot pass by accident), each declared symbol a random value
-that respects its assumptions, and each ``define`` name the value of its
-definition.  A Jacobian in numerator layout is compared entry by entry with
-central differences of the expression it claims to differentiate, at
-``POINTS`` points; the largest relative error is reported, and a step beyond
-``TOLERANCE`` is an error (``CheckFailed``), never a footnote.
+Differences are central, of fourth order, with a step relative to each entry
+(1e-4 of its magnitude, at least 1e-5), so log(u) at u = 1e-3 stays in its domain.
+Each dim gets a small concrete size (``sizes.py``; every array's size is bounded
+before it is allocated), each declared symbol a random value that respects its
+assumptions, and each ``define`` name the value of its definition.  A Jacobian
+in numerator layout is compared entry by entry with central differences of the
+expression it claims to differentiate, at ``POINTS`` points; the largest
+relative error is reported.  A disagreement is confirmed with smaller steps (a
+second opinion) before a step is called wrong (``CheckFailed``, never a
+footnote).  A point that says nothing (values 0, infinite, undefined or too small
+to compare; differences unstable) is replaced by another; a check where no
+point says anything fails the problem, it is never reported as checked.
 
 The random points are seeded from the problem's id, so documents are
 byte-identical from run to run.
@@ -16,15 +20,17 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from math import prod
 
 import numpy as np
 
 from .errors import CheckFailed, UnsupportedError
 from .expr import Expr, to_text
 from .calculus.rules import transposed_in
+from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
+from .sizes import size as _size
 from .trace import Check, Result, Step
 
-SIZES = (3, 4, 2, 5, 6, 7, 8, 9)
 POINTS = 3
 TOLERANCE = 1e-6
 HESSIAN_TOLERANCE = 1e-4   # second differences lose more digits
@@ -53,29 +59,12 @@ _FN = {
 }
 
 
-def dim_sizes(part, order=SIZES) -> dict[str, int]:
-    dims = [s.name for s in part.symbols if s.kind == "dim"]
-    return {d: order[i % len(order)] + (i // len(order)) for i, d in enumerate(dims)}
-
-
-MAX_CHECK_SIZE = 8
-
-
-def _size(d, sizes: dict[str, int]) -> int:
-    if isinstance(d, int):
-        # a large literal size (x: [10000]) is checked at a small one: the identities hold at any
-        # size, and the check must stay cheap; the same literal always maps to the same size
-        return d if d <= MAX_CHECK_SIZE else MAX_CHECK_SIZE + d % 3
-    if "*" in str(d):
-        out = 1
-        for p in str(d).split("*"):
-            out *= _size(int(p) if p.isdigit() else p, sizes)
-        return out
-    return sizes[d]
-
-
-def concrete(shape, sizes: dict[str, int]) -> tuple[int, ...]:
-    return tuple(_size(d, sizes) for d in shape)
+def _allocate(shape: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """``shape``, after checking the size of the array about to be allocated."""
+    n = prod(shape)
+    if n > MAX_ENTRIES:
+        raise UnsupportedError(too_large(n, what))
+    return shape
 
 
 def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
@@ -89,9 +78,10 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "num":
         return float(e.value)
     if op == "zero":
-        return np.zeros(concrete(e.shape, sizes))
+        return np.zeros(_allocate(concrete(e.shape, sizes), to_text(e)))
     if op == "eye":
-        return np.eye(_size(e.shape[0], sizes))
+        n = _size(e.shape[0], sizes)
+        return np.eye(*_allocate((n, n), to_text(e)))
     if op == "ones":
         return np.ones((_size(e.shape[0], sizes), 1))
     args = [evaluate(a, env, sizes) for a in e.args]
@@ -116,7 +106,9 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "matmul":
         out = np.atleast_2d(args[0])
         for a in args[1:]:
-            out = out @ np.atleast_2d(a)
+            a = np.atleast_2d(a)
+            _allocate((out.shape[0], a.shape[1]), to_text(e))
+            out = out @ a
         return _scalar_if_1x1(out, e)
     if op == "T":
         return np.asarray(args[0]).T
@@ -130,7 +122,9 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "trace":
         return float(np.trace(args[0]))
     if op == "diag":
-        return np.diag(np.asarray(args[0]).ravel())
+        v = np.asarray(args[0]).ravel()
+        _allocate((v.size, v.size), to_text(e))
+        return np.diag(v)
     if op == "diagpart":
         return np.diag(args[0]).reshape(-1, 1)
     if op == "sum":
@@ -138,7 +132,9 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "norm":
         return float(np.linalg.norm(args[0]))
     if op == "kron":
-        return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+        a, b = np.atleast_2d(args[0]), np.atleast_2d(args[1])
+        _allocate((a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]), to_text(e))
+        return np.kron(a, b)
     if op == "apply":
         return _instance(env, e.name)(args)
     if op == "pd":
@@ -338,10 +334,15 @@ class Checker:
 
     def __post_init__(self):
         failure = None
-        for order in (SIZES, SIZES[1::-1] + SIZES[2:], tuple(reversed(SIZES))):
+        defs = {d.name: d.expr for d in self.part.define}
+        shapes = {s.name: s.shape for s in self.part.symbols}
+        shapes.update({n: e.shape for n, e in defs.items()})
+        for name, why in part_size_errors(self.part.dims, defs, ((t.wrt, shapes[t.wrt]) for t in self.part.find)):
+            raise UnsupportedError(f"define.{name}: {why}")
+        for order in ORDERS:
             # another assignment of sizes when a definition is undefined at the first
             # (log det(XᵀX) needs X tall)
-            self.sizes = dim_sizes(self.part, order)
+            self.sizes = dim_sizes(self.part.dims, order)
             rng = np.random.default_rng(zlib.crc32(self.seed_text.encode()))
             try:
                 self.points = [Point(self.part, self.sizes, rng) for _ in range(POINTS)]

@@ -163,3 +163,84 @@ def _scope(part) -> ex.Scope:
     return ex.Scope(dims=frozenset(part.dims),
                     shapes={s.name: s.shape for s in part.symbols if s.kind in ("scalar", "array")},
                     functions={s.name: (s.args, s.shape) for s in part.symbols if s.kind == "function"})
+
+
+# --- sizes: computed from the shapes before anything is allocated ---------------------------
+
+KRON = """\
+id: k
+symbols:
+  {symbols}
+define:
+  f: "{expr}"
+find: {find}
+"""
+
+
+def kron_problem(symbols: str, expr: str, find: str = "df/dx"):
+    return parse_problem(KRON.format(symbols=symbols, expr=expr, find=find), "k.yaml")
+
+
+def test_a_literal_size_that_is_a_product_of_kron_sizes_is_checked():
+    sol = solve_problem(kron_problem("x: [9]", "x.T @ kron(eye(3), eye(3)) @ x"))
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    assert dict(r.check.sizes) == {} and r.check.points == 3
+    x = np.arange(1.0, 10.0).reshape(9, 1)
+    from generator.verify import evaluate
+    assert np.allclose(evaluate(r.result, {"x": x}, {}), 2 * x.T)
+
+
+@pytest.mark.parametrize("symbols, expr, find, message", [
+    # a product of literal sizes the check cannot reproduce at its stand-in sizes
+    ("x: [25]", "x.T @ kron(eye(5), eye(5)) @ x", "df/dx", "cannot reproduce"),
+    # nested kron: 9^8 entries at the largest sizes tried
+    ("D: dim\n  X: [D, D]", "sum(kron(kron(kron(X, X), X), X))", "df/dX", "entries"),
+    # a Jacobian too large to compute by differences
+    ("D: dim\n  X: [D, D]", "kron(kron(X, X), X)", "df/dX", "the Jacobian df/dX would have"),
+])
+def test_sizes_beyond_the_check_are_refused_by_check_and_build_alike(symbols, expr, find, message):
+    text = KRON.format(symbols=symbols, expr=expr, find=find)
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(text, "k.yaml")
+    assert message in str(info.value) and "define.f:" in str(info.value)
+    # the checker refuses the same, with the same reason, whatever reaches it
+    part = _unchecked_part(text)
+    with pytest.raises(Exception) as built:
+        Checker(part, "k")
+    assert message in str(built.value)
+
+
+def _unchecked_part(text: str):
+    """The part as loaded, with the size check of the loader skipped (as if it had passed)."""
+    from generator import spec
+    original = spec._Reader.sizes
+    spec._Reader.sizes = lambda *a, **k: None
+    try:
+        return parse_problem(text, "k.yaml").parts[0]
+    finally:
+        spec._Reader.sizes = original
+
+
+def test_sizes_are_bounded_before_allocation_in_a_memory_limited_process():
+    # nested kron used to allocate 26 GiB; under a 1 GiB address-space limit the evaluator
+    # refuses it with a clean error, before numpy is asked for the memory
+    import subprocess
+    import sys
+    code = """
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+import numpy as np
+from generator import expr as ex
+from generator.errors import StepgenError
+from generator.verify import evaluate
+X = ex.sym("X", ("D", "D"))
+e = ex.kron(ex.kron(ex.kron(X, X), X), ex.kron(X, X))
+try:
+    evaluate(e, {"X": np.ones((9, 9))}, {"D": 9})
+except StepgenError as exc:
+    print(exc)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "would have 3,486,784,401 entries" in res.stdout
