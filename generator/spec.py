@@ -25,6 +25,7 @@ from .errors import ExprError, Location, ProblemError, ProblemErrors
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_YAML_NODES = 20000
+MAX_PARSED_CHARS = 4 * MAX_FILE_BYTES   # characters of expressions parsed per file, in total
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
@@ -150,6 +151,20 @@ class _Converter:
             Location(self.fname, node.start_mark.line + 1, node.start_mark.column + 1, _path_str(path)),
             message, self.source))
 
+    def _value_column(self, node) -> int:
+        """The 0-based column where a scalar's text starts: after an anchor (``&e``) or a tag,
+        where PyYAML's mark points, so that columns inside an expression stay right."""
+        mark = node.start_mark
+        text, i = self.source, mark.index
+        if not isinstance(node, yaml.ScalarNode) or i >= len(text) or text[i] not in "&!":
+            return mark.column
+        while i < len(text) and text[i] in "&!":
+            while i < len(text) and text[i] not in " \t\n":
+                i += 1
+            while i < len(text) and text[i] in " \t":
+                i += 1
+        return mark.column + (i - mark.index) if i < len(text) and text[i] != "\n" else mark.column
+
     def convert(self, node, path: tuple = (), depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_YAML_NODES:
@@ -157,7 +172,7 @@ class _Converter:
         if depth > 50:
             raise _TooBig(node)
         quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
-        self.pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+        self.pos[path] = (node.start_mark.line + 1, self._value_column(node) + 1, quoted)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             self.err(node, path, f"unsupported YAML tag {node.tag}")
             return None
@@ -264,8 +279,9 @@ def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem
     reader.errors.extend(conv.errors)
     problem = reader.problem(data, default_id)
     if reader.errors:
-        reader.errors.sort(key=lambda e: (e.loc.line, e.loc.col))
-        raise ProblemErrors(reader.errors)
+        # one error per place and message: a text reached through many aliases is one mistake
+        unique = {(e.loc.line, e.loc.col, e.detail): e for e in reversed(reader.errors)}
+        raise ProblemErrors(sorted(unique.values(), key=lambda e: (e.loc.line, e.loc.col)))
     return problem
 
 
@@ -275,6 +291,8 @@ class _Reader:
         self.source = source
         self.pos = pos
         self.errors: list[ProblemError] = []
+        self.parsed: dict = {}          # (text, symbols) -> (Expr or ExprError, names looked up)
+        self.parsed_chars = 0
 
     # positions
     def loc(self, path: tuple, key: bool = False, offset: int | None = None) -> Location:
@@ -555,6 +573,7 @@ class _Reader:
             shapes={s.name: s.shape for s in symbols.values() if s.kind in ("scalar", "array")},
             functions={s.name: (s.args, s.shape) for s in symbols.values() if s.kind == "function"},
         )
+        scope_key = tuple(sorted(symbols.items()))
         parsed: dict[str, ex.Expr] = {}
         visiting: list[str] = []
         failed: set[str] = set()
@@ -583,7 +602,7 @@ class _Reader:
             text = str(value)
             visiting.append(name)
             try:
-                parsed[name] = ex.parse(text, scope, lookup)
+                parsed[name] = self.parse(text, scope, scope_key, lookup)
             except ExprError as exc:
                 failed.add(name)
                 if "has an error of its own" not in exc.message:
@@ -595,6 +614,47 @@ class _Reader:
             if n not in parsed and n not in failed:
                 visit(n)
         return tuple(Definition(n, parsed[n], str(data[n])) for n in names if n in parsed)
+
+    def parse(self, text: str, scope: ex.Scope, scope_key: tuple, lookup) -> ex.Expr:
+        """``ex.parse``, once per text and symbols: a text reached through YAML aliases (or a
+        problem's define inherited by many parts) is parsed once, and the characters parsed per
+        file are bounded."""
+        key = (text, scope_key)
+        if key in self.parsed:
+            result, looked = self.parsed[key]
+            try:
+                same = all(lookup(n) == shape for n, shape in looked)
+            except ExprError:
+                same = False
+            if same:
+                if isinstance(result, ExprError):
+                    raise result
+                return result
+        self.parsed_chars += len(text)
+        if self.parsed_chars > MAX_PARSED_CHARS:
+            raise ExprError(f"the file's expressions are too much work: more than {MAX_PARSED_CHARS:,} "
+                            "characters to parse in all (aliases and inherited definitions count each time)")
+        looked: list[tuple[str, ex.Shape | None]] = []
+        failed_lookup = False
+
+        def recording(name: str):
+            nonlocal failed_lookup
+            try:
+                shape = lookup(name)
+            except ExprError:
+                failed_lookup = True
+                raise
+            looked.append((name, shape))
+            return shape
+
+        try:
+            result = ex.parse(text, scope, recording)
+        except ExprError as exc:
+            if not failed_lookup:      # an error of the text itself, not of a definition it uses
+                self.parsed[key] = (exc, looked)
+            raise
+        self.parsed[key] = (result, looked)
+        return result
 
     # find
     def find(self, data, path: tuple, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...],

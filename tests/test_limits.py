@@ -244,3 +244,53 @@ except StepgenError as exc:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "would have 3,486,784,401 entries" in res.stdout
+
+
+# --- loading and error reporting: work bounded by the file, not by its aliases ------------
+
+def _alias_file(n_parts: int, bad: bool) -> str:
+    expr = "+".join(["sin(x.T@x)*cos(x.T@x)"] * 50) + ("+y" if bad else "")
+    lines = ["id: alias", "symbols: {D: dim, x: [D]}", "find: df/dx", f'title: &e "{expr}"', "parts:"]
+    lines += ["  - {define: {f: *e}}"] * n_parts
+    return "\n".join(lines) + "\n"
+
+
+def test_an_expression_reached_through_aliases_is_parsed_once_and_reported_once(monkeypatch):
+    calls = []
+    real = ex.parse
+    monkeypatch.setattr(ex, "parse", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(_alias_file(2000, bad=True), "alias.yaml")
+    assert len(calls) == 1
+    assert str(info.value).count("undeclared name 'y'") == 1
+    col = _alias_file(0, True).splitlines()[3].index("+y") + 2     # 1-based, at the y
+    assert f"alias.yaml:4:{col}: parts[0].define.f: undeclared name 'y'" in str(info.value)
+    calls.clear()
+    problem = parse_problem(_alias_file(300, bad=False), "alias.yaml")
+    assert len(calls) == 1 and len(problem.parts) == 300
+    assert len({id(p.define[0].expr) for p in problem.parts}) == 1
+
+
+def test_the_expressions_parsed_per_file_are_bounded(monkeypatch):
+    from generator import spec
+    monkeypatch.setattr(spec, "MAX_PARSED_CHARS", 20_000)
+    # the same text under different symbols is parsed again: that counts
+    parts = "\n".join(f"  - {{symbols: {{D: dim, x: [D], s{i}: scalar}}, define: {{f: *e}}}}" for i in range(20))
+    text = _alias_file(0, bad=False).replace("parts:\n", "parts:\n" + parts + "\n")
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(text, "alias.yaml")
+    assert "too much work" in str(info.value)
+
+
+def test_errors_per_file_are_capped_and_counted():
+    lines = ["id: many", "symbols: {D: dim, x: [D]}", "find: df0/dx", "define:"]
+    lines += [f"  f{i}: q{i}" for i in range(3000)]
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem("\n".join(lines) + "\n", "many.yaml")
+    assert len(info.value.errors) == 3000
+    out = info.value.format(caret=True).splitlines()
+    assert out[-1] == "... and 2950 more errors in this file"
+    assert len(out) == 50 * 3 + 1
+    assert out[0] == "many.yaml:5:7: define.f0: undeclared name 'q0'"
+    assert out[-4] == "many.yaml:54:8: define.f49: undeclared name 'q49'"
+    assert out[-3] == "      f49: q49" and out[-2] == "           ^"
