@@ -24,8 +24,8 @@ from math import prod
 
 import numpy as np
 
-from .errors import CheckFailed, UnsupportedError
-from .expr import Expr, to_text
+from .errors import CheckFailed, ExprError, UnsupportedError
+from .expr import Expr, Scope, has_op, parse, to_text
 from .calculus.rules import transposed_in
 from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
 from .sizes import size as _size
@@ -487,8 +487,31 @@ class Checker:
             grad_fd_err = self._check_hessian(f_expr, r)
             err = grad_fd_err
         per.append((f"d{r.of}/d{r.wrt}", err))
+        self._check_text(r)
         worst = max(e for _, e in per)
         return Check(tuple(sorted(self.sizes.items())), self.used, worst, True), tuple(per)
+
+    def _check_text(self, r: Result) -> None:
+        """The result as text (the JSON trace's ``expr``) parses again, within the limits on
+        input, to the same value."""
+        if r.tensor or has_op(r.result, "pd"):
+            return          # no text form: the trace says null
+        text = to_text(r.result)
+        symbols = self.part.symbols
+        scope = Scope(dims=frozenset(self.part.dims),
+                      shapes={s.name: s.shape for s in symbols if s.kind in ("scalar", "array")},
+                      functions={s.name: (s.args, s.shape) for s in symbols if s.kind == "function"})
+        what = f"d{r.of}/d{r.wrt}: the result written as text, {text[:60]}{'…' if len(text) > 60 else ''},"
+        try:
+            again = parse(text, scope)
+        except ExprError as exc:
+            raise CheckFailed(f"{what} does not parse again ({exc.message})") from None
+        p = self.points[0]
+        with np.errstate(all="ignore"):
+            a = np.asarray(evaluate(again, p.env, self.sizes), dtype=float)
+            b = np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
+            raise CheckFailed(f"{what} has another value")
 
     def _check_hessian(self, f_expr: Expr, r: Result) -> float:
         what = f"d2{r.of}/d{r.wrt}2"

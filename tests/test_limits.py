@@ -294,3 +294,33 @@ def test_errors_per_file_are_capped_and_counted():
     assert out[0] == "many.yaml:5:7: define.f0: undeclared name 'q0'"
     assert out[-4] == "many.yaml:54:8: define.f49: undeclared name 'q49'"
     assert out[-3] == "      f49: q49" and out[-2] == "           ^"
+
+
+# --- componentwise: SymPy's work bounded, its failures clean --------------------------------
+
+def test_componentwise_refuses_large_literal_sizes_before_sympy_writes_them_out():
+    text = "id: c\nsymbols: {x: [10000], A: [10000, 10000]}\ndefine:\n  f: sum(A @ x)\nfind: df/dx\n" \
+           "method: componentwise\n"
+    sol = solve_problem(parse_problem(text, "c.yaml"), timeout=30)
+    assert sol.failed and "literal sizes are written out up to 16" in sol.failed[0]
+
+
+def test_a_sympy_type_error_under_componentwise_is_unsupported(monkeypatch):
+    from generator.calculus import componentwise as cw
+    from generator.errors import UnsupportedError
+
+    def undecidable(e):
+        raise TypeError("cannot determine truth value of Relational")
+    monkeypatch.setattr(cw, "_first_branch", undecidable)
+    part = problem("sum(exp(x))").parts[0]
+    x = ex.sym("x", ("D", 1))
+    with pytest.raises(UnsupportedError, match="SymPy cannot write this out"):
+        cw.componentwise(part.definition("f").expr, "x", x.shape)
+
+
+def test_a_result_whose_text_would_not_parse_again_is_refused():
+    # every literal is within the limits, the printed coefficient 2·10^9 is not
+    text = ("id: c\nsymbols: {D: dim, x: [D]}\ndefine:\n  f: 1000 * g\n  g: 1000 * h\n  h: 1000 * x.T @ x\n"
+            "find: df/dx\n")
+    sol = solve_problem(parse_problem(text, "c.yaml"))
+    assert sol.failed and "2000000000 * x.T, does not parse again" in sol.failed[0]
