@@ -382,11 +382,23 @@ def bounded(v: Fraction) -> Fraction:
     """``v`` if it is within the limits on numbers, else an ``ExprError``; a fraction with
     more digits than a float holds is rounded to the float's 17 digits (as it is printed)."""
     if v != 0 and not MIN_NUMBER <= abs(v) <= MAX_NUMBER:
-        raise ExprError(f"the number {float(v):.6g} is out of range (0, or between 1e-12 and "
+        raise ExprError(f"the number {_magnitude(v)} is out of range (0, or between 1e-12 and "
                         f"{MAX_NUMBER} in magnitude)")
     if v.denominator > 10**30:
         v = Fraction(repr(float(v)))
     return v
+
+
+def _magnitude(v: Fraction) -> str:
+    try:
+        f = float(v)
+    except OverflowError:
+        f = 0.0
+    if f != 0 or v == 0:
+        return f"{f:.6g}"
+    # beyond a float: the order of magnitude from the bit lengths
+    bits = abs(v.numerator).bit_length() - v.denominator.bit_length()
+    return f"{'-' if v < 0 else ''}1e{round(bits * math.log10(2)):+d} (about)"
 
 
 def fold(op: str, a: Fraction, b: Fraction) -> Fraction | None:

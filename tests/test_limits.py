@@ -48,6 +48,8 @@ def parse_error(text: str) -> ExprError:
     ("(x.T @ x)**(64*64)", "exponent 4096 is too large", 9),
     ("s**2**2**2**2**2**2", "exponent 65536 is too large", 7),
     ("s**(-(2**7))", "exponent -128 is too large", 1),
+    ("s * 646464**64", "1e+372 (about) is out of range", 10),     # beyond a float, still reported
+    ("s * (1/646464)**64", "1e-372 (about) is out of range", 14),
     ("x.T @ x / 0", "division by zero", 8),
     ("x / (1 - 1)", "division by zero", 2),
     ("x / sin(0)", "division by zero", 2),
