@@ -106,9 +106,18 @@ def test_long_integers_in_yaml_are_refused_by_their_length():
 # --- checks that can fail, and that don't fail right answers -------------------------------
 
 def test_a_check_on_values_that_underflow_is_not_a_check():
-    sol = solve_problem(problem("exp(-1000 * x.T @ x)"))
+    sol = solve_problem(problem("exp(-1000 - x.T @ x)"))
     assert sol.failed and "cannot be checked numerically" in sol.failed[0]
-    assert "too small" in sol.failed[0]
+    assert "the values are 0" in sol.failed[0]
+    sol = solve_problem(problem("1e-12 * exp(-100 - x.T @ x)"))
+    assert sol.failed and "too small to compare" in sol.failed[0]
+
+
+def test_where_values_underflow_at_size_1_the_check_is_made_at_smaller_points():
+    sol = solve_problem(problem("exp(-1000 * x.T @ x)"))
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    assert r.check.points == 3 and r.check.max_rel_error < 1e-6
 
 
 def test_a_check_on_values_that_overflow_is_not_a_check():
