@@ -335,3 +335,16 @@ def test_a_result_whose_text_would_not_parse_again_is_refused():
             "find: df/dx\n")
     sol = solve_problem(parse_problem(text, "c.yaml"))
     assert sol.failed and "2000000000 * x.T, does not parse again" in sol.failed[0]
+
+
+def test_a_hessian_next_to_a_large_constant_is_not_rejected():
+    # second differences of 10^6 + sum(exp(x)) lose digits to round-off: the second opinion
+    # (larger steps) confirms the right answer instead of rejecting it
+    text = 'id: h\nsymbols: {D: dim, x: [D]}\ndefine:\n  f: "1000000 + sum(exp(x))"\nfind: d2f/dx2\n'
+    sol = solve_problem(parse_problem(text, "h.yaml"))
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    x = np.array([[0.1], [-0.4], [0.7]])
+    from generator.verify import evaluate
+    assert np.allclose(evaluate(r.result, {"x": x}, {"D": 3}), np.diag(np.exp(x.ravel())))
+    assert r.check.points >= 1 and r.check.max_rel_error <= 1e-4
