@@ -339,7 +339,9 @@ class Checker:
         defs = {d.name: d.expr for d in self.part.define}
         shapes = {s.name: s.shape for s in self.part.symbols}
         shapes.update({n: e.shape for n, e in defs.items()})
-        for name, why in part_size_errors(self.part.dims, defs, ((t.wrt, shapes[t.wrt]) for t in self.part.find)):
+        too_big = part_size_errors(self.part.dims, defs, [(t.wrt, shapes[t.wrt]) for t in self.part.find])
+        if too_big:       # what check refuses too (spec calls the same function)
+            name, why = too_big[0]
             raise UnsupportedError(f"define.{name}: {why}")
         for order in ORDERS:
             # another assignment of sizes when a definition is undefined at the first
@@ -370,8 +372,9 @@ class Checker:
 
     def _over_points(self, at_point, what: str) -> float:
         """``at_point(p)`` is the relative error at ``p``, or a reason why ``p`` says nothing
-        (values 0, infinite or undefined, differences unstable there). ``POINTS`` points that say
-        something are needed; a check where no point does is a failure, never "checked"."""
+        (values 0, infinite or undefined, differences unstable there).  Points are tried until
+        ``POINTS`` say something; a check where none does is a failure, never "checked", and the
+        number that did is what the document reports."""
         worst, used, reasons = 0.0, 0, []
         for p in self._points():
             r = at_point(p)
