@@ -168,17 +168,20 @@ def bench_cli(tmp: Path, runs: int) -> list[tuple]:
 
 
 def hostile_files(tmp: Path) -> list[tuple[str, Path]]:
-    """A 127 KB file of YAML aliases of one bad expression, and a 254 KB file of 16,000 errors."""
-    bad = "+".join(["sin(x.T@x)*cos(x.T@x)"] * 50) + "+y"
-    alias = ["id: alias", "symbols: {D: dim, x: [D]}", "find: df/dx", f'title: &e "{bad}"', "parts:"]
-    while sum(len(line) + 1 for line in alias) < 127_000:
-        alias.append("  - {define: {f: *e}}")
+    """127 KB files of YAML aliases of one expression (bad, good), and a 254 KB file of 16,000 errors."""
+    def aliases(expr):
+        lines = ["id: alias", "symbols: {D: dim, x: [D]}", "find: df/dx", f'title: &e "{expr}"', "parts:"]
+        while sum(len(line) + 1 for line in lines) < 127_000:
+            lines.append("  - {define: {f: *e}}")
+        return lines
+    good = "+".join(["sin(x.T@x)*cos(x.T@x)"] * 50)
     many = ["id: many", "symbols: {D: dim, x: [D]}", "find: df0/dx", "define:"]
     while sum(len(line) + 1 for line in many) < 254_000:
         many.append(f"  f{len(many)}: q{len(many)}")
     out = []
-    for name, lines in (("aliases", alias), ("errors", many)):
-        path = tmp / f"hostile-{name}.yaml"
+    for name, lines in (("aliases of an error", aliases(good + "+y")), ("aliases", aliases(good)),
+                        ("errors", many)):
+        path = tmp / f"hostile-{len(out)}.yaml"
         path.write_text("\n".join(lines) + "\n")
         out.append((name, path))
     return out

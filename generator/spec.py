@@ -307,6 +307,9 @@ class _Reader:
         self.errors: list[ProblemError] = []
         self.parsed: dict = {}          # (text, symbols) -> (Expr or ExprError, names looked up)
         self.parsed_chars = 0
+        # an Expr parsed once is shared by every part that reaches its text: work on it once too
+        self.free: dict[int, tuple] = {}        # id(Expr) -> (Expr, its free symbols)
+        self.size_errors: dict[tuple, list] = {}
 
     # positions
     def loc(self, path: tuple, key: bool = False, offset: int | None = None) -> Location:
@@ -439,6 +442,11 @@ class _Reader:
             loc=self.loc(path),
         )
 
+    def free_symbols(self, e: ex.Expr) -> frozenset[str]:
+        if id(e) not in self.free:
+            self.free[id(e)] = (e, ex.free_symbols(e))     # e kept alive: ids stay unique
+        return self.free[id(e)][1]
+
     def sizes(self, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...], find: tuple[Target, ...],
               dpath: tuple) -> None:
         """What the numerical check of ``build`` would refuse for its sizes, refused here."""
@@ -447,7 +455,11 @@ class _Reader:
         shapes = {n: s.shape for n, s in symbols.items()}
         shapes.update({n: e.shape for n, e in defs.items()})
         dims = [n for n, s in symbols.items() if s.kind == "dim"]
-        for name, why in part_size_errors(dims, defs, ((t.wrt, shapes[t.wrt]) for t in find)):
+        wrts = [(t.wrt, shapes[t.wrt]) for t in find]
+        key = (tuple(dims), tuple((n, id(e)) for n, e in defs.items()), tuple(wrts))
+        if key not in self.size_errors:     # the exprs are kept alive by the parts: ids stay unique
+            self.size_errors[key] = part_size_errors(dims, defs, wrts)
+        for name, why in self.size_errors[key]:
             self.err(dpath + (name,), why)
 
     # symbols
@@ -712,7 +724,7 @@ class _Reader:
             elif xs.kind not in ("scalar", "array"):
                 self.err(ipath, f"{item!r}: {x!r} is a {xs.kind}, not a variable")
                 continue
-            if not _reaches(f, x, defs):
+            if not _reaches(f, x, defs, self.free_symbols):
                 self.err(ipath, f"{item!r}: {f} does not depend on {x} (not in its chain)")
                 continue
             if order == 2:
@@ -724,14 +736,14 @@ class _Reader:
         return tuple(out)
 
 
-def _reaches(f: str, x: str, defs: dict[str, Definition]) -> bool:
+def _reaches(f: str, x: str, defs: dict[str, Definition], free_symbols=ex.free_symbols) -> bool:
     seen, stack = set(), [f]
     while stack:
         n = stack.pop()
         if n in seen:
             continue
         seen.add(n)
-        names = ex.free_symbols(defs[n].expr) if n in defs else frozenset()
+        names = free_symbols(defs[n].expr) if n in defs else frozenset()
         if x in names:
             return True
         stack.extend(m for m in names if m in defs)
