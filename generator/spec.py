@@ -4,7 +4,10 @@ The file is read as bytes (size-limited), decoded as UTF-8, composed into a
 node tree by PyYAML's *safe* loader (nothing is constructed from tags), and
 converted by hand so that every value keeps its line and column.  Every field
 of SPEC §1 is validated and *all* errors of a file are collected before one
-``ProblemErrors`` is raised; each names file, line, column and field.
+``ProblemErrors`` is raised; each names file, line, column and field.  The work
+is bounded by the file: an expression text reached through many aliases (or
+inherited by many parts) is parsed once and its error reported once, and the
+sizes the numerical check would refuse (``sizes.py``) are refused here too.
 
 To add a field: add it to ``_FIELDS`` (or ``_PART_ONLY``), validate it in
 ``_Reader.part_fields`` and carry it on ``Part``.
@@ -23,6 +26,7 @@ from yaml.constructor import SafeConstructor
 
 from . import expr as ex
 from .errors import ExprError, Location, ProblemError, ProblemErrors
+from .sizes import part_size_errors
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_YAML_NODES = 20000
@@ -450,7 +454,6 @@ class _Reader:
     def sizes(self, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...], find: tuple[Target, ...],
               dpath: tuple) -> None:
         """What the numerical check of ``build`` would refuse for its sizes, refused here."""
-        from .sizes import part_size_errors
         defs = {d.name: d.expr for d in define}
         shapes = {n: s.shape for n, s in symbols.items()}
         shapes.update({n: e.shape for n, e in defs.items()})

@@ -277,10 +277,10 @@ def test_an_expression_reached_through_aliases_is_parsed_once_and_reported_once(
     col = _alias_file(0, True).splitlines()[3].index("+y") + 2     # 1-based, at the y
     assert f"alias.yaml:4:{col}: parts[0].define.f: undeclared name 'y'" in str(info.value)
     calls.clear()
-    from generator import sizes
+    from generator import spec
     size_checks = []
-    real_sizes = sizes.part_size_errors
-    monkeypatch.setattr(sizes, "part_size_errors", lambda *a: size_checks.append(1) or real_sizes(*a))
+    real_sizes = spec.part_size_errors
+    monkeypatch.setattr(spec, "part_size_errors", lambda *a: size_checks.append(1) or real_sizes(*a))
     problem = parse_problem(_alias_file(300, bad=False), "alias.yaml")
     assert len(calls) == 1 and len(problem.parts) == 300
     assert len(size_checks) == 1     # the parts share the expression: its sizes are checked once
