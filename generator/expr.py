@@ -8,6 +8,10 @@ Shapes are ``()`` for a scalar and ``(rows, cols)`` otherwise; a declared vector
 is a column ``(D, 1)``; a product whose result is 1×1 is a scalar.  A dim is an
 ``int`` or the name of a declared dimension.
 
+Arithmetic on numbers is done while parsing, exactly and bounded (``fold``), so
+the limits on numbers and exponents apply to values (``10**10``, ``x**(64*64)``),
+and a scalar without symbols (``exp(1000)``, ``1/(1 - 1)``) must be finite.
+
 To add an operator: add it to ``_CALLS`` (arity and shape rule), to the printer
 ``to_text`` and the LaTeX printer, to the evaluator in ``verify.py`` and give
 it a derivative rule in ``calculus/rules.py``.
@@ -403,7 +407,8 @@ def _magnitude(v: Fraction) -> str:
 
 def fold(op: str, a: Fraction, b: Fraction) -> Fraction | None:
     """``a op b`` for two bounded numbers, exactly; ``None`` where the result is irrational
-    (a fractional power).  Errors for a division by zero and an exponent out of range."""
+    (a fractional power) or ``op`` is not arithmetic.  Errors for a division by zero and an
+    exponent out of range."""
     if op == "+":
         return bounded(a + b)
     if op == "-":
@@ -423,7 +428,7 @@ def fold(op: str, a: Fraction, b: Fraction) -> Fraction | None:
         if a == 0 and b < 0:
             raise ExprError("division by zero (0 to a negative power)")
         return bounded(a ** int(b))
-    raise ExprError(f"unknown operator {op}")
+    return None         # @ of two numbers: refused with its own message
 
 
 def check_exponent(p: float) -> None:
