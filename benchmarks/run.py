@@ -167,6 +167,40 @@ def bench_cli(tmp: Path, runs: int) -> list[tuple]:
     ]
 
 
+def hostile_files(tmp: Path) -> list[tuple[str, Path]]:
+    """127 KB files of YAML aliases of one expression (bad, good), and a 254 KB file of 16,000 errors."""
+    def aliases(expr):
+        lines = ["id: alias", "symbols: {D: dim, x: [D]}", "find: df/dx", f'title: &e "{expr}"', "parts:"]
+        while sum(len(line) + 1 for line in lines) < 127_000:
+            lines.append("  - {define: {f: *e}}")
+        return lines
+    good = "+".join(["sin(x.T@x)*cos(x.T@x)"] * 50)
+    many = ["id: many", "symbols: {D: dim, x: [D]}", "find: df0/dx", "define:"]
+    while sum(len(line) + 1 for line in many) < 254_000:
+        many.append(f"  f{len(many)}: q{len(many)}")
+    out = []
+    for name, lines in (("aliases of an error", aliases(good + "+y")), ("aliases", aliases(good)),
+                        ("errors", many)):
+        path = tmp / f"hostile-{len(out)}.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        out.append((name, path))
+    return out
+
+
+def bench_hostile(tmp: Path, runs: int) -> list[tuple]:
+    """Loading is bounded by the file: check of a hostile file against PyYAML's own reading of it."""
+    import yaml
+    rows = []
+    for name, path in hostile_files(tmp):
+        text = path.read_text()
+        t_yaml = median_time(lambda: yaml.compose(text, Loader=yaml.SafeLoader), runs)
+        t_check = median_time(lambda: subprocess.run(STEPGEN + ["check", str(path)], capture_output=True,
+                                                     cwd=ROOT), runs)
+        rows.append(row(f"stepgen check ({name}, {len(text) // 1000} KB)", t_check, "s",
+                        f"yaml.compose {t_yaml:.2f} s", t_check / t_yaml, "≤ 5×", t_check / t_yaml <= 5))
+    return rows
+
+
 def peak_rss_build(src: Path, out: Path) -> float:
     code = ("import resource, sys\nfrom generator.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
@@ -239,6 +273,7 @@ def main() -> None:
         if not args.no_pdf and shutil.which("latexmk"):
             rows += bench_pdf(tmp, 3 if args.quick else 3, 20 if args.quick else 100, 2)
         rows += bench_cli(tmp, runs)
+        rows += bench_hostile(tmp, runs)
         rows += bench_memory(tmp, 100, 300 if args.quick else 1000)
         rows += bench_scaling(tmp, runs)
     head = ("figure", "value", "baseline", "ratio", "target", "")

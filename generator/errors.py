@@ -3,7 +3,9 @@
 ``StepgenError`` is a ``click.ClickException`` so the CLI prints its message
 and exits with status 1.  ``ProblemError`` carries the file, line, column and
 field of a problem file (``file:line:col: field: message``) and can show the
-offending source line with a caret under the column.
+offending source line with a caret under the column.  ``ProblemErrors`` prints
+the first ``MAX_SHOWN`` errors of a file and counts the rest, in time linear in
+the file (its text is split into lines once).
 """
 from __future__ import annotations
 
@@ -68,15 +70,18 @@ class ProblemError(StepgenError):
         self.source = source
         super().__init__(self.format(caret=False))
 
-    def format(self, caret: bool = True) -> str:
+    def format(self, caret: bool = True, lines: list[str] | None = None) -> str:
+        """``file:line:col: field: message``, and with ``caret`` the source line with a caret
+        under the column; ``lines`` is the source split once for all the errors of a file."""
         head = f"{self.loc}: "
         if self.loc.field:
             head += f"{self.loc.field}: "
         text = head + self.detail
         if caret and self.source and self.loc.line:
-            lines = self.source.splitlines()
+            if lines is None:
+                lines = self.source.splitlines()
             if 0 < self.loc.line <= len(lines):
-                src = lines[self.loc.line - 1].replace("\t", " ")
+                src = lines[self.loc.line - 1][:201].replace("\t", " ")
                 if len(src) > 200:
                     src = src[:200] + "…"
                 pad = " " * min(max(self.loc.col - 1, 0), len(src))
@@ -84,15 +89,28 @@ class ProblemError(StepgenError):
         return text
 
 
+MAX_SHOWN = 50   # errors printed per file; the rest are counted
+
+
 class ProblemErrors(StepgenError):
-    """All the errors of one file, reported at once."""
+    """All the errors of one file, reported at once (the first ``MAX_SHOWN``, then a count)."""
 
     def __init__(self, errors: list[ProblemError]):
         self.errors = errors
-        super().__init__("\n".join(e.format(caret=False) for e in errors))
+        super().__init__(self.format(caret=False))
 
     def format(self, caret: bool = True) -> str:
-        return "\n".join(e.format(caret) for e in self.errors)
+        shown = self.errors[:MAX_SHOWN]
+        sources: dict[int, list[str]] = {}     # each file's text split into lines once
+        out = []
+        for e in shown:
+            lines = None
+            if caret and e.source:
+                lines = sources.setdefault(id(e.source), e.source.splitlines())
+            out.append(e.format(caret, lines))
+        if len(self.errors) > MAX_SHOWN:
+            out.append(f"... and {len(self.errors) - MAX_SHOWN} more errors in this file")
+        return "\n".join(out)
 
 
 def describe(exc: BaseException) -> str:

@@ -8,6 +8,10 @@ Shapes are ``()`` for a scalar and ``(rows, cols)`` otherwise; a declared vector
 is a column ``(D, 1)``; a product whose result is 1×1 is a scalar.  A dim is an
 ``int`` or the name of a declared dimension.
 
+Arithmetic on numbers is done while parsing, exactly and bounded (``fold``), so
+the limits on numbers and exponents apply to values (``10**10``, ``x**(64*64)``),
+and a scalar without symbols (``exp(1000)``, ``1/(1 - 1)``) must be finite.
+
 To add an operator: add it to ``_CALLS`` (arity and shape rule), to the printer
 ``to_text`` and the LaTeX printer, to the evaluator in ``verify.py`` and give
 it a derivative rule in ``calculus/rules.py``.
@@ -15,6 +19,7 @@ it a derivative rule in ``calculus/rules.py``.
 from __future__ import annotations
 
 import ast
+import math
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -33,7 +38,10 @@ MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones
 MAX_TEXT = 4000        # characters in one expression
 MAX_DEPTH = 60         # nesting depth of the syntax tree
 MAX_NODES = 2000       # nodes in one expression
-MAX_NUMBER = 10**6     # largest numeric literal / exponent
+MAX_NUMBER = 10**6     # largest number, as written or computed from numbers (10**10 is refused)
+MIN_NUMBER = Fraction(1, 10**12)   # smallest non-zero number
+MAX_EXPONENT = 64      # largest magnitude of a constant exponent, as computed (64*64 is refused)
+MAX_LITERAL_CHARS = 40  # characters of one numeric literal, checked before it is converted
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +377,120 @@ def tree_size(e: Expr, limit: int | None = None) -> int:
     return size(e)
 
 
+# --- constants --------------------------------------------------------------------
+# Arithmetic on numbers is done at parse time, exactly, so the limits apply to the value
+# (10**10 and x**(64*64) are refused like 10000000000 and x**4096); each operand is bounded
+# before an operation, so the work of one operation is bounded too.
+
+def bounded(v: Fraction) -> Fraction:
+    """``v`` if it is within the limits on numbers, else an ``ExprError``; a fraction with
+    more digits than a float holds is rounded to the float's 17 digits (as it is printed)."""
+    if v != 0 and not MIN_NUMBER <= abs(v) <= MAX_NUMBER:
+        raise ExprError(f"the number {_magnitude(v)} is out of range (0, or between 1e-12 and "
+                        f"{MAX_NUMBER} in magnitude)")
+    if v.denominator > 10**30:
+        v = Fraction(repr(float(v)))
+    return v
+
+
+def _magnitude(v: Fraction) -> str:
+    try:
+        f = float(v)
+    except OverflowError:
+        f = 0.0
+    if f != 0 or v == 0:
+        return f"{f:.6g}"
+    # beyond a float: the order of magnitude from the bit lengths
+    bits = abs(v.numerator).bit_length() - v.denominator.bit_length()
+    return f"{'-' if v < 0 else ''}1e{round(bits * math.log10(2)):+d} (about)"
+
+
+def fold(op: str, a: Fraction, b: Fraction) -> Fraction | None:
+    """``a op b`` for two bounded numbers, exactly; ``None`` where the result is irrational
+    (a fractional power) or ``op`` is not arithmetic.  Errors for a division by zero and an
+    exponent out of range."""
+    if op == "+":
+        return bounded(a + b)
+    if op == "-":
+        return bounded(a - b)
+    if op == "*":
+        return bounded(a * b)
+    if op == "/":
+        if b == 0:
+            raise ExprError("division by zero")
+        return bounded(a / b)
+    if op == "**":
+        check_exponent(float(b))
+        if b.denominator != 1:
+            if a < 0:
+                raise ExprError("a negative number to a fractional power is not a real number")
+            return None
+        if a == 0 and b < 0:
+            raise ExprError("division by zero (0 to a negative power)")
+        return bounded(a ** int(b))
+    return None         # @ of two numbers: refused with its own message
+
+
+def check_exponent(p: float) -> None:
+    if not math.isfinite(p):
+        raise ExprError("the exponent is not a finite number")
+    if abs(p) > MAX_EXPONENT:
+        raise ExprError(f"the exponent {p:.6g} is too large (at most {MAX_EXPONENT} in magnitude)")
+
+
+def _softplus(a: float) -> float:
+    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+_SCALAR_FN = {
+    "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan, "tanh": math.tanh,
+    "sigmoid": lambda a: 0.5 * (1.0 + math.tanh(0.5 * a)), "sqrt": math.sqrt, "softplus": _softplus,
+}
+
+
+def constant_value(e: Expr, memo: dict | None = None) -> float | None:
+    """The value of a scalar without symbols (``exp(2) / 3``) as a float (inf or nan where it
+    is not finite); ``None`` if ``e`` depends on a symbol or is an array."""
+    memo = {} if memo is None else memo
+    key = id(e)
+    if key not in memo:
+        memo[key] = (e, _constant_value(e, memo))      # e kept alive: ids stay unique
+    return memo[key][1]
+
+
+def _constant_value(e: Expr, memo: dict) -> float | None:
+    if e.op == "num":
+        return float(e.value)
+    if e.shape != () or not e.args or e.op in ("apply", "pd"):
+        return None
+    vals = []
+    for a in e.args:
+        v = constant_value(a, memo)
+        if v is None:
+            return None
+        vals.append(v)
+    try:
+        if e.op == "add":
+            return math.fsum(vals)
+        if e.op in ("mul", "had", "kron"):
+            return math.prod(vals)
+        if e.op == "div":
+            return vals[0] / vals[1] if vals[1] != 0 else math.nan
+        if e.op == "pow":
+            return math.pow(vals[0], vals[1])
+        if e.op == "fn":
+            return _SCALAR_FN[e.name](vals[0])
+        if e.op == "norm":
+            return abs(vals[0])
+        if e.op in ("det", "trace", "sum", "diag", "diagpart", "T"):
+            return vals[0]
+    except OverflowError:
+        return math.inf
+    except (ValueError, ZeroDivisionError):
+        return math.nan
+    return None
+
+
 # --- parser ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -399,6 +521,7 @@ class _Parser:
         self.scope = scope
         self.lookup = lookup
         self.nodes = 0
+        self.consts: dict = {}      # memo of constant_value
 
     def error(self, node, message: str) -> ExprError:
         return ExprError(message, col=getattr(node, "col_offset", 0))
@@ -446,21 +569,34 @@ class _Parser:
             what = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
             raise self.error(node, f"{what} is not part of the expression language")
         try:
-            return method(node, depth + 1)
+            e = method(node, depth + 1)
+            if e.op != "num" and e.shape == ():
+                self._check_constant(e)
+            return e
         except ExprError as exc:
             if exc.col is None:
                 exc.col = getattr(node, "col_offset", 0)
             raise
 
+    def _check_constant(self, e: Expr) -> None:
+        """A scalar without symbols (``exp(1000)``, ``2**0.5``) is within the limits on numbers."""
+        v = constant_value(e, self.consts)
+        if v is None:
+            return
+        if not math.isfinite(v):
+            raise ExprError(f"{to_text(e)} is not a finite number")
+        if abs(v) > MAX_NUMBER:
+            raise ExprError(f"{to_text(e)} is larger than {MAX_NUMBER}")
+
     def visit_Constant(self, node, depth) -> Expr:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error(node, f"the literal {v!r} is not a number")
-        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        if isinstance(v, float) and not math.isfinite(v):
             raise self.error(node, "numbers must be finite")
-        if abs(v) > MAX_NUMBER:
-            raise self.error(node, f"the number {v!r} is larger than {MAX_NUMBER}")
-        return num(Fraction(repr(v)) if isinstance(v, float) else v)
+        if (node.end_col_offset or 0) - node.col_offset > MAX_LITERAL_CHARS:
+            raise self.error(node, f"a number is longer than {MAX_LITERAL_CHARS} characters")
+        return num(bounded(Fraction(repr(v)) if isinstance(v, float) else Fraction(v)))
 
     def visit_Name(self, node, depth) -> Expr:
         name = node.id
@@ -498,6 +634,10 @@ class _Parser:
         b = self.visit(node.right, depth)
         col = self._op_col(node, op)
         try:
+            if a.op == "num" and b.op == "num":
+                folded = fold(op, a.value, b.value)
+                if folded is not None:
+                    return num(folded)
             if op == "+":
                 return add(a, b)
             if op == "-":
@@ -507,10 +647,8 @@ class _Parser:
                     return hadamard(a, b)
                 return mul(a, b)
             if op == "/":
-                if a.op == "num" and b.op == "num":
-                    if b.value == 0:
-                        raise ExprError("division by zero")
-                    return num(a.value / b.value)
+                if constant_value(b, self.consts) == 0:
+                    raise ExprError("division by zero")
                 return div(a, b)
             if op == "@":
                 if a.shape == () or b.shape == ():
@@ -519,8 +657,9 @@ class _Parser:
             if op == "**":
                 if b.shape != ():
                     raise ExprError("** needs a scalar exponent")
-                if b.op == "num" and abs(b.value) > 64 and b.value.denominator == 1:
-                    raise ExprError(f"the exponent {b.value} is too large (at most 64)")
+                p = constant_value(b, self.consts)
+                if p is not None:
+                    check_exponent(p)
                 return power(a, b)
         except ExprError as exc:
             raise ExprError(exc.message, col=col) from None

@@ -4,7 +4,10 @@ The file is read as bytes (size-limited), decoded as UTF-8, composed into a
 node tree by PyYAML's *safe* loader (nothing is constructed from tags), and
 converted by hand so that every value keeps its line and column.  Every field
 of SPEC §1 is validated and *all* errors of a file are collected before one
-``ProblemErrors`` is raised; each names file, line, column and field.
+``ProblemErrors`` is raised; each names file, line, column and field.  The work
+is bounded by the file: an expression text reached through many aliases (or
+inherited by many parts) is parsed once and its error reported once, and the
+sizes the numerical check would refuse (``sizes.py``) are refused here too.
 
 To add a field: add it to ``_FIELDS`` (or ``_PART_ONLY``), validate it in
 ``_Reader.part_fields`` and carry it on ``Part``.
@@ -15,6 +18,7 @@ whether it is *right* is decided after solving (``compare.py``).
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 from dataclasses import dataclass, replace
@@ -27,10 +31,12 @@ from yaml.constructor import SafeConstructor
 from . import expr as ex
 from .errors import ExprError, Location, ProblemError, ProblemErrors
 from .files import FileRefused, read_limited
+from .sizes import part_size_errors
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_YAML_NODES = 20000
 MAX_ID = 100          # characters: an id names files
+MAX_PARSED_CHARS = 4 * MAX_FILE_BYTES   # characters of expressions parsed per file, in total
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
@@ -168,6 +174,20 @@ class _Converter:
             Location(self.fname, node.start_mark.line + 1, node.start_mark.column + 1, _path_str(path)),
             message, self.source))
 
+    def _value_column(self, node) -> int:
+        """The 0-based column where a scalar's text starts: after an anchor (``&e``) or a tag,
+        where PyYAML's mark points, so that columns inside an expression stay right."""
+        mark = node.start_mark
+        text, i = self.source, mark.index
+        if not isinstance(node, yaml.ScalarNode) or i >= len(text) or text[i] not in "&!":
+            return mark.column
+        while i < len(text) and text[i] in "&!":
+            while i < len(text) and text[i] not in " \t\n":
+                i += 1
+            while i < len(text) and text[i] in " \t":
+                i += 1
+        return mark.column + (i - mark.index) if i < len(text) and text[i] != "\n" else mark.column
+
     def convert(self, node, path: tuple = (), depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_YAML_NODES:
@@ -175,7 +195,7 @@ class _Converter:
         if depth > 50:
             raise _TooBig(node)
         quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
-        self.pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+        self.pos[path] = (node.start_mark.line + 1, self._value_column(node) + 1, quoted)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             self.err(node, path, f"unsupported YAML tag {node.tag}")
             return None
@@ -205,6 +225,10 @@ class _Converter:
         if _SURROGATE.search(node.value):
             self.err(node, path, _SURROGATE_MSG)
             return None
+        if node.tag in _NUMBER_TAGS and len(node.value) > ex.MAX_LITERAL_CHARS:
+            # refused before int() reads it: converting a long literal costs time or fails
+            self.err(node, path, f"a number with more than {ex.MAX_LITERAL_CHARS} digits")
+            return None
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError:
@@ -219,6 +243,7 @@ _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # "\ud800" in a double-quoted string: not a character, and no output can encode it
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_MSG = "a lone surrogate escape (\\ud800-\\udfff) is not a character"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class _TooBig(Exception):
@@ -280,6 +305,19 @@ def load_problem(path: str | Path) -> Problem:
 
 
 def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem:
+    # the node tree of a large file is many small objects that live until the end: the cyclic
+    # collector would traverse them again and again (half the time of a 250 KB file), and
+    # reading creates no garbage cycles worth collecting
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_problem(text, fname, default_id)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_problem(text: str, fname: str, default_id: str) -> Problem:
     node = _yaml_tree(text, fname, text)
     conv = _Converter(fname, text)
     if node is None:
@@ -295,8 +333,9 @@ def parse_problem(text: str, fname: str, default_id: str = "problem") -> Problem
     reader.errors.extend(conv.errors)
     problem = reader.problem(data, default_id)
     if reader.errors:
-        reader.errors.sort(key=lambda e: (e.loc.line, e.loc.col))
-        raise ProblemErrors(reader.errors)
+        # one error per place and message: a text reached through many aliases is one mistake
+        unique = {(e.loc.line, e.loc.col, e.detail): e for e in reversed(reader.errors)}
+        raise ProblemErrors(sorted(unique.values(), key=lambda e: (e.loc.line, e.loc.col)))
     return problem
 
 
@@ -307,6 +346,11 @@ class _Reader:
         self.pos = pos
         self.plain = plain or {}
         self.errors: list[ProblemError] = []
+        self.parsed: dict = {}          # (text, symbols) -> (Expr or ExprError, names looked up)
+        self.parsed_chars = 0
+        # an Expr parsed once is shared by every part that reaches its text: work on it once too
+        self.free: dict[int, tuple] = {}        # id(Expr) -> (Expr, its free symbols)
+        self.size_errors: dict[tuple, list] = {}
 
     # positions
     def loc(self, path: tuple, key: bool = False, offset: int | None = None) -> Location:
@@ -458,6 +502,8 @@ class _Reader:
             find = self.answers(answer_data, apath, find, symbols, define, layout)
         keep_data, kpath = self.field(pdata, base, path, "keep")
         keep = self.keep(keep_data, kpath, define, failed)
+        if len(self.errors) == n_err:
+            self.sizes(symbols, define, find, dpath)
         for key in ("title", "statement", "hint"):
             if key in pdata:
                 self.prose(pdata, path + (key,), math=key != "title")
@@ -497,6 +543,25 @@ class _Reader:
             elif n not in out:
                 out.append(n)
         return tuple(out)
+
+    def free_symbols(self, e: ex.Expr) -> frozenset[str]:
+        if id(e) not in self.free:
+            self.free[id(e)] = (e, ex.free_symbols(e))     # e kept alive: ids stay unique
+        return self.free[id(e)][1]
+
+    def sizes(self, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...], find: tuple[Target, ...],
+              dpath: tuple) -> None:
+        """What the numerical check of ``build`` would refuse for its sizes, refused here."""
+        defs = {d.name: d.expr for d in define}
+        shapes = {n: s.shape for n, s in symbols.items()}
+        shapes.update({n: e.shape for n, e in defs.items()})
+        dims = [n for n, s in symbols.items() if s.kind == "dim"]
+        wrts = [(t.wrt, shapes[t.wrt]) for t in find]
+        key = (tuple(dims), tuple((n, id(e)) for n, e in defs.items()), tuple(wrts))
+        if key not in self.size_errors:     # the exprs are kept alive by the parts: ids stay unique
+            self.size_errors[key] = part_size_errors(dims, defs, wrts)
+        for name, why in self.size_errors[key]:
+            self.err(dpath + (name,), why)
 
     # symbols
     def symbols(self, base: dict, pdata: dict, path: tuple) -> dict[str, SymbolDecl]:
@@ -631,6 +696,7 @@ class _Reader:
                 self.err(path + (n,), f"{n!r} is the name of a built-in function", key=True)
                 return ()
         scope = _scope(symbols)
+        scope_key = tuple(sorted(symbols.items()))
         parsed: dict[str, ex.Expr] = {}
         visiting: list[str] = []
         failed: set[str] = set()
@@ -659,7 +725,7 @@ class _Reader:
             text = str(value)
             visiting.append(name)
             try:
-                parsed[name] = ex.parse(text, scope, lookup)
+                parsed[name] = self.parse(text, scope, scope_key, lookup)
             except ExprError as exc:
                 failed.add(name)
                 if "has an error of its own" not in exc.message:
@@ -671,6 +737,47 @@ class _Reader:
             if n not in parsed and n not in failed:
                 visit(n)
         return tuple(Definition(n, parsed[n], str(data[n])) for n in names if n in parsed)
+
+    def parse(self, text: str, scope: ex.Scope, scope_key: tuple, lookup) -> ex.Expr:
+        """``ex.parse``, once per text and symbols: a text reached through YAML aliases (or a
+        problem's define inherited by many parts) is parsed once, and the characters parsed per
+        file are bounded."""
+        key = (text, scope_key)
+        if key in self.parsed:
+            result, looked = self.parsed[key]
+            try:
+                same = all(lookup(n) == shape for n, shape in looked)
+            except ExprError:
+                same = False
+            if same:
+                if isinstance(result, ExprError):
+                    raise result
+                return result
+        self.parsed_chars += len(text)
+        if self.parsed_chars > MAX_PARSED_CHARS:
+            raise ExprError(f"the file's expressions are too much work: more than {MAX_PARSED_CHARS:,} "
+                            "characters to parse in all (aliases and inherited definitions count each time)")
+        looked: list[tuple[str, ex.Shape | None]] = []
+        failed_lookup = False
+
+        def recording(name: str):
+            nonlocal failed_lookup
+            try:
+                shape = lookup(name)
+            except ExprError:
+                failed_lookup = True
+                raise
+            looked.append((name, shape))
+            return shape
+
+        try:
+            result = ex.parse(text, scope, recording)
+        except ExprError as exc:
+            if not failed_lookup:      # an error of the text itself, not of a definition it uses
+                self.parsed[key] = (exc, looked)
+            raise
+        self.parsed[key] = (result, looked)
+        return result
 
     # find
     def find(self, data, path: tuple, symbols: dict[str, SymbolDecl], define: tuple[Definition, ...],
@@ -714,7 +821,7 @@ class _Reader:
             elif xs.kind not in ("scalar", "array"):
                 self.err(ipath, f"{item!r}: {x!r} is a {xs.kind}, not a variable")
                 continue
-            if not _reaches(f, x, defs):
+            if not _reaches(f, x, defs, self.free_symbols):
                 self.err(ipath, f"{item!r}: {f} does not depend on {x} (not in its chain)")
                 continue
             if order == 2:
@@ -806,14 +913,14 @@ def _scope(symbols: dict[str, SymbolDecl]) -> ex.Scope:
     )
 
 
-def _reaches(f: str, x: str, defs: dict[str, Definition]) -> bool:
+def _reaches(f: str, x: str, defs: dict[str, Definition], free_symbols=ex.free_symbols) -> bool:
     seen, stack = set(), [f]
     while stack:
         n = stack.pop()
         if n in seen:
             continue
         seen.add(n)
-        names = ex.free_symbols(defs[n].expr) if n in defs else frozenset()
+        names = free_symbols(defs[n].expr) if n in defs else frozenset()
         if x in names:
             return True
         stack.extend(m for m in names if m in defs)

@@ -161,3 +161,56 @@ def test_build_a_hostile_folder(data):
         assert n_built + n_failed == len(goods) + sum(kind != "folder" for kind in kinds.values())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- the build path: random expressions solved, checked and printed ---------------------------
+
+BUILD_SCOPE = ex.Scope(dims=frozenset({"D"}), shapes={"x": ("D", 1), "A": ("D", "D"), "s": ()})
+LEAVES = ["x", "A @ x", "s * x", "ones(D)", "exp(x)", "tanh(x)", "x * x", "x / (2 + s**2)"]
+SCALAR_OPS = ["({a}).T @ ({b})", "sum({a})", "norm({a})", "log(1 + ({a}).T @ ({b}))", "sum(sigmoid({a}))",
+              "({a}).T @ A @ ({b})", "(({a}).T @ ({b}))**{n}", "sum({a}) / ({k} + s**2)", "{c} * sum({a})"]
+BUILD_PROBLEM = """\
+id: fuzz
+symbols: {{D: dim, x: [D], A: [D, D], s: scalar}}
+define:
+  f: "{f}"
+find: df/dx
+method: {method}
+"""
+
+
+@st.composite
+def scalar_functions(draw):
+    vec = st.sampled_from(LEAVES)
+    op = draw(st.sampled_from(SCALAR_OPS))
+    text = op.format(a=draw(vec), b=draw(vec), n=draw(st.sampled_from(["2", "3", "-1", "0.5", "2**6", "64*64",
+                                                                        "10**10", "1/0", "2**0.5"])),
+                     k=draw(st.sampled_from(["1", "0", "1e-12", "10**7"])),
+                     c=draw(st.sampled_from(["2", "1000000", "1e-12", "exp(2)", "exp(1000)"])))
+    if draw(st.booleans()):
+        text = f"{text} + {op.format(a=draw(vec), b=draw(vec), n='2', k='1', c='3')}"
+    return text
+
+
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scalar_functions(), st.sampled_from(["chain_rule", "direct", "componentwise"]))
+def test_build_path_gives_a_checked_result_or_a_clean_error(f, method):
+    """Whatever the expression, loading refuses it with stepgen's error, or solving gives
+    results that were checked, or a failure with a reason; a result's text parses again."""
+    from generator.build import solve_problem
+    from generator.render.json import trace_json
+    import json
+
+    try:
+        problem = parse_problem(BUILD_PROBLEM.format(f=f, method=method), "fuzz.yaml")
+    except ProblemErrors:
+        return
+    sol = solve_problem(problem, timeout=20)
+    if sol.failed:
+        assert all(msg and "Traceback" not in msg for msg in sol.failed)
+        return
+    trace = json.loads(trace_json(sol))
+    for r in trace["parts"][0]["results"]:
+        assert r["check"]["points"] >= 1 and r["check"]["max_rel_error"] <= 1e-6
+        if r["expr"] is not None:
+            ex.parse(r["expr"], BUILD_SCOPE)

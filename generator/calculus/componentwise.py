@@ -20,6 +20,7 @@ import sympy as sp
 
 from .. import expr as ex
 from ..errors import UnsupportedError
+from ..sizes import MAX_LITERAL
 from ..expr import Expr
 
 _FUNCS = {
@@ -61,6 +62,10 @@ class _Translator:
 
     def dim(self, d) -> sp.Expr:
         if isinstance(d, int):
+            if d > MAX_LITERAL:
+                # SymPy would write out a sum of d terms (x: [10000] never ends)
+                raise UnsupportedError(f"componentwise: literal sizes are written out up to {MAX_LITERAL}, "
+                                       f"not {d}; name the dim (N: dim)")
             return sp.Integer(d)
         if "*" in str(d):
             raise UnsupportedError("componentwise: products of dims are not supported")
@@ -210,6 +215,15 @@ def _pieces(e: Expr, x: str) -> list[Expr]:
 def componentwise(f_expr: Expr, x: str, x_shape) -> Componentwise:
     if f_expr.shape != () or x_shape == () or x_shape[1] != 1:
         raise UnsupportedError("componentwise: written out for a scalar function of a vector")
+    try:
+        return _componentwise(f_expr, x, x_shape)
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+        # SymPy's own failures (a comparison it cannot decide, a complex value): no answer
+        raise UnsupportedError(f"componentwise: SymPy cannot write this out ({type(exc).__name__}: "
+                               f"{str(exc)[:80]}); use method: chain_rule") from None
+
+
+def _componentwise(f_expr: Expr, x: str, x_shape) -> Componentwise:
     shown = _Translator(display=True)
     written = tuple(write_out(p, shown) for p in _pieces(f_expr, x))
     calc = _Translator(display=False)
@@ -259,6 +273,10 @@ def check_entries(cw: Componentwise, env: dict, sizes: dict[str, int], claimed_r
     worst = 0.0
     for idx in range(row.size):
         e = cw.sympy_derivative.subs(subs).subs(k, idx + 1).doit()
-        val = float(e.subs(values).evalf())
+        try:
+            val = float(e.subs(values).evalf())
+        except TypeError:     # complex, or a symbol left over: the entries say nothing here
+            raise UnsupportedError(f"componentwise: entry {idx + 1} of the derivative has no real "
+                                   "value at the check's point") from None
         worst = max(worst, abs(val - row[idx]) / max(abs(row[idx]), 1e-3))
     return worst
