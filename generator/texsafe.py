@@ -420,7 +420,18 @@ _UNICODE = {
     "\u2014": "---", "\u2013": "--", "\u2018": "`", "\u2019": "'", "\u201c": "``", "\u201d": "''",
     "\u2026": r"\ldots{}", "\u00d7": r"$\times$", "\u2202": r"$\partial$", "\u2208": r"$\in$",
     "\u2192": r"$\to$", "\u2264": r"$\le$", "\u2265": r"$\ge$", "\u00a0": "~",
+    # what instructors write in titles and sources: "§4.3", "±", "x²", "≈", Greek letters
+    "\u00a7": r"\S{}", "\u00b6": r"\P{}", "\u00a9": r"\copyright{}", "\u00b0": r"$^\circ$",
+    "\u00b1": r"$\pm$", "\u00b7": r"$\cdot$", "\u00b2": r"$^2$", "\u00b3": r"$^3$", "\u00b9": r"$^1$",
+    "\u00bd": r"$\frac12$", "\u2212": "$-$", "\u2248": r"$\approx$", "\u2260": r"$\ne$",
+    "\u221e": r"$\infty$", "\u2207": r"$\nabla$", "\u2211": r"$\sum$", "\u00ac": r"$\neg$",
 }
+_UNICODE.update({chr(0x3B1 + i): rf"$\{name}$" for i, name in enumerate(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi o pi rho varsigma sigma tau "
+    "upsilon phi chi psi omega".split()) if name != "o"})
+_UNICODE.update({chr(0x391 + i): rf"$\{name}$" for i, name in enumerate(
+    "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P - Sigma T Upsilon Phi X Psi Omega".split())
+    if len(name) > 1})
 
 
 def escape_text(text: str) -> str:

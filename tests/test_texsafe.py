@@ -118,6 +118,20 @@ def test_one_document_with_every_allowed_command_compiles(tmp_path):
         assert word not in text                            # no command printed as raw text
 
 
+@needs_tex
+def test_common_symbols_in_plain_text_reach_the_pdf(tmp_path):
+    """"§4.3", "±", "x²", Greek letters in a title or source print as themselves, not as '?'."""
+    p = tmp_path / "u.yaml"
+    p.write_text("id: u\ntitle: Bishop §4.3 ± x² ≈ α−β, Σ\nsource: PRML §3.1 (½ of it, 90°)\n"
+                 "symbols: {D: dim, x: [D]}\ndefine: {f: x.T @ x}\nfind: df/dx\n", encoding="utf-8")
+    report = build([p], tmp_path / "out", ("tex", "pdf"))
+    assert not report.failed, report.failed
+    text = subprocess.run(["pdftotext", str(tmp_path / "out" / "u.pdf"), "-"], capture_output=True,
+                          text=True).stdout
+    assert "§4.3" in text and "§3.1" in text and "±" in text and "α" in text and "Σ" in text
+    assert "?" not in text.split("Checked")[0]
+
+
 def _random_formula(rng: random.Random) -> str:
     pool = (["x", "2", " ", "{", "}", "{", "}", "^", "_", "'", "&", r"\\", "(", ")", "[", "]", "|", "+", "<", "*",
              r"\frac{", "}{", r"\sqrt[", r"\left(", r"\right)", r"\text{a b}", r"\begin{bmatrix}", r"\end{bmatrix}",
