@@ -23,7 +23,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Mapping, Union
+from typing import Callable, Iterator, Mapping, Union
 
 from .errors import ExprError
 
@@ -277,19 +277,21 @@ def apply(name: str, args: tuple, shape: Shape) -> Expr:
 
 # --- traversal ------------------------------------------------------------------
 
-def free_symbols(e: Expr) -> frozenset[str]:
-    out: set[str] = set()
+def nodes(*roots: Expr) -> Iterator[Expr]:
+    """Every node under ``roots``, each shared subtree once (no recursion: trees may be deep)."""
     seen: set[int] = set()
-    stack = [e]
+    stack = list(roots)
     while stack:
         n = stack.pop()
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if n.op == "sym":
-            out.add(n.name)
+        yield n
         stack.extend(n.args)
-    return frozenset(out)
+
+
+def free_symbols(e: Expr) -> frozenset[str]:
+    return frozenset(n.name for n in nodes(e) if n.op == "sym")
 
 
 def depends_on(e: Expr, name: str) -> bool:

@@ -49,13 +49,7 @@ def too_large(n: int, what: str) -> str:
 def expr_size_error(e: ex.Expr, sizes: Mapping[str, int]) -> str:
     """Why ``e`` cannot be evaluated at ``sizes`` (an array too large, a literal size that the
     check's stand-in makes disagree with a product of sizes), or ``""``.  Shared subtrees once."""
-    seen: set[int] = set()
-    stack = [e]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
+    for n in ex.nodes(e):
         count = entries(n.shape, sizes)
         if count > MAX_ENTRIES:
             return too_large(count, ex.to_text(n)[:60])
@@ -66,7 +60,6 @@ def expr_size_error(e: ex.Expr, sizes: Mapping[str, int]) -> str:
                 return (f"{ex.to_text(n)[:60]} is {ex.shape_str(n.shape)}, a literal size above "
                         f"{MAX_LITERAL} that the numerical check cannot reproduce at its small sizes; "
                         "declare the dims by name")
-        stack.extend(n.args)
     return ""
 
 

@@ -26,7 +26,7 @@ from math import prod
 import numpy as np
 
 from .errors import CheckFailed, ExprError, UnsupportedError
-from .expr import MAX_NODES, MAX_TEXT, Expr, Scope, has_op, parse, to_text, tree_size
+from .expr import MAX_NODES, MAX_TEXT, Expr, Scope, has_op, nodes, parse, to_text, tree_size
 from .calculus.rules import transposed_in
 from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
 from .sizes import size as _size
@@ -234,19 +234,12 @@ class Point:
     def _well_conditioned(self) -> bool:
         """Every matrix that a definition inverts or takes the determinant of is far from
         singular here: near a singular matrix finite differences say nothing."""
-        seen: set[int] = set()
-        stack = list(self.defs.values())
-        while stack:
-            e = stack.pop()
-            if id(e) in seen:
-                continue
-            seen.add(id(e))
+        for e in nodes(*self.defs.values()):
             if e.op in ("inv", "det") and e.args[0].shape != ():
                 with np.errstate(all="ignore"):
                     m = np.asarray(evaluate(e.args[0], self.env, self.sizes), dtype=float)
                 if not np.all(np.isfinite(m)) or np.linalg.cond(m) > 1e8:
                     return False
-            stack.extend(e.args)
         return True
 
     def _fill(self) -> None:
