@@ -62,6 +62,18 @@ keep: [p]
 find: [dL/dz, dL/dW]
 """
 
+SOFTMAX_P = """
+symbols: {M: dim, N: dim, W: [M, N], x: [N], y: [M]}
+define:
+  L: -y.T @ log(p)
+  p: exp(z) / sum(exp(z))
+  z: W @ x
+keep: [p]
+find: [dL/dz, dL/dW]
+"""
+
+SOFTMAX_P_AUTO = SOFTMAX_P.replace("keep: [p]\n", "")
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -179,6 +191,10 @@ FORMS = [
     ("softmax cross-entropy", SOFTMAX, "dL/df", "(exp(f) / sum(exp(f)) - y).T"),
     ("softmax, p kept", SOFTMAX_KEEP, "dL/dz", "(p - y).T"),
     ("softmax by weights, p kept", SOFTMAX_KEEP, "dL/dW", "(p - y) @ x.T"),
+    ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),
+    ("cross-entropy of p by weights, p kept", SOFTMAX_P, "dL/dW", "(sum(y) * p - y) @ x.T"),
+    ("cross-entropy of p, p kept by itself", SOFTMAX_P_AUTO, "dL/dz", "(sum(y) * p - y).T"),
+    ("cross-entropy of p by weights, p kept by itself", SOFTMAX_P_AUTO, "dL/dW", "(sum(y) * p - y) @ x.T"),
     # sigmoid and tanh written out
     ("sigmoid written out", SIGMOID_WRITTEN, "df/dz", "sigmoid(z) * (1 - sigmoid(z))"),
     ("log cosh", LOG_COSH, "dg/dx", "tanh(x)"),
@@ -303,3 +319,21 @@ def test_keep_in_a_part_and_in_the_schema():
     assert part.keep == ("C",)
     r = solve_problem(parse_problem(text, "forms.yaml")).parts[0].results[0]
     assert [n for n, _ in r.kept] == ["C"] and "C" in ex.free_symbols(r.display)
+
+
+def test_the_softmax_jacobian_is_written_in_p():
+    """∂p/∂z = diag(p) − p pᵀ, then (y ⊙ (1 ⊘ p))ᵀ diag(p) = yᵀ: named steps, with or without keep:."""
+    for text in (SOFTMAX_P, SOFTMAX_P_AUTO):
+        r = _solved(text, "dL/dz")
+        jac = next(p for p in r.partials if (p.of, p.wrt) == ("p", "z"))
+        assert ex.to_text(jac.result) == "diag(p) - p @ p.T"
+        assert jac.rewrites[-1].rule == "scalar_into_kept"
+        assert "reciprocal_cancels" in {s.rule for s in r.rewrites}
+        assert [n for n, _ in r.kept] == ["p"]
+        assert not ex.free_symbols(r.result) & {"p", "z"}
+
+
+def test_a_short_name_is_not_kept_by_itself():
+    """M = XXᵀ − G once in 4(XXᵀ − G)X: keeping it finds nothing shorter, so it is written out."""
+    r = _solved(SYMMETRIC_M, "df/dX")
+    assert r.kept == () and r.display is None
