@@ -74,6 +74,15 @@ find: [dL/dz, dL/dW]
 
 SOFTMAX_P_AUTO = SOFTMAX_P.replace("keep: [p]\n", "")
 
+LOG_SUM_EXP = """
+symbols: {D: dim, x: [D]}
+define:
+  f: log(sum(exp(x)))
+  p: exp(x) / sum(exp(x))
+keep: [p]
+find: [df/dx, d2f/dx2]
+"""
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -191,6 +200,8 @@ FORMS = [
     ("softmax cross-entropy", SOFTMAX, "dL/df", "(exp(f) / sum(exp(f)) - y).T"),
     ("softmax, p kept", SOFTMAX_KEEP, "dL/dz", "(p - y).T"),
     ("softmax by weights, p kept", SOFTMAX_KEEP, "dL/dW", "(p - y) @ x.T"),
+    ("log-sum-exp gradient", LOG_SUM_EXP, "df/dx", "p.T"),
+    ("log-sum-exp Hessian", LOG_SUM_EXP, "d2f/dx2", "diag(p) - p @ p.T"),
     ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),
     ("cross-entropy of p by weights, p kept", SOFTMAX_P, "dL/dW", "(sum(y) * p - y) @ x.T"),
     ("cross-entropy of p, p kept by itself", SOFTMAX_P_AUTO, "dL/dz", "(sum(y) * p - y).T"),
@@ -257,8 +268,9 @@ def test_every_rewrite_is_a_named_checked_step(name, text, find, textbook):
         assert s.rule in TITLES and s.note, s
         assert checked[f"rewrite {s.rule}"] < 1e-6
     # consecutive: each rewrite starts where the previous one ended; a partial's start at its derivative
-    for a, b in zip(steps, steps[1:]):
-        assert a.result == b.of
+    for group in (r.rewrites, r.hessian_rewrites):     # a Hessian's start at the gradient's derivative
+        for a, b in zip(group, group[1:]):
+            assert a.result == b.of
     for p in r.partials:
         if p.rewrites:
             assert p.rewrites[0].of == p.step.result and p.result == p.rewrites[-1].result
@@ -337,3 +349,13 @@ def test_a_short_name_is_not_kept_by_itself():
     """M = XXᵀ − G once in 4(XXᵀ − G)X: keeping it finds nothing shorter, so it is written out."""
     r = _solved(SYMMETRIC_M, "df/dX")
     assert r.kept == () and r.display is None
+
+
+def test_show_prints_the_kept_names_and_the_rewrites():
+    from generator.render.text import solution_text
+    text = solution_text(solve_problem(parse_problem(textwrap.dedent(SOFTMAX_P), "forms.yaml")))
+    assert "∂p/∂z  [M×M]  = diag(p) - p @ p.T" in text
+    assert "= diag(p) - p @ p.T  (A scalar into the factors)" in text
+    assert "= -(y.T - sum(y) * p.T)  (Reciprocal against its own entries)" in text
+    assert "result: dL/dz = (sum(y) * p - y).T" in text
+    assert text.count("where p = exp(W @ x) / sum(exp(W @ x))") == 2

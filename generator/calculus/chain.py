@@ -286,6 +286,16 @@ def _solve(part, target) -> Result:
             result = simp(substitute_all(display, defs))
             if transposed:
                 display, result = simp(ex.transpose(display)), simp(ex.transpose(result))
+    if part.keep and target.order == 2:
+        # the Hessian written in the kept names: diag(p) − p pᵀ for p = softmax(x)
+        start = simp(tidy(extra[0].result, assumptions_of(part)))
+        in_p, into = scalar_into_kept(start, _kept_forms(part, defs, simp), simp)
+        if into is not None:
+            shown, more = textbook_form(in_p, simp, assumptions_of(part), named)
+            if cost(shown) < cost(display if display is not None else result):
+                display, hessian_rewrites = shown, (into,) + more
+                kept = _kept_pairs(display, part, defs, simp)
+                result = simp(substitute_all(display, defs))
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -338,9 +348,14 @@ def _in_kept_names(product: Expr, part, defs: dict[str, Expr], simp, named: froz
     others = {n: v for n, v in defs.items() if n not in part.keep}
     expanded = simp(tidy(simp(substitute_all(product, others)), assumptions_of(part)))
     display, rewrites = textbook_form(expanded, simp, assumptions_of(part), named)
-    kept = tuple((n, simp(substitute_all(defs[n], others))) for n in part.keep
-                 if ex.depends_on(display, n))
+    kept = _kept_pairs(display, part, defs, simp)
     return (display, expanded, rewrites, kept) if kept else None
+
+
+def _kept_pairs(display: Expr, part, defs: dict[str, Expr], simp) -> tuple[tuple[str, Expr], ...]:
+    """(name, value) for each name of ``keep:`` in ``display``, its value in the symbols."""
+    others = {n: v for n, v in defs.items() if n not in part.keep}
+    return tuple((n, simp(substitute_all(defs[n], others))) for n in part.keep if ex.depends_on(display, n))
 
 
 def _scalars_in_front(e: Expr, simp) -> Expr:

@@ -393,11 +393,14 @@ def scalar_into_kept(e: Expr, kept_forms, simp: Simplifier) -> tuple[Expr, Step 
             fs = arr.args if arr.op == "matmul" else (arr,)
             if arr == ex.diag(v) and simp(ex.mul(*scal)) == simp(k):
                 return ex.mul(*nums, ex.diag(name))
-            if all(f in (v, ex.transpose(v)) for f in fs) and simp(ex.mul(*scal)) == simp(ex.power(k, ex.num(len(fs)))):
+            outer = len(fs) > 1 and all(f in (v, ex.transpose(v)) for f in fs)
+            if outer and simp(ex.mul(*scal)) == simp(ex.power(k, ex.num(len(fs)))):
                 return ex.mul(*nums, ex.matmul(*(name if f == v else ex.transpose(name) for f in fs)))
         return n
 
     out = simp(go(e))
+    if out.op == "add":
+        out = _positive_first(out.args)         # diag(p) − p pᵀ, not −p pᵀ + diag(p)
     if out == e:
         return e, None
     text, args = _where((n, d) for _, n, d in kept_forms if n.op == "sym" and _occurrences(out, n))
