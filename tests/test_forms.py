@@ -83,6 +83,18 @@ keep: [p]
 find: [df/dx, d2f/dx2]
 """
 
+TWO_LAYER_SOFTMAX = """
+symbols: {D: dim, H: dim, K: dim, W1: [H, D], W2: [K, H], x: [D], y: [K]}
+define:
+  L: -y.T @ log(p)
+  p: exp(s) / sum(exp(s))
+  s: W2 @ h
+  h: sigmoid(W1 @ x)
+find: [dL/dW2, dL/dW1]
+"""
+
+TWO_LAYER_SOFTMAX_KEEP = TWO_LAYER_SOFTMAX.replace("find:", "keep: [p, h]\nfind:")
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -200,6 +212,10 @@ FORMS = [
     ("softmax cross-entropy", SOFTMAX, "dL/df", "(exp(f) / sum(exp(f)) - y).T"),
     ("softmax, p kept", SOFTMAX_KEEP, "dL/dz", "(p - y).T"),
     ("softmax by weights, p kept", SOFTMAX_KEEP, "dL/dW", "(p - y) @ x.T"),
+    ("two layers, softmax, by W2", TWO_LAYER_SOFTMAX, "dL/dW2", "(sum(y) * p - y) @ sigmoid(W1 @ x).T"),
+    ("two layers, softmax, by W1", TWO_LAYER_SOFTMAX, "dL/dW1",
+     "diag(sigmoid(W1 @ x) * (1 - sigmoid(W1 @ x))) @ W2.T @ (sum(y) * p - y) @ x.T"),
+    ("two layers, p and h kept", TWO_LAYER_SOFTMAX_KEEP, "dL/dW1", "diag(h * (1 - h)) @ W2.T @ (sum(y) * p - y) @ x.T"),
     ("log-sum-exp gradient", LOG_SUM_EXP, "df/dx", "p.T"),
     ("log-sum-exp Hessian", LOG_SUM_EXP, "d2f/dx2", "diag(p) - p @ p.T"),
     ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),

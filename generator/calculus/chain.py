@@ -178,7 +178,7 @@ def solve_target(part, target) -> Result:
     """The derivative of ``target``; with no ``keep:``, a long intermediate name is kept when the
     derivation with it kept finds a shorter result (the softmax Jacobian written in p)."""
     r = _solve(part, target)
-    if part.keep or r.display is not None:
+    if part.keep:
         return r
     defs = {d.name: d.expr for d in part.define}
     simp = Simplifier(assumptions_of(part))
@@ -348,6 +348,12 @@ def _in_kept_names(product: Expr, part, defs: dict[str, Expr], simp, named: froz
     others = {n: v for n, v in defs.items() if n not in part.keep}
     expanded = simp(tidy(simp(substitute_all(product, others)), assumptions_of(part)))
     display, rewrites = textbook_form(expanded, simp, assumptions_of(part), named)
+    folds = [(simp(substitute_all(v, others)), n) for v, n, _ in _kept_forms(part, defs, simp)]
+    folded = _fold(display, folds)          # a kept name met inside a tensor's partial: σ(W₁x) = h
+    if folded != display:
+        rewrites += (name_kept(display, folded, [(ex.sym(n, v.shape), defs[n])
+                                                 for n, v in _kept_pairs(folded, part, defs, simp)]),)
+        display = folded
     kept = _kept_pairs(display, part, defs, simp)
     return (display, expanded, rewrites, kept) if kept else None
 

@@ -324,21 +324,20 @@ def rule_reciprocal_cancels(e: Expr, c: _Context) -> Expr | None:
     for i, f in enumerate(fs):
         row = f.op == "T"
         split = _over(f.args[0] if row else f)
-        if split is None or (row and i == len(fs) - 1) or (not row and i == 0):
+        j = i + 1 if row else i - 1          # the factor it meets
+        if split is None or not 0 <= j < len(fs):
             continue
         a, p = split
+        terms = fs[j].args if fs[j].op == "add" else (fs[j],)
         if row:
-            rest = ex.matmul(*fs[i + 1:])
-            done = [_cancel(a, p, t) for t in (rest.args if rest.op == "add" else (rest,))]
+            done = [_cancel(a, p, t) for t in terms]
         else:       # the transposed identity, read from the right
-            rest = ex.matmul(*fs[:i])
-            done = [_cancel(a, p, c.simp(ex.transpose(t))) for t in (rest.args if rest.op == "add" else (rest,))]
+            done = [_cancel(a, p, c.simp(ex.transpose(t))) for t in terms]
             done = [None if t is None else c.simp(ex.transpose(t)) for t in done]
         if any(t is None for t in done):
             continue
-        if row:
-            return ex.matmul(*fs[:i], ex.add(*done)) if i else ex.add(*done)
-        return ex.matmul(ex.add(*done), *fs[i + 1:]) if i < len(fs) - 1 else ex.add(*done)
+        lo, hi = min(i, j), max(i, j)
+        return ex.matmul(*fs[:lo], ex.add(*done), *fs[hi + 1:])
     return None
 
 
