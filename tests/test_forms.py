@@ -95,6 +95,14 @@ find: [dL/dW2, dL/dW1]
 
 TWO_LAYER_SOFTMAX_KEEP = TWO_LAYER_SOFTMAX.replace("find:", "keep: [p, h]\nfind:")
 
+AFFINE_SQUARED = """
+symbols: {N: dim, D: dim, X: [N, D], w: [D], b: scalar, y: [N]}
+define:
+  C: sum(r**2)
+  r: X @ w + b * ones(N) - y
+find: [dC/dw, dC/db]
+"""
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -216,6 +224,8 @@ FORMS = [
     ("two layers, softmax, by W1", TWO_LAYER_SOFTMAX, "dL/dW1",
      "diag(sigmoid(W1 @ x) * (1 - sigmoid(W1 @ x))) @ W2.T @ (sum(y) * p - y) @ x.T"),
     ("two layers, p and h kept", TWO_LAYER_SOFTMAX_KEEP, "dL/dW1", "diag(h * (1 - h)) @ W2.T @ (sum(y) * p - y) @ x.T"),
+    ("affine model by weights", AFFINE_SQUARED, "dC/dw", "2 * (X @ w + b * ones(N) - y).T @ X"),
+    ("affine model by bias, 1ᵀv = sum(v)", AFFINE_SQUARED, "dC/db", "2 * sum(X @ w + b * ones(N) - y)"),
     ("log-sum-exp gradient", LOG_SUM_EXP, "df/dx", "p.T"),
     ("log-sum-exp Hessian", LOG_SUM_EXP, "d2f/dx2", "diag(p) - p @ p.T"),
     ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),

@@ -44,6 +44,7 @@ TITLES = {
     "trace_to_scalar": "Trace of a product with a vector",
     "scalar_into_kept": "A scalar into the factors",
     "reciprocal_cancels": "Reciprocal against its own entries",
+    "sum_of_entries": "A vector against the ones",
 }
 
 MAX_ROUNDS = 12
@@ -315,6 +316,18 @@ def rule_trace_to_scalar(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def rule_sum_of_entries(e: Expr, c: _Context) -> Expr | None:
+    """vᵀ 1 = 1ᵀ v = sum(v)"""
+    if e.op != "matmul" or len(e.args) != 2:
+        return None
+    a, b = e.args
+    if b.op == "ones" and a.op == "T" and a.args[0].shape[1] == 1:
+        return ex.vsum(a.args[0])
+    if a.op == "T" and a.args[0].op == "ones" and b.shape[1] == 1:
+        return ex.vsum(b)
+    return None
+
+
 def rule_reciprocal_cancels(e: Expr, c: _Context) -> Expr | None:
     """(a ⊙ (1 ⊘ p))ᵀ diag(p) = aᵀ and (a ⊙ (1 ⊘ p))ᵀ p = sum(a), over a sum of such terms
     (and the transposes: diag(p) (a ⊙ (1 ⊘ p)) = a, pᵀ (a ⊙ (1 ⊘ p)) = sum(a))"""
@@ -440,11 +453,12 @@ IDENTITIES = {
     "trace_split": r"$\operatorname{tr}(c\mathbf{A} + \mathbf{B}) = c\operatorname{tr}(\mathbf{A}) + \operatorname{tr}(\mathbf{B})$, $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
     "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
     "scalar_into_kept": r"$c \operatorname{diag}(\mathbf{v}) = \operatorname{diag}(c\mathbf{v})$, $c^2 \mathbf{v}\mathbf{v}^\top = (c\mathbf{v})(c\mathbf{v})^\top$,",
+    "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
     "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
-         rule_entrywise_algebra,
+         rule_sum_of_entries, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 

@@ -76,7 +76,7 @@ def solution_text(sol: Solution) -> str:
             label = "differential" if r.tensor else "result"
             shown = r.display if r.display is not None else r.result
             lines += _wrapped(f"  {label}: {r.text} = {ex.to_text(shown)}", "      ")
-            if r.answer is not None and r.answer not in (r.result, r.display):
+            if r.answer is not None and not r.answer_same:
                 lines.append(f"  {' ' * len(label)}  {' ' * len(r.text)} = {ex.to_text(r.answer)}  (the textbook's form)")
             elif r.answer is not None:
                 lines.append(f"  {' ' * len(label)}  (the textbook's form)")
