@@ -103,6 +103,14 @@ define:
 find: [dC/dw, dC/db]
 """
 
+GAUSSIAN_MLE = """
+symbols: {D: dim, x: [D], mu: [D], Sigma: {shape: [D, D], assume: [symmetric, invertible]}}
+define:
+  l: -1/2 * log(det(Sigma)) - 1/2 * r.T @ inv(Sigma) @ r
+  r: x - mu
+find: [dl/dmu, dl/dSigma]
+"""
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -226,6 +234,9 @@ FORMS = [
     ("two layers, p and h kept", TWO_LAYER_SOFTMAX_KEEP, "dL/dW1", "diag(h * (1 - h)) @ W2.T @ (sum(y) * p - y) @ x.T"),
     ("affine model by weights", AFFINE_SQUARED, "dC/dw", "2 * (X @ w + b * ones(N) - y).T @ X"),
     ("affine model by bias, 1ᵀv = sum(v)", AFFINE_SQUARED, "dC/db", "2 * sum(X @ w + b * ones(N) - y)"),
+    ("Gaussian by the mean", GAUSSIAN_MLE, "dl/dmu", "(x - mu).T @ inv(Sigma)"),
+    ("Gaussian by the covariance", GAUSSIAN_MLE, "dl/dSigma",
+     "1/2 * (inv(Sigma) @ (x - mu) @ (x - mu).T @ inv(Sigma) - inv(Sigma))"),
     ("log-sum-exp gradient", LOG_SUM_EXP, "df/dx", "p.T"),
     ("log-sum-exp Hessian", LOG_SUM_EXP, "d2f/dx2", "diag(p) - p @ p.T"),
     ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),
