@@ -99,13 +99,13 @@ def _paired(j: Expr, a_shape: ex.Shape, dA: Expr, link: Partial) -> Expr:
 
 CONTRACTION_NOTES = {
     # (f, A, B, dA) as @0 … @3; indices: i (ij) over A, kl (k) over B
-    "vector": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i} \frac{\partial @0}{\partial @1_{i}} "
-              r"\frac{\partial @1_{i}}{\partial @2_{kl}}$: the tensor is contracted with the row "
+    "vector": r"$\frac{\partial @0}{\partial {@2}_{kl}} = \sum_{i} \frac{\partial @0}{\partial {@1}_{i}} "
+              r"\frac{\partial {@1}_{i}}{\partial {@2}_{kl}}$: the tensor is contracted with the row "
               r"$\frac{\partial @0}{\partial @1}$ through the differential "
               r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$, with $\mathrm{d}@1 = @3$",
-    "matrix": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial @1_{ij}} "
-              r"\frac{\partial @1_{ij}}{\partial @2_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
-              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential "
+    "matrix": r"$\frac{\partial @0}{\partial {@2}_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial {@1}_{ij}} "
+              r"\frac{\partial {@1}_{ij}}{\partial {@2}_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+              r"\frac{\partial @1}{\partial {@2}_{kl}}\right)$: through the differential "
               r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$, "
               r"with $\mathrm{d}@1 = @3$",
 }
