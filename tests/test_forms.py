@@ -396,3 +396,15 @@ def test_show_prints_the_kept_names_and_the_rewrites():
     assert "= -(y.T - sum(y) * p.T)  (Reciprocal against its own entries)" in text
     assert "result: dL/dz = (sum(y) * p - y).T" in text
     assert text.count("where p = exp(W @ x) / sum(exp(W @ x))") == 2
+
+
+def test_a_contraction_note_names_an_indexed_weight_in_valid_tex(tmp_path):
+    """∂L/∂{W₂}_{kl}: the name in braces, not W_{2}_{kl} (a double subscript, set as raw text)."""
+    from click.testing import CliRunner
+    from generator.cli import main
+    src = tmp_path / "two-layer.yaml"
+    src.write_text("id: two-layer\ntitle: t\nstatement: s\n" + textwrap.dedent(TWO_LAYER_SOFTMAX))
+    res = CliRunner().invoke(main, ["build", str(src), "--out", str(tmp_path / "out"), "--format", "tex"])
+    assert res.exit_code == 0, res.output
+    tex = (tmp_path / "out" / "two-layer.tex").read_text()
+    assert r"\partial {\mathbf{W}_{2}}_{kl}" in tex and r"\texttt{\$" not in tex
