@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .expr import Expr, Shape
+from .expr import Expr, Shape, to_text
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ class Result:
     display: Expr | None = None                # ``result`` with the ``kept`` names; None when none is kept
     symmetric: tuple[Step, ...] = ()           # M⁻ᵀ = M⁻¹ used for matrices symmetric by construction
     chain_steps: tuple[Step, ...] = ()         # products through a matrix or a tensor link
+
+    @property
+    def answer_same(self) -> bool:
+        """The instructor's answer is the derived form as printed (2 (a)ᵀ X and (2 a)ᵀ X alike)."""
+        return self.answer is not None and to_text(self.answer) in {
+            to_text(e) for e in (self.result, self.display) if e is not None}
 
 
 @dataclass(frozen=True)

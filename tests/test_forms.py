@@ -62,6 +62,55 @@ keep: [p]
 find: [dL/dz, dL/dW]
 """
 
+SOFTMAX_P = """
+symbols: {M: dim, N: dim, W: [M, N], x: [N], y: [M]}
+define:
+  L: -y.T @ log(p)
+  p: exp(z) / sum(exp(z))
+  z: W @ x
+keep: [p]
+find: [dL/dz, dL/dW]
+"""
+
+SOFTMAX_P_AUTO = SOFTMAX_P.replace("keep: [p]\n", "")
+
+LOG_SUM_EXP = """
+symbols: {D: dim, x: [D]}
+define:
+  f: log(sum(exp(x)))
+  p: exp(x) / sum(exp(x))
+keep: [p]
+find: [df/dx, d2f/dx2]
+"""
+
+TWO_LAYER_SOFTMAX = """
+symbols: {D: dim, H: dim, K: dim, W1: [H, D], W2: [K, H], x: [D], y: [K]}
+define:
+  L: -y.T @ log(p)
+  p: exp(s) / sum(exp(s))
+  s: W2 @ h
+  h: sigmoid(W1 @ x)
+find: [dL/dW2, dL/dW1]
+"""
+
+TWO_LAYER_SOFTMAX_KEEP = TWO_LAYER_SOFTMAX.replace("find:", "keep: [p, h]\nfind:")
+
+AFFINE_SQUARED = """
+symbols: {N: dim, D: dim, X: [N, D], w: [D], b: scalar, y: [N]}
+define:
+  C: sum(r**2)
+  r: X @ w + b * ones(N) - y
+find: [dC/dw, dC/db]
+"""
+
+GAUSSIAN_MLE = """
+symbols: {D: dim, x: [D], mu: [D], Sigma: {shape: [D, D], assume: [symmetric, invertible]}}
+define:
+  l: -1/2 * log(det(Sigma)) - 1/2 * r.T @ inv(Sigma) @ r
+  r: x - mu
+find: [dl/dmu, dl/dSigma]
+"""
+
 SIGMOID_WRITTEN = """
 symbols: {z: scalar}
 define:
@@ -179,6 +228,21 @@ FORMS = [
     ("softmax cross-entropy", SOFTMAX, "dL/df", "(exp(f) / sum(exp(f)) - y).T"),
     ("softmax, p kept", SOFTMAX_KEEP, "dL/dz", "(p - y).T"),
     ("softmax by weights, p kept", SOFTMAX_KEEP, "dL/dW", "(p - y) @ x.T"),
+    ("two layers, softmax, by W2", TWO_LAYER_SOFTMAX, "dL/dW2", "(sum(y) * p - y) @ sigmoid(W1 @ x).T"),
+    ("two layers, softmax, by W1", TWO_LAYER_SOFTMAX, "dL/dW1",
+     "diag(sigmoid(W1 @ x) * (1 - sigmoid(W1 @ x))) @ W2.T @ (sum(y) * p - y) @ x.T"),
+    ("two layers, p and h kept", TWO_LAYER_SOFTMAX_KEEP, "dL/dW1", "diag(h * (1 - h)) @ W2.T @ (sum(y) * p - y) @ x.T"),
+    ("affine model by weights", AFFINE_SQUARED, "dC/dw", "2 * (X @ w + b * ones(N) - y).T @ X"),
+    ("affine model by bias, 1ᵀv = sum(v)", AFFINE_SQUARED, "dC/db", "2 * sum(X @ w + b * ones(N) - y)"),
+    ("Gaussian by the mean", GAUSSIAN_MLE, "dl/dmu", "(x - mu).T @ inv(Sigma)"),
+    ("Gaussian by the covariance", GAUSSIAN_MLE, "dl/dSigma",
+     "1/2 * (inv(Sigma) @ (x - mu) @ (x - mu).T @ inv(Sigma) - inv(Sigma))"),
+    ("log-sum-exp gradient", LOG_SUM_EXP, "df/dx", "p.T"),
+    ("log-sum-exp Hessian", LOG_SUM_EXP, "d2f/dx2", "diag(p) - p @ p.T"),
+    ("cross-entropy of p, p kept", SOFTMAX_P, "dL/dz", "(sum(y) * p - y).T"),
+    ("cross-entropy of p by weights, p kept", SOFTMAX_P, "dL/dW", "(sum(y) * p - y) @ x.T"),
+    ("cross-entropy of p, p kept by itself", SOFTMAX_P_AUTO, "dL/dz", "(sum(y) * p - y).T"),
+    ("cross-entropy of p by weights, p kept by itself", SOFTMAX_P_AUTO, "dL/dW", "(sum(y) * p - y) @ x.T"),
     # sigmoid and tanh written out
     ("sigmoid written out", SIGMOID_WRITTEN, "df/dz", "sigmoid(z) * (1 - sigmoid(z))"),
     ("log cosh", LOG_COSH, "dg/dx", "tanh(x)"),
@@ -241,8 +305,9 @@ def test_every_rewrite_is_a_named_checked_step(name, text, find, textbook):
         assert s.rule in TITLES and s.note, s
         assert checked[f"rewrite {s.rule}"] < 1e-6
     # consecutive: each rewrite starts where the previous one ended; a partial's start at its derivative
-    for a, b in zip(steps, steps[1:]):
-        assert a.result == b.of
+    for group in (r.rewrites, r.hessian_rewrites):     # a Hessian's start at the gradient's derivative
+        for a, b in zip(group, group[1:]):
+            assert a.result == b.of
     for p in r.partials:
         if p.rewrites:
             assert p.rewrites[0].of == p.step.result and p.result == p.rewrites[-1].result
@@ -303,3 +368,43 @@ def test_keep_in_a_part_and_in_the_schema():
     assert part.keep == ("C",)
     r = solve_problem(parse_problem(text, "forms.yaml")).parts[0].results[0]
     assert [n for n, _ in r.kept] == ["C"] and "C" in ex.free_symbols(r.display)
+
+
+def test_the_softmax_jacobian_is_written_in_p():
+    """∂p/∂z = diag(p) − p pᵀ, then (y ⊙ (1 ⊘ p))ᵀ diag(p) = yᵀ: named steps, with or without keep:."""
+    for text in (SOFTMAX_P, SOFTMAX_P_AUTO):
+        r = _solved(text, "dL/dz")
+        jac = next(p for p in r.partials if (p.of, p.wrt) == ("p", "z"))
+        assert ex.to_text(jac.result) == "diag(p) - p @ p.T"
+        assert jac.rewrites[-1].rule == "scalar_into_kept"
+        assert "reciprocal_cancels" in {s.rule for s in r.rewrites}
+        assert [n for n, _ in r.kept] == ["p"]
+        assert not ex.free_symbols(r.result) & {"p", "z"}
+
+
+def test_a_short_name_is_not_kept_by_itself():
+    """M = XXᵀ − G once in 4(XXᵀ − G)X: keeping it finds nothing shorter, so it is written out."""
+    r = _solved(SYMMETRIC_M, "df/dX")
+    assert r.kept == () and r.display is None
+
+
+def test_show_prints_the_kept_names_and_the_rewrites():
+    from generator.render.text import solution_text
+    text = solution_text(solve_problem(parse_problem(textwrap.dedent(SOFTMAX_P), "forms.yaml")))
+    assert "∂p/∂z  [M×M]  = diag(p) - p @ p.T" in text
+    assert "= diag(p) - p @ p.T  (A scalar into the factors)" in text
+    assert "= -(y.T - sum(y) * p.T)  (Reciprocal against its own entries)" in text
+    assert "result: dL/dz = (sum(y) * p - y).T" in text
+    assert text.count("where p = exp(W @ x) / sum(exp(W @ x))") == 2
+
+
+def test_a_contraction_note_names_an_indexed_weight_in_valid_tex(tmp_path):
+    """∂L/∂{W₂}_{kl}: the name in braces, not W_{2}_{kl} (a double subscript, set as raw text)."""
+    from click.testing import CliRunner
+    from generator.cli import main
+    src = tmp_path / "two-layer.yaml"
+    src.write_text("id: two-layer\ntitle: t\nstatement: s\n" + textwrap.dedent(TWO_LAYER_SOFTMAX))
+    res = CliRunner().invoke(main, ["build", str(src), "--out", str(tmp_path / "out"), "--format", "tex"])
+    assert res.exit_code == 0, res.output
+    tex = (tmp_path / "out" / "two-layer.tex").read_text()
+    assert r"\partial {\mathbf{W}_{2}}_{kl}" in tex and r"\texttt{\$" not in tex

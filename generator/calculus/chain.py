@@ -18,7 +18,7 @@ from ..trace import Partial, Result, Step
 from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
                     jacobian_dims, transposed_in)
-from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
+from .rewrite import _replace, cost, name_kept, scalar_into_kept, symmetric_inverse, textbook_form
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -99,13 +99,13 @@ def _paired(j: Expr, a_shape: ex.Shape, dA: Expr, link: Partial) -> Expr:
 
 CONTRACTION_NOTES = {
     # (f, A, B, dA) as @0 … @3; indices: i (ij) over A, kl (k) over B
-    "vector": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i} \frac{\partial @0}{\partial @1_{i}} "
-              r"\frac{\partial @1_{i}}{\partial @2_{kl}}$: the tensor is contracted with the row "
+    "vector": r"$\frac{\partial @0}{\partial {@2}_{kl}} = \sum_{i} \frac{\partial @0}{\partial {@1}_{i}} "
+              r"\frac{\partial {@1}_{i}}{\partial {@2}_{kl}}$: the tensor is contracted with the row "
               r"$\frac{\partial @0}{\partial @1}$ through the differential "
               r"$\mathrm{d}@0 = \frac{\partial @0}{\partial @1}\,\mathrm{d}@1$, with $\mathrm{d}@1 = @3$",
-    "matrix": r"$\frac{\partial @0}{\partial @2_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial @1_{ij}} "
-              r"\frac{\partial @1_{ij}}{\partial @2_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
-              r"\frac{\partial @1}{\partial @2_{kl}}\right)$: through the differential "
+    "matrix": r"$\frac{\partial @0}{\partial {@2}_{kl}} = \sum_{i,j} \frac{\partial @0}{\partial {@1}_{ij}} "
+              r"\frac{\partial {@1}_{ij}}{\partial {@2}_{kl}}$, that is $\operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top "
+              r"\frac{\partial @1}{\partial {@2}_{kl}}\right)$: through the differential "
               r"$\mathrm{d}@0 = \operatorname{tr}\left(\left(\frac{\partial @0}{\partial @1}\right)^\top \mathrm{d}@1\right)$, "
               r"with $\mathrm{d}@1 = @3$",
 }
@@ -175,6 +175,34 @@ def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
 
 
 def solve_target(part, target) -> Result:
+    """The derivative of ``target``; with no ``keep:``, a long intermediate name is kept when the
+    derivation with it kept finds a shorter result (the softmax Jacobian written in p)."""
+    r = _solve(part, target)
+    if part.keep:
+        return r
+    defs = {d.name: d.expr for d in part.define}
+    simp = Simplifier(assumptions_of(part))
+    best, best_cost = r, cost(r.result)
+    for n in _on_paths(defs, target.of, target.wrt):
+        value = simp(substitute_all(defs[n], defs))
+        if cost(value) < AUTO_KEEP_TOKENS:
+            continue
+        try:
+            k = _solve(replace(part, keep=(n,)), target)
+        except UnsupportedError:
+            continue
+        if k.display is not None and cost(k.result) < best_cost:
+            best, best_cost = k, cost(k.result)
+    return best
+
+
+def _on_paths(defs: dict[str, Expr], f: str, x: str) -> list[str]:
+    """The define names between ``f`` and ``x`` on some path of the chain, in define order."""
+    inner = {n for path in dependency_paths(defs, f, x) for n in path[1:-1]}
+    return [n for n in defs if n in inner]
+
+
+def _solve(part, target) -> Result:
     defs = {d.name: d.expr for d in part.define}
     shapes = shapes_of(part)
     simp = Simplifier(assumptions_of(part))
@@ -251,6 +279,23 @@ def solve_target(part, target) -> Result:
                     hessian_rewrites += more
                 else:
                     rewrites += more
+    if part.keep and target.order == 1 and not tensor:
+        in_names = _in_kept_names(product, part, defs, simp, named)
+        if in_names is not None and cost(in_names[0]) < cost(display if display is not None else result):
+            display, expanded, rewrites, kept = in_names
+            result = simp(substitute_all(display, defs))
+            if transposed:
+                display, result = simp(ex.transpose(display)), simp(ex.transpose(result))
+    if part.keep and target.order == 2:
+        # the Hessian written in the kept names: diag(p) − p pᵀ for p = softmax(x)
+        start = simp(tidy(extra[0].result, assumptions_of(part)))
+        in_p, into = scalar_into_kept(start, _kept_forms(part, defs, simp), simp)
+        if into is not None:
+            shown, more = textbook_form(in_p, simp, assumptions_of(part), named)
+            if cost(shown) < cost(display if display is not None else result):
+                display, hessian_rewrites = shown, (into,) + more
+                kept = _kept_pairs(display, part, defs, simp)
+                result = simp(substitute_all(display, defs))
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -296,6 +341,29 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
     return shown, tuple(reversed(kept)), lambda e: _fold(_scalars_in_front(e, simp), folds)
 
 
+def _in_kept_names(product: Expr, part, defs: dict[str, Expr], simp, named: frozenset):
+    """(display, expanded, rewrites, kept): the product with every name but those of ``keep:``
+    substituted, then in the textbook's form ((sum(y) p − y)ᵀ with p kept); None if no kept name
+    is left in it."""
+    others = {n: v for n, v in defs.items() if n not in part.keep}
+    expanded = simp(tidy(simp(substitute_all(product, others)), assumptions_of(part)))
+    display, rewrites = textbook_form(expanded, simp, assumptions_of(part), named)
+    folds = [(simp(substitute_all(v, others)), n) for v, n, _ in _kept_forms(part, defs, simp)]
+    folded = _fold(display, folds)          # a kept name met inside a tensor's partial: σ(W₁x) = h
+    if folded != display:
+        rewrites += (name_kept(display, folded, [(ex.sym(n, v.shape), defs[n])
+                                                 for n, v in _kept_pairs(folded, part, defs, simp)]),)
+        display = folded
+    kept = _kept_pairs(display, part, defs, simp)
+    return (display, expanded, rewrites, kept) if kept else None
+
+
+def _kept_pairs(display: Expr, part, defs: dict[str, Expr], simp) -> tuple[tuple[str, Expr], ...]:
+    """(name, value) for each name of ``keep:`` in ``display``, its value in the symbols."""
+    others = {n: v for n, v in defs.items() if n not in part.keep}
+    return tuple((n, simp(substitute_all(defs[n], others))) for n in part.keep if ex.depends_on(display, n))
+
+
 def _scalars_in_front(e: Expr, simp) -> Expr:
     """a / s as s⁻¹ a for a scalar s, the form the rules write: so a kept value is found."""
     if not e.args:
@@ -335,6 +403,8 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
         return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
     step = _named(step, a)
     done, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    done, into = scalar_into_kept(done, kept_forms, simp)
+    rewrites += (into,) if into else ()
     folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])
     if folded != _scalars_in_front(done, simp):
         used = [(n, d) for f, n, d in kept_forms if n.op == "sym" and _occurrences(folded, n)]

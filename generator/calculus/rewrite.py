@@ -42,6 +42,9 @@ TITLES = {
     "scalar_out_of_diag": "Scalar factor out of diag",
     "trace_split": "Linearity of the trace",
     "trace_to_scalar": "Trace of a product with a vector",
+    "scalar_into_kept": "A scalar into the factors",
+    "reciprocal_cancels": "Reciprocal against its own entries",
+    "sum_of_entries": "A vector against the ones",
 }
 
 MAX_ROUNDS = 12
@@ -225,13 +228,19 @@ def symmetric_inverse(m: Expr, simp: Simplifier) -> Step:
 
 def name_kept(before: Expr, after: Expr, names) -> Step:
     """``before`` written with the names of ``keep:`` (pairs (name, its definition))."""
+    text, args = _where(names)
+    return Step(rule="name_kept", of=before, wrt="", result=after, dims=ex.shape_str(after.shape),
+                note="with " + text, note_args=args)
+
+
+def _where(names) -> tuple[str, tuple]:
+    """"$@0 = @1$, $@2 = @3$" for pairs (name, definition), and the expressions @i stand for."""
     args: list[Expr] = []
     parts = []
     for n, d in names:
         parts.append(f"$@{len(args)} = @{len(args) + 1}$")
         args += [n, d]
-    return Step(rule="name_kept", of=before, wrt="", result=after, dims=ex.shape_str(after.shape),
-                note="with " + ", ".join(parts), note_args=tuple(args))
+    return ", ".join(parts), tuple(args)
 
 
 def _why_symmetric(m: Expr, simp: Simplifier, args: list) -> str:
@@ -307,6 +316,114 @@ def rule_trace_to_scalar(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def rule_sum_of_entries(e: Expr, c: _Context) -> Expr | None:
+    """vᵀ 1 = 1ᵀ v = sum(v)"""
+    if e.op != "matmul" or len(e.args) != 2:
+        return None
+    a, b = e.args
+    if b.op == "ones" and a.op == "T" and a.args[0].shape[1] == 1:
+        return ex.vsum(a.args[0])
+    if a.op == "T" and a.args[0].op == "ones" and b.shape[1] == 1:
+        return ex.vsum(b)
+    return None
+
+
+def rule_reciprocal_cancels(e: Expr, c: _Context) -> Expr | None:
+    """(a ⊙ (1 ⊘ p))ᵀ diag(p) = aᵀ and (a ⊙ (1 ⊘ p))ᵀ p = sum(a), over a sum of such terms
+    (and the transposes: diag(p) (a ⊙ (1 ⊘ p)) = a, pᵀ (a ⊙ (1 ⊘ p)) = sum(a))"""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i, f in enumerate(fs):
+        row = f.op == "T"
+        split = _over(f.args[0] if row else f)
+        j = i + 1 if row else i - 1          # the factor it meets
+        if split is None or not 0 <= j < len(fs):
+            continue
+        a, p = split
+        terms = fs[j].args if fs[j].op == "add" else (fs[j],)
+        if row:
+            done = [_cancel(a, p, t) for t in terms]
+        else:       # the transposed identity, read from the right
+            done = [_cancel(a, p, c.simp(ex.transpose(t))) for t in terms]
+            done = [None if t is None else c.simp(ex.transpose(t)) for t in done]
+        if any(t is None for t in done):
+            continue
+        lo, hi = min(i, j), max(i, j)
+        return ex.matmul(*fs[:lo], ex.add(*done), *fs[hi + 1:])
+    return None
+
+
+def _over(f: Expr):
+    """(a, p) for f = a ⊙ p^{−1}, a column vector."""
+    if f.op != "had" or f.shape[1] != 1:
+        return None
+    hs = f.args
+    for j, h in enumerate(hs):
+        if h.op == "pow" and h.args[1].op == "num" and h.args[1].value == -1:
+            others = hs[:j] + hs[j + 1:]
+            return (others[0] if len(others) == 1 else ex.Expr("had", others, f.shape)), h.args[0]
+    return None
+
+
+def _cancel(a: Expr, p: Expr, t: Expr) -> Expr | None:
+    """(a ⊙ p^{−1})ᵀ t for a term t = k diag(p) R or k p R."""
+    k, m = _coeff(t)
+    fs = m.args if m.op == "matmul" else (m,)
+    rest = fs[1:]
+    if fs[0] == ex.diag(p):
+        out = ex.matmul(ex.transpose(a), *rest)
+    elif fs[0] == p:
+        out = ex.mul(ex.vsum(a), ex.matmul(*rest)) if rest else ex.vsum(a)
+    else:
+        return None
+    return ex.mul(ex.num(k), out) if k != 1 else out
+
+
+def scalar_into_kept(e: Expr, kept_forms, simp: Simplifier) -> tuple[Expr, Step | None]:
+    """``e`` with c diag(v) = diag(c v) and c² v vᵀ = (c v)(c v)ᵀ where c v is the value of a
+    kept name, so the name can be written in (∂p/∂z = diag(p) − p pᵀ for p = softmax(z))."""
+    pairs = [(v.args[0], v.args[1], n) for v, n, _ in kept_forms
+             if n.op == "sym" and v.op == "mul" and len(v.args) == 2 and v.args[0].shape == ()]
+    if not pairs:
+        return e, None
+
+    def go(n: Expr) -> Expr:
+        if n.args:
+            n = ex.rebuild(n, tuple(go(a) for a in n.args))
+        if n.shape == () or n.op not in ("div", "mul"):
+            return n
+        if n.op == "div":
+            if n.args[1].shape != ():
+                return n
+            scal, arr = [ex.power(n.args[1], ex.num(-1))], n.args[0]
+        else:
+            arrs = [f for f in n.args if f.shape != ()]
+            scal, arr = [f for f in n.args if f.shape == () and f.op != "num"], arrs[0]
+        nums = [f for f in n.args if f.op == "num"] if n.op == "mul" else []
+        for k, v, name in pairs:
+            fs = arr.args if arr.op == "matmul" else (arr,)
+            if arr == ex.diag(v) and simp(ex.mul(*scal)) == simp(k):
+                return ex.mul(*nums, ex.diag(name))
+            outer = len(fs) > 1 and all(f in (v, ex.transpose(v)) for f in fs)
+            if outer and simp(ex.mul(*scal)) == simp(ex.power(k, ex.num(len(fs)))):
+                return ex.mul(*nums, ex.matmul(*(name if f == v else ex.transpose(name) for f in fs)))
+        return n
+
+    out = simp(go(e))
+    if out.op == "add":
+        out = _positive_first(out.args)         # diag(p) − p pᵀ, not −p pᵀ + diag(p)
+    if out == e:
+        return e, None
+    text, args = _where((n, d) for _, n, d in kept_forms if n.op == "sym" and _occurrences(out, n))
+    return out, Step(rule="scalar_into_kept", of=e, wrt="", result=out, dims=ex.shape_str(out.shape),
+                     note=IDENTITIES["scalar_into_kept"] + " with " + text, note_args=args)
+
+
+def _occurrences(e: Expr, f: Expr) -> int:
+    return 1 if e == f else sum(_occurrences(a, f) for a in e.args)
+
+
 def _all_square(fs) -> bool:
     return all(f.shape != () and f.shape[0] == f.shape[1] for f in fs)
 
@@ -335,9 +452,13 @@ IDENTITIES = {
     "scalar_out_of_diag": r"$\operatorname{diag}(c\,\mathbf{v}) = c \operatorname{diag}(\mathbf{v})$",
     "trace_split": r"$\operatorname{tr}(c\mathbf{A} + \mathbf{B}) = c\operatorname{tr}(\mathbf{A}) + \operatorname{tr}(\mathbf{B})$, $\operatorname{tr}(\mathbf{A}^\top) = \operatorname{tr}(\mathbf{A})$",
     "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
+    "scalar_into_kept": r"$c \operatorname{diag}(\mathbf{v}) = \operatorname{diag}(c\mathbf{v})$, $c^2 \mathbf{v}\mathbf{v}^\top = (c\mathbf{v})(c\mathbf{v})^\top$,",
+    "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
+    "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
-RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_entrywise_algebra,
+RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
+         rule_sum_of_entries, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 

@@ -19,6 +19,12 @@ def _step_lines(step: Step, indent: int) -> list[str]:
     return out
 
 
+def _rewrite_lines(steps) -> list[str]:
+    """The named rewrites to the textbook's form, one line each: = after  (Title)."""
+    return [line for st in steps for line in
+            _wrapped(f"    = {ex.to_text(st.result)}  ({TITLES.get(st.rule, st.rule)})", "        ")]
+
+
 WIDTH = 100     # columns of a terminal line; longer lines wrap at the spaces around operators
 
 
@@ -59,13 +65,23 @@ def solution_text(sol: Solution) -> str:
                                   f"{again}", "      ")
                 if not again:
                     lines.extend(_step_lines(part_.step, 2))
+                    lines.extend(_rewrite_lines(part_.rewrites))
                 derived.add(key)
+            if r.rewrites:
+                lines += _wrapped(f"  multiplied: {r.text} = {ex.to_text(r.rewrites[0].of)}", "      ")
+                lines.extend(_rewrite_lines(r.rewrites))
+            if r.hessian_rewrites:
+                lines += _wrapped(f"  Hessian: {r.text} = {ex.to_text(r.hessian_rewrites[0].of)}", "      ")
+                lines.extend(_rewrite_lines(r.hessian_rewrites))
             label = "differential" if r.tensor else "result"
-            lines += _wrapped(f"  {label}: {r.text} = {ex.to_text(r.result)}", "      ")
-            if r.answer is not None and r.answer != r.result:
+            shown = r.display if r.display is not None else r.result
+            lines += _wrapped(f"  {label}: {r.text} = {ex.to_text(shown)}", "      ")
+            if r.answer is not None and not r.answer_same:
                 lines.append(f"  {' ' * len(label)}  {' ' * len(r.text)} = {ex.to_text(r.answer)}  (the textbook's form)")
             elif r.answer is not None:
                 lines.append(f"  {' ' * len(label)}  (the textbook's form)")
+            for name, value in r.kept:
+                lines += _wrapped(f"    where {name} = {ex.to_text(value)}", "      ")
             if r.check:
                 sizes = ", ".join(f"{n}={v}" for n, v in r.check.sizes) or "scalars"
                 lines.append(f"  checked: {r.check.points} random points, {sizes}; "

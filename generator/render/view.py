@@ -316,8 +316,8 @@ class PartView:
                                                r" \in " + jac_space(r.dims)),
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
-            "answer": None if r.answer in (None, r.result, r.display) else self.P(r.answer),
-            "answer_same": r.answer is not None and r.answer in (r.result, r.display),
+            "answer": None if r.answer is None or r.answer_same else self.P(r.answer),
+            "answer_same": r.answer_same,
             # (not under a product the exercise asks not to multiply out)
             "rewrites": [self.rewrite_view(s) for s in r.rewrites] if r.expand_product else [],
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
