@@ -214,6 +214,8 @@ class LatexPrinter:
 
     def _print_T(self, e: Expr) -> str:
         a = e.args[0]
+        if a.op == "T":         # (Aᵀ)ᵀ is A: never printed doubled
+            return self.paren(a.args[0], 4)
         if a.op == "inv" and a.args[0].op == "sym":
             return self.print(a.args[0]) + r"^{-\top}"
         if a.op == "inv":       # (X + sA)⁻ᵀ, not ((X + sA)⁻¹)ᵀ

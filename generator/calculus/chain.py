@@ -19,7 +19,7 @@ from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
                     jacobian_dims, transposed_in)
 from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
-from .steps_of_simplify import symmetry, visible_simplification, with_intermediates
+from .steps_of_simplify import plain_simplifier, symmetry, visible_simplification, with_intermediates
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -326,7 +326,7 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
              kept_forms=()) -> Partial:
     """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites and
     with the names of ``keep:`` written in; a tensor keeps its differential."""
-    D = Differentiator(b, b_shape, Simplifier({}))    # the symmetry used is a step of its own
+    D = Differentiator(b, b_shape, plain_simplifier())    # the symmetry used is a step of its own
     tensor = D.jshape(a_shape) is None
     if tensor:
         D = Differentiator(b, b_shape, simp, direction=direction_symbol(b, b_shape))

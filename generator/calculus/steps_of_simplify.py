@@ -26,6 +26,7 @@ from .tidy import tidy
 
 TITLES = {
     "symmetric_matrix": "A symmetric matrix",
+    "orthogonal_matrix": "An orthogonal matrix",
     "collect_terms": "Collecting equal terms",
     "scalar_algebra": "Scalar algebra",
 }
@@ -54,9 +55,14 @@ def visible_simplification(expanded: Expr, simp: Simplifier, assumptions: dict,
     return tidied, tuple(steps)
 
 
+def plain_simplifier() -> Simplifier:
+    """The silent identities only (A I = A, (Aᵀ)ᵀ = A): no symmetry, assumed or by construction."""
+    return Simplifier({}, by_construction=False)
+
+
 def symmetry(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, tuple[Step, ...]]:
     """``simp(e)``, with the steps in which the symmetry of a matrix changes it."""
-    plain = Simplifier({})(e)         # the silent identities only: A I = A, (Aᵀ)ᵀ = A
+    plain = plain_simplifier()(e)
     trial = Simplifier(assumptions)
     sym = trial(plain)
     out = simp(plain)
@@ -66,13 +72,17 @@ def symmetry(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, tuple[
 def _symmetry_steps(plain: Expr, sym: Expr, trial: Simplifier, assumptions: dict) -> list[Step]:
     """plain → (Sᵀ replaced by S, nothing else) → sym, the second step only if it does more."""
     parts, args, raw = [], [], plain
+    orthogonal = False
     for name, what in trial.used:
-        if what not in ("symmetric", "positive_definite", "diagonal"):
-            return [_step("symmetric_matrix", plain, sym, "the assumptions on the matrices used", ())]
         s = next(_syms(plain, name), None)
         if s is None:
             continue
         i = len(args)
+        if what == "orthogonal":
+            orthogonal = True
+            args += [s, ex.matmul(ex.transpose(s), s), ex.matmul(s, ex.transpose(s))]
+            parts.append(f"$@{i}$ is orthogonal (assumed), so $@{i + 1} = @{i + 2} = \\mathbf{{I}}$")
+            continue
         args += [s, ex.transpose(s), ex.transpose(ex.inv(s)), ex.inv(s)]
         facts = [f"$@{i + 1} = @{i}$"] if _mentions(raw, args[i + 1]) else []
         facts += [f"$@{i + 2} = @{i + 3}$"] if _mentions(raw, args[i + 2]) else []
@@ -91,7 +101,9 @@ def _symmetry_steps(plain: Expr, sym: Expr, trial: Simplifier, assumptions: dict
         parts.append(note + f", so $@{n - 2} = @{n - 1}$")
         raw = _replace(raw, fact.of, fact.result)
     note = "; ".join(parts)
-    if raw == plain or Simplifier({})(raw) != Simplifier({})(sym) or raw == sym:
+    if orthogonal:
+        return [_step("orthogonal_matrix", plain, sym, note, tuple(args))]
+    if raw == plain or plain_simplifier()(raw) != plain_simplifier()(sym) or raw == sym:
         return [_step("symmetric_matrix", plain, sym, note, tuple(args))]
     return [_step("symmetric_matrix", plain, raw, note, tuple(args)),
             _step("collect_terms", raw, sym, r"$a\mathbf{A} + b\mathbf{A} = (a + b)\mathbf{A}$, "
