@@ -19,7 +19,7 @@ from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
                     jacobian_dims, transposed_in)
 from .rewrite import _replace, cost, name_kept, symmetric_inverse, textbook_form
-from .steps_of_simplify import plain_simplifier, symmetry, visible_simplification, with_intermediates
+from .steps_of_simplify import before_collecting, plain_simplifier, symmetry, visible_simplification, with_intermediates
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -263,7 +263,8 @@ def solve_target(part, target) -> Result:
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
         rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
         symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived
-                        if not any(ex.transpose(ex.inv(m)) in s.note_args for s in rewrites + hessian_rewrites)),
+                        if not any(ex.transpose(ex.inv(m)) in s.note_args for s in rewrites + hessian_rewrites
+                                   + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
 
@@ -337,8 +338,10 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
         return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
-    step = _named(step, a)
+    step, collected = before_collecting(_named(step, a))
     done, rewrites = symmetry(step.result, simp, simp.assumptions)
+    rewrites = collected + rewrites
+    done = rewrites[-1].result if rewrites and done == step.result else done
     done, more = textbook_form(done, simp, simp.assumptions, named)
     rewrites += with_intermediates(more, simp.assumptions)
     folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])

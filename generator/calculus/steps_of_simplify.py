@@ -17,6 +17,8 @@ checks (before and after equal at the random points), like the rewrites of
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import expr as ex
 from ..expr import Expr
 from ..trace import Step
@@ -187,3 +189,17 @@ def _split_form(s: Step, rule, assumptions: dict) -> Expr | None:
         if raw != s.result and check(raw) == s.result:
             return raw
     return None
+
+
+def before_collecting(step: Step) -> tuple[Step, tuple[Step, ...]]:
+    """A power rule n uⁿ⁻¹ · u' of a scalar u written as it comes (3 det(X)² · det(X) X⁻ᵀ), then
+    the powers collected (3 det(X)³ X⁻ᵀ) as a step; any other step as it is."""
+    e = step.of
+    if step.rule != "power" or e.op != "pow" or e.args[0].shape != () or e.args[1].op != "num" \
+            or len(step.substeps) != 1:
+        return step, ()
+    u, n = e.args[0], e.args[1].value
+    raw = ex.mul(ex.num(n), u if n == 2 else ex.power(u, ex.num(n - 1)), step.substeps[0].result)
+    if raw == step.result or plain_simplifier()(raw) != step.result:
+        return step, ()
+    return replace(step, result=raw), (_step("collect_terms", raw, step.result, r"$u^a u^b = u^{a + b}$, $u / u = 1$", ()),)

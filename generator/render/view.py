@@ -271,9 +271,9 @@ class PartView:
         simplifications = []
         if _has_eye(r.product):
             simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
-        stated = {a.name for s in r.rewrites + r.hessian_rewrites + sum((p.rewrites for p in r.partials), ())
-                  if s.rule == "symmetric_matrix"
-                  for a in s.note_args if a.op == "sym"}      # said where it is used
+        stated = {n for s in r.rewrites + r.hessian_rewrites + sum((p.rewrites for p in r.partials), ())
+                  if s.rule in ("symmetric_matrix", "symmetric_transpose")
+                  for a in s.note_args for n in ex.free_symbols(a)}      # said where it is used
         for name, what in r.assumptions_used:
             if what in ("symmetric", "positive_definite", "diagonal") and name not in stated:
                 simplifications.append(
