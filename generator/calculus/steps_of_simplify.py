@@ -33,7 +33,12 @@ TITLES = {
     "scalar_algebra": "Scalar algebra",
 }
 
-_SPLIT = ("inverse_of_product", "det_of_product")     # rewrites shown split, then cancelled
+_COLLECTED = {      # rewrites shown split, then cancelled and collected: what the second step uses
+    "inverse_of_product": r"$\mathbf{A}^{-1}\mathbf{A} = \mathbf{I}$, $\mathbf{A}^{-\top}\mathbf{A}^\top = \mathbf{I}$, "
+                          r"equal terms added",
+    "det_of_product": r"$u^a u^b = u^{a + b}$",
+}
+_SPLIT = tuple(_COLLECTED)
 
 
 def visible_simplification(expanded: Expr, simp: Simplifier, assumptions: dict,
@@ -165,9 +170,7 @@ def with_intermediates(steps: tuple[Step, ...], assumptions: dict) -> tuple[Step
             continue
         out.append(Step(rule=s.rule, of=s.of, wrt="", result=raw, dims=s.dims, cites=s.cites, note=s.note,
                         note_args=s.note_args))
-        out.append(_step("collect_terms", raw, s.result, r"$\mathbf{A}^{-1}\mathbf{A} = \mathbf{I}$, "
-                         r"$\mathbf{A}^{-\top}\mathbf{A}^\top = \mathbf{I}$, $u^a u^b = u^{a + b}$, "
-                         r"equal terms added", ()))
+        out.append(_step("collect_terms", raw, s.result, _COLLECTED[s.rule], ()))
     return tuple(out)
 
 
