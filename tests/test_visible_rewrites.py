@@ -38,7 +38,9 @@ CASES = [
     ("vector/mml-5.108", 0, None, ["symmetric_matrix", "collect_terms"]),
     ("matrix/log-det-gram", 0, None, ["symmetric_matrix", "collect_terms"]),
     ("vector/rayleigh", 0, None, ["symmetric_matrix", "collect_terms"]),
-    ("abstract/orthogonal", 0, None, ["orthogonal_matrix"]),
+    ("matrix/orthogonal", 0, None, ["orthogonal_matrix"]),
+    ("matrix/gp-evidence", 0, "df/dW", ["symmetric_matrix", "symmetric_transpose"]),
+    ("matrix/symmetric-construction", 0, "df/dX", ["symmetric_matrix", "symmetric_transpose"]),
     ("scalar/sigmoid-tanh-written-out", 0, "df/dz", ["scalar_algebra", "sigmoid_form"]),
 ]
 
@@ -122,10 +124,14 @@ def test_the_scalar_algebra_of_the_logistic_loss_is_stated_in_p():
 def test_constructed_symmetry_is_said_where_it_is_used():
     """A3, B8: the reason stands in the step that uses it; no bullet after the fact."""
     sol, r = _solved("matrix/symmetric-construction", 1, "df/dy")
-    step = next(s for s in r.rewrites if s.rule == "symmetric_matrix")
-    assert "sum of symmetric matrices" in step.note and "(assumed)" in step.note
+    step = next(s for s in _all_steps(r) if s.rule == "symmetric_matrix")
+    assert "sum of symmetric matrices" in step.note
+    assert ex.sym("K", ("D", "D")) in step.note_args        # K = sC + tI is symmetric, so K⁻ᵀ = K⁻¹
     assert ").T" not in ex.to_text(step.result)
     assert r.symmetric == ()
+    _, gp = _solved("matrix/gp-evidence", 0, "df/dW")
+    dfdc = next(p for p in gp.partials if p.wrt == "C")
+    assert ").T" not in ex.to_text(dfdc.result) and dfdc.rewrites[-1].rule == "symmetric_matrix"
     md = render_markdown(sol)
     assert "is symmetric, so" not in md
     for name in ("vector/quadratic-form", "vector/gaussian", "vector/mml-5.108", "vector/rayleigh"):

@@ -203,7 +203,8 @@ def solve_target(part, target) -> Result:
             kept_forms = _kept_forms(part, defs, simp)
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms,
+                                             _constructed(defs, shapes, f, simp.assumptions))
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -323,8 +324,21 @@ def _occurrences(e: Expr, f: Expr) -> int:
     return sum(_occurrences(a, f) for a in e.args)
 
 
+def _constructed(defs: dict[str, Expr], shapes: dict, f: str, assumptions: dict) -> dict[str, Expr]:
+    """The define names whose value is symmetric by construction (C = WWᵀ + s²I): name → value."""
+    plain = plain_simplifier()
+    out = {}
+    for n, d in defs.items():
+        shape = shapes[n]
+        if n != f and len(shape) == 2 and shape[0] == shape[1] and shape[0] != 1:
+            value = plain(substitute_all(d, defs))
+            if value.op != "sym" and Simplifier(assumptions).symmetric(value):
+                out[n] = value
+    return out
+
+
 def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset(),
-             kept_forms=()) -> Partial:
+             kept_forms=(), constructed=None) -> Partial:
     """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites and
     with the names of ``keep:`` written in; a tensor keeps its differential."""
     D = Differentiator(b, b_shape, plain_simplifier())    # the symmetry used is a step of its own
@@ -339,7 +353,8 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
         return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
     step, collected = before_collecting(_named(step, a))
-    done, rewrites = symmetry(step.result, simp, simp.assumptions)
+    done, rewrites = symmetry(step.result, simp, simp.assumptions,
+                              {n: v for n, v in (constructed or {}).items() if n != a})
     rewrites = collected + rewrites
     done = rewrites[-1].result if rewrites and done == step.result else done
     done, more = textbook_form(done, simp, simp.assumptions, named)

@@ -67,16 +67,21 @@ def plain_simplifier() -> Simplifier:
     return Simplifier({}, by_construction=False)
 
 
-def symmetry(e: Expr, simp: Simplifier, assumptions: dict) -> tuple[Expr, tuple[Step, ...]]:
-    """``simp(e)``, with the steps in which the symmetry of a matrix changes it."""
+def symmetry(e: Expr, simp: Simplifier, assumptions: dict,
+             constructed: dict | None = None) -> tuple[Expr, tuple[Step, ...]]:
+    """``simp(e)``, with the steps in which the symmetry of a matrix changes it.  ``constructed``:
+    define names whose value is symmetric by construction (C for C = WWᵀ + s²I), name → value."""
+    constructed = constructed or {}
     plain = plain_simplifier()(e)
-    trial = Simplifier(assumptions)
+    trial = Simplifier({**assumptions, **{n: ("symmetric",) for n in constructed}})
     sym = trial(plain)
     out = simp(plain)
-    return out, tuple(_symmetry_steps(plain, sym, trial, assumptions)) if sym != plain else ()
+    if any(n in constructed for n, _ in trial.used):
+        out = simp(sym)
+    return out, tuple(_symmetry_steps(plain, sym, trial, constructed)) if sym != plain else ()
 
 
-def _symmetry_steps(plain: Expr, sym: Expr, trial: Simplifier, assumptions: dict) -> list[Step]:
+def _symmetry_steps(plain: Expr, sym: Expr, trial: Simplifier, constructed: dict) -> list[Step]:
     """plain → (Sᵀ replaced by S, nothing else) → sym, the second step only if it does more."""
     parts, args, raw = [], [], plain
     orthogonal = False
@@ -85,6 +90,19 @@ def _symmetry_steps(plain: Expr, sym: Expr, trial: Simplifier, assumptions: dict
         if s is None:
             continue
         i = len(args)
+        if name in constructed:
+            fact = symmetric_inverse(constructed[name], trial)
+            why = fact.note.split(": ", 1)[1]
+            for k in range(len(fact.note_args)):
+                why = why.replace(f"@{k}", f"@{i + 2 + k}")
+            args += [s, constructed[name], *fact.note_args]
+            n = len(args)
+            args += [ex.transpose(s), ex.transpose(ex.inv(s)), ex.inv(s)]
+            facts = [f"$@{n} = @{i}$"] if _mentions(raw, args[n]) else []
+            facts += [f"$@{n + 1} = @{n + 2}$"] if _mentions(raw, args[n + 1]) else []
+            parts.append(f"$@{i} = @{i + 1}$ is symmetric: {why}" + (", so " + " and ".join(facts) if facts else ""))
+            raw = _replace(_replace(raw, ex.transpose(ex.inv(s)), ex.inv(s)), ex.transpose(s), s)
+            continue
         if what == "orthogonal":
             orthogonal = True
             args += [s, ex.matmul(ex.transpose(s), s), ex.matmul(s, ex.transpose(s))]
