@@ -214,8 +214,12 @@ class LatexPrinter:
 
     def _print_T(self, e: Expr) -> str:
         a = e.args[0]
-        if a.op == "inv" and self.prec(a.args[0]) == 5 and a.args[0].op == "sym":
+        if a.op == "T":         # (Aᵀ)ᵀ is A: never printed doubled
+            return self.paren(a.args[0], 4)
+        if a.op == "inv" and a.args[0].op == "sym":
             return self.print(a.args[0]) + r"^{-\top}"
+        if a.op == "inv":       # (X + sA)⁻ᵀ, not ((X + sA)⁻¹)ᵀ
+            return self.LEFT + self.print(a.args[0]) + self.RIGHT + r"^{-\top}"
         if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn",)):
             return self.print(a) + r"^\top"
         return self.LEFT + self.print(a) + self.RIGHT + r"^\top"

@@ -19,6 +19,7 @@ from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
                     jacobian_dims, transposed_in)
 from .rewrite import _replace, cost, name_kept, scalar_into_kept, symmetric_inverse, textbook_form
+from .steps_of_simplify import before_collecting, plain_simplifier, symmetry, visible_simplification, with_intermediates
 from .simplify import Simplifier
 from .tidy import tidy
 
@@ -230,7 +231,8 @@ def _solve(part, target) -> Result:
             kept_forms = _kept_forms(part, defs, simp)
             for a, b in zip(path, path[1:]):
                 if (a, b) not in cache:
-                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms)
+                    cache[(a, b)] = _partial(a, b, defs[a], shapes[a], shapes[b], simp, named, kept_forms,
+                                             _constructed(defs, shapes, f, simp.assumptions))
                     edges.append(cache[(a, b)])
                 links.append(cache[(a, b)])
             chain.append(tuple(links))
@@ -246,10 +248,11 @@ def _solve(part, target) -> Result:
             ex.add(*terms) if len(terms) > 1 else terms[0])
     substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
-    result = simp(tidy(simp(expanded), assumptions_of(part)))
-    rewrites: tuple[Step, ...] = ()
+    values = tuple((ex.sym(n, shapes[n]), simp(substitute_all(defs[n], defs))) for n in defs if n != f)
+    result, rewrites = visible_simplification(expanded, simp, assumptions_of(part), values)
     if not tensor:
-        result, rewrites = textbook_form(result, simp, assumptions_of(part), named)
+        result, more = textbook_form(result, simp, assumptions_of(part), named)
+        rewrites += with_intermediates(more, assumptions_of(part))
     used = tuple(simp.used)
     extra: tuple[Step, ...] = ()
     hessian_rewrites: tuple[Step, ...] = ()
@@ -258,8 +261,9 @@ def _solve(part, target) -> Result:
         grad = simp(ex.transpose(result)) if result.shape != () else result
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
-        result = simp(tidy(step2.result, assumptions_of(part)))
-        result, hessian_rewrites = textbook_form(result, simp, assumptions_of(part), named)
+        result, hessian_rewrites = visible_simplification(step2.result, simp, assumptions_of(part), values)
+        result, more = textbook_form(result, simp, assumptions_of(part), named)
+        hessian_rewrites += with_intermediates(more, assumptions_of(part))
         dims = jacobian_dims(grad.shape, xshape)
         used = tuple(simp.used)
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
@@ -304,7 +308,9 @@ def _solve(part, target) -> Result:
         assumptions_used=used, expand_product=part.expand_product, extra_steps=extra,
         tensor=tensor, direction=direction_symbol(x, xshape).name if tensor else "",
         rewrites=rewrites, hessian_rewrites=hessian_rewrites, kept=kept, display=display,
-        symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived),
+        symmetric=tuple(symmetric_inverse(m, simp) for m in simp.derived
+                        if not any(ex.transpose(ex.inv(m)) in s.note_args for s in rewrites + hessian_rewrites
+                                   + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
 
@@ -386,11 +392,24 @@ def _occurrences(e: Expr, f: Expr) -> int:
     return sum(_occurrences(a, f) for a in e.args)
 
 
+def _constructed(defs: dict[str, Expr], shapes: dict, f: str, assumptions: dict) -> dict[str, Expr]:
+    """The define names whose value is symmetric by construction (C = WWᵀ + s²I): name → value."""
+    plain = plain_simplifier()
+    out = {}
+    for n, d in defs.items():
+        shape = shapes[n]
+        if n != f and len(shape) == 2 and shape[0] == shape[1] and shape[0] != 1:
+            value = plain(substitute_all(d, defs))
+            if value.op != "sym" and Simplifier(assumptions).symmetric(value):
+                out[n] = value
+    return out
+
+
 def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset = frozenset(),
-             kept_forms=()) -> Partial:
+             kept_forms=(), constructed=None) -> Partial:
     """The partial ∂a/∂b of the definition ``e``, in the textbook's form by named rewrites and
     with the names of ``keep:`` written in; a tensor keeps its differential."""
-    D = Differentiator(b, b_shape, simp)
+    D = Differentiator(b, b_shape, plain_simplifier())    # the symmetry used is a step of its own
     tensor = D.jshape(a_shape) is None
     if tensor:
         D = Differentiator(b, b_shape, simp, direction=direction_symbol(b, b_shape))
@@ -401,8 +420,13 @@ def _partial(a: str, b: str, e: Expr, a_shape, b_shape, simp, named: frozenset =
     if tensor:
         step = replace(step, dims=jacobian_dims(a_shape, b_shape))
         return Partial(a, b, a_shape, b_shape, e, _named(step, a), tensor)
-    step = _named(step, a)
-    done, rewrites = textbook_form(step.result, simp, simp.assumptions, named)
+    step, collected = before_collecting(_named(step, a))
+    done, rewrites = symmetry(step.result, simp, simp.assumptions,
+                              {n: v for n, v in (constructed or {}).items() if n != a})
+    rewrites = collected + rewrites
+    done = rewrites[-1].result if rewrites and done == step.result else done
+    done, more = textbook_form(done, simp, simp.assumptions, named)
+    rewrites += with_intermediates(more, simp.assumptions)
     done, into = scalar_into_kept(done, kept_forms, simp)
     rewrites += (into,) if into else ()
     folded = _fold(_scalars_in_front(done, simp), [(f, n) for f, n, _ in kept_forms])

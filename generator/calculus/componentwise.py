@@ -29,6 +29,7 @@ _FUNCS = {
     "sigmoid": lambda u: 1 / (1 + sp.exp(-u)),
     "softplus": lambda u: sp.log(1 + sp.exp(u)),
 }
+_SIGMA = sp.Function("sigma")          # opaque: the entries shown keep the name σ
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class _Translator:
             return self.c(e.args[0], i, j) ** self.c(e.args[1], i, j)
         if op == "T":
             return self.c(e.args[0], j, i)
+        if op == "fn" and self.display and e.name == "sigmoid":
+            return _SIGMA(self.c(e.args[0], i, j))      # written out as σ(z₁), not 1/(1 + e^{−z₁})
         if op == "fn":
             return _FUNCS[e.name](self.c(e.args[0], i, j))
         if op == "matmul":

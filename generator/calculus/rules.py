@@ -31,6 +31,7 @@ from ..expr import Expr, shape_str
 from ..trace import Step
 from . import scalar
 from .rewrite import TITLES as REWRITE_TITLES
+from .steps_of_simplify import TITLES as SIMPLIFY_TITLES
 from .simplify import Simplifier
 
 TITLES = {
@@ -75,6 +76,7 @@ TITLES = {
     "abstract_chain": "Chain rule through an abstract function",
 }
 TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
+TITLES.update(SIMPLIFY_TITLES)      # its symmetry and scalar algebra (calculus/steps_of_simplify.py)
 
 
 def direction_symbol(name: str, shape: ex.Shape) -> Expr:

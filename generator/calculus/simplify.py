@@ -18,8 +18,9 @@ from ..expr import Expr
 
 
 class Simplifier:
-    def __init__(self, assumptions: dict[str, tuple[str, ...]] | None = None):
+    def __init__(self, assumptions: dict[str, tuple[str, ...]] | None = None, by_construction: bool = True):
         self.assumptions = assumptions or {}
+        self.by_construction = by_construction    # M⁻ᵀ = M⁻¹ for M = AAᵀ etc. (False: a named step does it)
         self.used: list[tuple[str, str]] = []     # (symbol, assumption), in order of use
         self.derived: list[Expr] = []             # matrices found symmetric by construction, M⁻ᵀ = M⁻¹ used
         self._cache: dict[Expr, Expr] = {}
@@ -117,6 +118,10 @@ class Simplifier:
                     return ex.num(a.value ** int(b.value))
                 if a.op == "pow" and a.args[1].op == "num" and b.value.denominator == 1 and a.args[1].value.denominator == 1:
                     return self._op(a, (a.args[0], ex.num(a.args[1].value * b.value)))
+                c, rest = _split_coeff(a)
+                if a.op == "mul" and c != 1 and c != 0 and b.value.denominator == 1 and abs(b.value) <= 16:
+                    # (c u)ⁿ = cⁿ uⁿ: ½ a / (½ b) = a / b
+                    return self._mul((ex.num(c ** int(b.value)), self._op(e, (rest, b))), e.shape)
             return ex.power(a, b)
         if op == "fn":
             a = args[0]
@@ -398,7 +403,7 @@ class Simplifier:
             return ex.zero((a.shape[1], a.shape[0]))
         if op == "sym" and a.shape[0] == a.shape[1] and self.symmetric(a):
             return a
-        if op == "inv" and self.symmetric(a.args[0]):
+        if op == "inv" and (self.by_construction or a.args[0].op == "sym") and self.symmetric(a.args[0]):
             if a.args[0].op != "sym" and a.args[0] not in self.derived:
                 self.derived.append(a.args[0])      # symmetric by construction: the document says why
             return a

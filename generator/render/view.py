@@ -271,8 +271,11 @@ class PartView:
         simplifications = []
         if _has_eye(r.product):
             simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
+        stated = {n for s in r.rewrites + r.hessian_rewrites + sum((p.rewrites for p in r.partials), ())
+                  if s.rule in ("symmetric_matrix", "symmetric_transpose")
+                  for a in s.note_args for n in ex.free_symbols(a)}      # said where it is used
         for name, what in r.assumptions_used:
-            if what in ("symmetric", "positive_definite", "diagonal"):
+            if what in ("symmetric", "positive_definite", "diagonal") and name not in stated:
                 simplifications.append(
                     f"${self.name(name)}$ is {what.replace('_', ' ')}, so ${self.name(name)}^\\top = {self.name(name)}$"
                     f" and ${self.name(name)}^{{-\\top}} = {self.name(name)}^{{-1}}$")
