@@ -432,3 +432,19 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
     assert report.failed == [(str(tmp_path / "crash.yaml"), f"internal error in {tmp_path / 'crash.yaml'}: the "
                               "process building it ended abruptly (killed by the system, e.g. out of memory?)")]
     assert sorted(report.built) == ["a", "b", "d"]
+
+
+def test_carets_line_up_after_wide_characters_tabs_and_escapes(tmp_path):
+    p = tmp_path / "p.yaml"
+    # two fullwidth characters (two columns each), a tab (shown as one space), a bidi override
+    # (shown as the six characters \u202e) and a combining accent (no column) before the error
+    p.write_text('id: p\nsymbols: {D: dim, x: [D]}\ndefine: {h: "全角\t\u202ee\u0301", f: q}\nfind: df/dx\n',
+                 encoding="utf-8")
+    res = CliRunner().invoke(main, ["check", str(p)])
+    lines = res.output.splitlines()
+    at = lines.index(next(l for l in lines if "undeclared name 'q'" in l))
+    src, caret = lines[at + 1], lines[at + 2]
+    assert src == '    define: {h: "全角 \\u202ee\u0301", f: q}'
+    # the q is at character 34 of the shown line; on the terminal it is two columns further right
+    # (the wide characters) and one to the left (the combining accent)
+    assert src.index("q") == 34 and caret == " " * 35 + "^"
