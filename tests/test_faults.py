@@ -448,3 +448,19 @@ def test_carets_line_up_after_wide_characters_tabs_and_escapes(tmp_path):
     # the q is at character 34 of the shown line; on the terminal it is two columns further right
     # (the wide characters) and one to the left (the combining accent)
     assert src.index("q") == 34 and caret == " " * 35 + "^"
+
+
+def test_one_file_named_twice_is_one_problem_not_a_duplicate_id(tmp_path):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    a = good(probs, "a")
+    same = [str(a), str(a), str(probs / ".." / "p" / "a.yaml"), str(probs)]
+    res = CliRunner().invoke(main, ["build", *same, "--out", str(tmp_path / "out"), "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert "also used by" not in res.output and "built 1 problem(s)" in res.output
+    res = CliRunner().invoke(main, ["check", *same])
+    assert res.exit_code == 0 and "1 file(s) OK" in res.output
+    # two files with one id are still two files
+    good(probs, "b", "a")
+    res = CliRunner().invoke(main, ["check", *same])
+    assert res.exit_code == 1 and "also used by" in res.output
