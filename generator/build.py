@@ -11,8 +11,10 @@ any exception of one problem becomes its error line in the ``BuildReport``.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -281,6 +283,16 @@ def _load_all(files: list[str], hits: dict, keep: bool, report: BuildReport) -> 
     return loaded
 
 
+def _end_with_parent(parent: int) -> None:
+    """In a worker process: end when the build that started it is gone.  A build killed with
+    SIGKILL cannot end its workers, which would otherwise wait for work forever."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hits: dict, keep: bool,
                     progress: Callable[[str], None] | None) -> list[_One]:
     """``_build_one`` in ``opts.jobs`` worker processes.  A worker that dies (killed by the system,
@@ -292,9 +304,12 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
     def run(pool, f):
         return pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep)
 
+    def workers(n):
+        return ProcessPoolExecutor(max_workers=n, initializer=_end_with_parent, initargs=(os.getpid(),))
+
     results: dict[str, _One] = {}
     again: list[str] = []
-    with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
+    with workers(opts.jobs) as pool:
         futures = [(f, run(pool, f)) for f in todo]
         for i, (f, fut) in enumerate(futures, 1):
             try:
@@ -306,7 +321,7 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
             if progress:
                 progress(f"[{i}/{len(todo)}] {f}")
     for f in again:
-        with ProcessPoolExecutor(max_workers=1) as pool:
+        with workers(1) as pool:
             try:
                 results[f] = run(pool, f).result()
             except BrokenProcessPool:

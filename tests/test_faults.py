@@ -12,6 +12,7 @@ import resource
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -464,3 +465,50 @@ def test_one_file_named_twice_is_one_problem_not_a_duplicate_id(tmp_path):
     good(probs, "b", "a")
     res = CliRunner().invoke(main, ["check", *same])
     assert res.exit_code == 1 and "also used by" in res.output
+
+
+def _children(pid: int) -> set[int]:
+    res = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(p) for p in res.stdout.split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return "Z" not in subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
+
+
+def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    slow = " * ".join(f"(1 + sin({i} * x.T @ x) / 8)" for i in range(40))     # many seconds to solve
+    good(probs, "slow1", expr=f'"{slow}"')
+    good(probs, "slow2", expr=f'"{slow} + 1"')
+    good(probs, "quick")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "generator.cli", "build", str(probs), "--out", str(out), "--format", "md,json",
+           "-j", "2", "--timeout", "30"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        time.sleep(1)
+    finally:
+        proc.kill()                 # SIGKILL: the build cannot end its workers itself
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, 9)
+    assert not left, "the workers of a killed build kept running"
+    # the rebuild builds what the killed one did not write, and leaves no temporary file
+    res = stepgen("build", str(probs), "--out", str(out), "--format", "md,json", "--timeout", "1")
+    assert res.returncode == 1 and "time limit" in res.stdout + res.stderr
+    assert (out / "quick.md").exists() and (out / "quick.json").exists()
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
