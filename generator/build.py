@@ -189,6 +189,11 @@ def _stem(pid: str, solutions: bool) -> str:
     return pid if solutions else f"{pid}-sheet"
 
 
+def _same_outputs(a: str, b: str) -> bool:
+    """Documents named ``a`` and ``b`` would write the same files (``id.md``, ``id-sheet.md``)."""
+    return bool({_stem(a, True), _stem(a, False)} & {_stem(b, True), _stem(b, False)})
+
+
 def _build_one(path: str, problem: Problem | None, opts: Options, cached: dict | None,
                keep_solution: bool) -> _One:
     """Solve, verify, render and write one problem (runs in a worker with --jobs).
@@ -361,6 +366,12 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
     for f, first in dup.items():
         report.failed.append((f, f"id {ids[f]!r} is also used by {first}, which is built; not built "
                                  "(give this file another id)"))
+    if opts.combine is not None:
+        for f in files:
+            if f in ids and f not in dup and _same_outputs(ids[f], opts.combine):
+                dup[f] = opts.combine
+                report.failed.append((f, f"id {ids[f]!r}: its outputs would be named like the combined document "
+                                         f"(--combine {opts.combine}); not built (give this file another id)"))
     todo = [f for f in files if f in loaded and f not in dup]
     results: list[_One] = []
     if opts.jobs > 1 and len(todo) > 1:

@@ -512,3 +512,22 @@ def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path):
     assert res.returncode == 1 and "time limit" in res.stdout + res.stderr
     assert (out / "quick.md").exists() and (out / "quick.json").exists()
     assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("name", ["all", "all-sheet"])
+def test_a_combined_document_never_overwrites_a_problem(tmp_path, name):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    good(probs, "other", title="Other")
+    good(probs, "mine", id=name, title="Mine")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(probs), "--out", str(out), "--format", "md",
+                                    "--combine", "all", "--sheets", "both"])
+    assert res.exit_code == 1
+    assert f"mine.yaml: id '{name}': its outputs would be named like the combined document" in res.output
+    # the combined documents are whole, and hold the other problem only
+    for stem in ("all", "all-sheet"):
+        text = (out / f"{stem}.md").read_text()
+        assert text.startswith("# all\n") and "Other" in text and "Mine" not in text
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".md") == \
+        ["all-sheet.md", "all.md", "other-sheet.md", "other.md"]
