@@ -644,11 +644,10 @@ class _Parser:
         e = self.visit(chain[-1].left, depth)
         for link in reversed(chain):
             e = self._binop(link, e, self.visit(link.right, depth))
-            if link is not node:        # the last one is checked by ``visit``
-                if e.op != "num" and e.shape == ():
-                    self._check_constant(e)
-                if self._depth(e) > MAX_DEPTH:
-                    raise self.error(link, f"expression nested more than {MAX_DEPTH} deep")
+            if link is not node and e.op != "num" and e.shape == ():
+                self._check_constant(e)         # (the last one is checked by ``visit``)
+            if self._depth(e) > MAX_DEPTH:
+                raise self.error(link, f"expression nested more than {MAX_DEPTH} deep")
         return e
 
     def _depth(self, e: Expr) -> int:
