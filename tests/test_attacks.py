@@ -309,3 +309,13 @@ def test_a_flat_sum_or_product_is_not_deep(tmp_path):
     # a chain that really nests (each * of two arrays is a Hadamard product of the one before)
     deep = " * ".join(["x"] * 62)
     assert "nested more than 60 deep" in load_errors(write(tmp_path, expr=f'"{deep}"'))
+
+
+def test_templates_cannot_reach_python_internals(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "solution.md.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    out = tmp_path / "out"
+    report = build([write(tmp_path)], out, ("md",), templates=str(tpl))
+    assert report.failed and "access to attribute '__class__' of 'str' object is unsafe" in report.failed[0][1]
+    assert not (out / "p.md").exists()
