@@ -292,10 +292,22 @@ def _end_with_parent(parent: int) -> None:
     """In a worker process: end when the build that started it is gone.  A build killed with
     SIGKILL cannot end its workers, which would otherwise wait for work forever."""
     def watch():
+        # signals (SIGTERM, the time limit's SIGALRM) are for the main thread, whose blocking
+        # calls they interrupt; one taken by this thread would wait for the main thread's turn
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
         while os.getppid() == parent:
             time.sleep(0.5)
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _result(fut):
+    """``fut.result()``, waking every half second: a signal (SIGTERM) that the kernel gives to one
+    of the pool's threads is then handled by the main thread at once, not when a problem ends."""
+    from concurrent.futures import wait
+    while not fut.done():
+        wait([fut], timeout=0.5)
+    return fut.result()
 
 
 def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hits: dict, keep: bool,
@@ -309,8 +321,24 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
     def run(pool, f):
         return pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep)
 
+    @contextmanager
     def workers(n):
-        return ProcessPoolExecutor(max_workers=n, initializer=_end_with_parent, initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(max_workers=n, initializer=_end_with_parent, initargs=(os.getpid(),))
+        try:
+            yield pool
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): the workers stop now, each unwinding like this process
+            # (LaTeX's process groups killed), instead of the pool finishing the whole build first
+            procs = list((pool._processes or {}).values())
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.join(5)
+                if proc.is_alive():      # stuck where a signal cannot reach it
+                    proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     results: dict[str, _One] = {}
     again: list[str] = []
@@ -318,7 +346,7 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
         futures = [(f, run(pool, f)) for f in todo]
         for i, (f, fut) in enumerate(futures, 1):
             try:
-                results[f] = fut.result()
+                results[f] = _result(fut)
             except BrokenProcessPool:
                 again.append(f)
             except Exception as exc:     # noqa: BLE001
@@ -328,7 +356,7 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
     for f in again:
         with workers(1) as pool:
             try:
-                results[f] = run(pool, f).result()
+                results[f] = _result(run(pool, f))
             except BrokenProcessPool:
                 results[f] = _One(f, ids[f], failed=f"internal error in {f}: the process building it ended "
                                                     "abruptly (killed by the system, e.g. out of memory?)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import stat
 import subprocess
 import sys
@@ -480,7 +481,10 @@ def _alive(pid: int) -> bool:
     return "Z" not in subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
 
 
-def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path, sig):
+    # SIGKILL: the build cannot end its workers itself; SIGTERM (a cancelled CI job): it ends them
+    # at once, not after finishing the whole build
     probs = tmp_path / "p"
     probs.mkdir()
     slow = " * ".join(f"(1 + sin({i} * x.T @ x) / 8)" for i in range(40))     # many seconds to solve
@@ -498,8 +502,11 @@ def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path):
         assert len(workers) == 2
         time.sleep(1)
     finally:
-        proc.kill()                 # SIGKILL: the build cannot end its workers itself
-        proc.wait()
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            proc.kill()
     deadline = time.monotonic() + 10
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
