@@ -11,8 +11,10 @@ any exception of one problem becomes its error line in the ``BuildReport``.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -187,6 +189,11 @@ def _stem(pid: str, solutions: bool) -> str:
     return pid if solutions else f"{pid}-sheet"
 
 
+def _same_outputs(a: str, b: str) -> bool:
+    """Documents named ``a`` and ``b`` would write the same files (``id.md``, ``id-sheet.md``)."""
+    return bool({_stem(a, True), _stem(a, False)} & {_stem(b, True), _stem(b, False)})
+
+
 def _build_one(path: str, problem: Problem | None, opts: Options, cached: dict | None,
                keep_solution: bool) -> _One:
     """Solve, verify, render and write one problem (runs in a worker with --jobs).
@@ -281,6 +288,28 @@ def _load_all(files: list[str], hits: dict, keep: bool, report: BuildReport) -> 
     return loaded
 
 
+def _end_with_parent(parent: int) -> None:
+    """In a worker process: end when the build that started it is gone.  A build killed with
+    SIGKILL cannot end its workers, which would otherwise wait for work forever."""
+    def watch():
+        # signals (SIGTERM, the time limit's SIGALRM) are for the main thread, whose blocking
+        # calls they interrupt; one taken by this thread would wait for the main thread's turn
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _result(fut):
+    """``fut.result()``, waking every half second: a signal (SIGTERM) that the kernel gives to one
+    of the pool's threads is then handled by the main thread at once, not when a problem ends."""
+    from concurrent.futures import wait
+    while not fut.done():
+        wait([fut], timeout=0.5)
+    return fut.result()
+
+
 def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hits: dict, keep: bool,
                     progress: Callable[[str], None] | None) -> list[_One]:
     """``_build_one`` in ``opts.jobs`` worker processes.  A worker that dies (killed by the system,
@@ -292,13 +321,32 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
     def run(pool, f):
         return pool.submit(_build_one, f, loaded[f], opts, hits.get(f), keep)
 
+    @contextmanager
+    def workers(n):
+        pool = ProcessPoolExecutor(max_workers=n, initializer=_end_with_parent, initargs=(os.getpid(),))
+        try:
+            yield pool
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM): the workers stop now, each unwinding like this process
+            # (LaTeX's process groups killed), instead of the pool finishing the whole build first
+            procs = list((pool._processes or {}).values())
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.join(5)
+                if proc.is_alive():      # stuck where a signal cannot reach it
+                    proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
     results: dict[str, _One] = {}
     again: list[str] = []
-    with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
+    with workers(opts.jobs) as pool:
         futures = [(f, run(pool, f)) for f in todo]
         for i, (f, fut) in enumerate(futures, 1):
             try:
-                results[f] = fut.result()
+                results[f] = _result(fut)
             except BrokenProcessPool:
                 again.append(f)
             except Exception as exc:     # noqa: BLE001
@@ -306,9 +354,9 @@ def _build_parallel(todo: list[str], loaded: dict, ids: dict, opts: Options, hit
             if progress:
                 progress(f"[{i}/{len(todo)}] {f}")
     for f in again:
-        with ProcessPoolExecutor(max_workers=1) as pool:
+        with workers(1) as pool:
             try:
-                results[f] = run(pool, f).result()
+                results[f] = _result(run(pool, f))
             except BrokenProcessPool:
                 results[f] = _One(f, ids[f], failed=f"internal error in {f}: the process building it ended "
                                                     "abruptly (killed by the system, e.g. out of memory?)")
@@ -346,6 +394,12 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
     for f, first in dup.items():
         report.failed.append((f, f"id {ids[f]!r} is also used by {first}, which is built; not built "
                                  "(give this file another id)"))
+    if opts.combine is not None:
+        for f in files:
+            if f in ids and f not in dup and _same_outputs(ids[f], opts.combine):
+                dup[f] = opts.combine
+                report.failed.append((f, f"id {ids[f]!r}: its outputs would be named like the combined document "
+                                         f"(--combine {opts.combine}); not built (give this file another id)"))
     todo = [f for f in files if f in loaded and f not in dup]
     results: list[_One] = []
     if opts.jobs > 1 and len(todo) > 1:

@@ -13,20 +13,9 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .errors import printable
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# what a file's text must not send to a terminal: control characters (ESC starts the escape
-# sequences that move the cursor, retitle the window, ...), bidi overrides, lone surrogates
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: each control character shown as an escape (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
-
-
 def echo(text: str, err: bool = False) -> None:
     click.echo(printable(text), err=err)
 

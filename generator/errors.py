@@ -9,9 +9,29 @@ the file (its text is split into lines once).
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import click
+
+# what a file's text must not send to a terminal: control characters (ESC starts the escape
+# sequences that move the cursor, retitle the window, ...), bidi overrides, lone surrogates
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: each control character shown as an escape (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: East Asian wide and fullwidth characters two,
+    combining marks and invisible format characters none."""
+    return sum(0 if unicodedata.category(ch) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 class StepgenError(click.ClickException):
@@ -81,10 +101,11 @@ class ProblemError(StepgenError):
             if lines is None:
                 lines = self.source.splitlines()
             if 0 < self.loc.line <= len(lines):
-                src = lines[self.loc.line - 1][:201].replace("\t", " ")
-                if len(src) > 200:
-                    src = src[:200] + "…"
-                pad = " " * min(max(self.loc.col - 1, 0), len(src))
+                # shown as printed (tabs as one space, controls escaped): the caret's column is
+                # the width of what precedes it on the terminal
+                line = lines[self.loc.line - 1][:201].replace("\t", " ")
+                src = printable(line[:200]) + ("…" if len(line) > 200 else "")
+                pad = " " * width(printable(line[:min(max(self.loc.col - 1, 0), 200)]))
                 text += f"\n    {src}\n    {pad}^"
         return text
 

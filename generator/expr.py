@@ -517,6 +517,11 @@ _CONSTRUCT_NAMES = {
 }
 
 
+def _family(op: ast.operator) -> str | None:
+    """Operators whose chains build one flat node (``add``, ``mul``, ``matmul``)."""
+    return {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.MatMult: "@"}.get(type(op))
+
+
 class _Parser:
     def __init__(self, text: str, scope: Scope, lookup: Callable[[str], Shape | None] | None):
         self.text = text
@@ -524,6 +529,7 @@ class _Parser:
         self.lookup = lookup
         self.nodes = 0
         self.consts: dict = {}      # memo of constant_value
+        self.depths: dict = {}      # memo of _depth: id -> (expr kept alive, depth)
 
     def error(self, node, message: str) -> ExprError:
         return ExprError(message, col=getattr(node, "col_offset", 0))
@@ -629,11 +635,34 @@ class _Parser:
         raise self.error(node, "only unary + and - are allowed")
 
     def visit_BinOp(self, node, depth) -> Expr:
+        # A chain ``a + b - c + ...`` (or ``a * b * c``, ``a @ b @ c``) is one n-ary node, not one
+        # level per operator: it is built in a loop, and its depth is that of the tree it builds.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp) and _family(chain[-1].left.op) == _family(node.op) is not None:
+            chain.append(chain[-1].left)
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise self.error(node, f"expression has more than {MAX_NODES} parts")
+        e = self.visit(chain[-1].left, depth)
+        for link in reversed(chain):
+            e = self._binop(link, e, self.visit(link.right, depth))
+            if link is not node and e.op != "num" and e.shape == ():
+                self._check_constant(e)         # (the last one is checked by ``visit``)
+            if self._depth(e) > MAX_DEPTH:
+                raise self.error(link, f"expression nested more than {MAX_DEPTH} deep")
+        return e
+
+    def _depth(self, e: Expr) -> int:
+        """Nesting depth of ``e``; each link of a chain is remembered, so this stays shallow."""
+        key = id(e)
+        if key not in self.depths:
+            self.depths[key] = (e, 1 + max((self._depth(a) for a in e.args), default=0))
+        return self.depths[key][1]
+
+    def _binop(self, node, a: Expr, b: Expr) -> Expr:
         op = _BINOPS.get(type(node.op))
         if op is None:
             raise self.error(node, f"the operator {type(node.op).__name__} is not part of the expression language")
-        a = self.visit(node.left, depth)
-        b = self.visit(node.right, depth)
         col = self._op_col(node, op)
         try:
             if a.op == "num" and b.op == "num":

@@ -958,6 +958,22 @@ def collect_files(paths) -> list[Path]:
             out.extend(sorted(found))      # a linked file is listed, and refused by read_text
         else:
             out.append(p)
+    return _once(out)
+
+
+def _once(files: list[Path]) -> list[Path]:
+    """Each file once, however it was named (``p/a.yaml`` and ``p/../p/a.yaml``, a file and its
+    folder): by device and inode, without following links, else by absolute path."""
+    seen, out = set(), []
+    for f in files:
+        try:
+            st = os.lstat(f)
+            key = (st.st_dev, st.st_ino)
+        except OSError:
+            key = os.path.abspath(f)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
     return out
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from .errors import CheckFailed, ExprError, UnsupportedError
 from .expr import MAX_NODES, MAX_TEXT, Expr, Scope, has_op, nodes, parse, to_text, tree_size
 from .calculus.rules import transposed_in
+from .calculus.simplify import simplify
 from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
 from .sizes import size as _size
 from .trace import Check, Result, Step
@@ -579,9 +580,17 @@ def _degenerate(of: Expr, env: dict, sizes: dict[str, int]) -> tuple[str, float]
     v = np.asarray(evaluate(of, env, sizes), dtype=float)
     if not np.all(np.isfinite(v)):
         return "the values are infinite or undefined", np.inf
-    if not np.any(v):
+    if not np.any(v) and not _identically_zero(of):
         return "the values are 0 (an underflow?)", 0.0
     return "", float(np.max(np.abs(v)))
+
+
+def _identically_zero(e: Expr) -> bool:
+    """``e`` is 0 by its form (``x * 0``, ``x - x``), not by an underflow: its derivative is
+    checked against differences that are exactly 0, which a claim other than 0 fails."""
+    s = simplify(e)
+    return (s.op == "zero" or (s.op == "num" and s.value == 0)
+            or (s.op == "mul" and any(f.op == "num" and f.value == 0 for f in s.args)))
 
 
 def ex_substitute_all(part, name: str, keep: str = "") -> Expr:

@@ -297,3 +297,25 @@ def test_large_literal_sizes_are_checked_small(tmp_path):
     sol, secs = timed(lambda: build_mod.solve_problem(load_problem(p), timeout=20))
     assert not sol.failed, sol.failed
     assert secs < 10
+
+
+def test_a_flat_sum_or_product_is_not_deep(tmp_path):
+    # 62 terms side by side are one level of the tree; the limit on depth is for nesting
+    terms = " + ".join(f"{i % 7 + 1} * x.T @ x" for i in range(62))
+    sol = build_mod.solve_problem(load_problem(write(tmp_path, expr=f'"{terms}"')), timeout=30)
+    assert not sol.failed, sol.failed
+    factors = " * ".join(f"(1 + sin({i} * x.T @ x) / 8)" for i in range(62))
+    assert load_problem(write(tmp_path, expr=f'"{factors}"')).parts[0].define[0].expr.op == "mul"
+    # a chain that really nests (each * of two arrays is a Hadamard product of the one before)
+    deep = " * ".join(["x"] * 62)
+    assert "nested more than 60 deep" in load_errors(write(tmp_path, expr=f'"{deep}"'))
+
+
+def test_templates_cannot_reach_python_internals(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "solution.md.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
+    out = tmp_path / "out"
+    report = build([write(tmp_path)], out, ("md",), templates=str(tpl))
+    assert report.failed and "access to attribute '__class__' of 'str' object is unsafe" in report.failed[0][1]
+    assert not (out / "p.md").exists()

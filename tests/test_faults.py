@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -432,3 +434,107 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
     assert report.failed == [(str(tmp_path / "crash.yaml"), f"internal error in {tmp_path / 'crash.yaml'}: the "
                               "process building it ended abruptly (killed by the system, e.g. out of memory?)")]
     assert sorted(report.built) == ["a", "b", "d"]
+
+
+def test_carets_line_up_after_wide_characters_tabs_and_escapes(tmp_path):
+    p = tmp_path / "p.yaml"
+    # two fullwidth characters (two columns each), a tab (shown as one space), a bidi override
+    # (shown as the six characters \u202e) and a combining accent (no column) before the error
+    p.write_text('id: p\nsymbols: {D: dim, x: [D]}\ndefine: {h: "全角\t\u202ee\u0301", f: q}\nfind: df/dx\n',
+                 encoding="utf-8")
+    res = CliRunner().invoke(main, ["check", str(p)])
+    lines = res.output.splitlines()
+    at = lines.index(next(l for l in lines if "undeclared name 'q'" in l))
+    src, caret = lines[at + 1], lines[at + 2]
+    assert src == '    define: {h: "全角 \\u202ee\u0301", f: q}'
+    # the q is at character 34 of the shown line; on the terminal it is two columns further right
+    # (the wide characters) and one to the left (the combining accent)
+    assert src.index("q") == 34 and caret == " " * 35 + "^"
+
+
+def test_one_file_named_twice_is_one_problem_not_a_duplicate_id(tmp_path):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    a = good(probs, "a")
+    same = [str(a), str(a), str(probs / ".." / "p" / "a.yaml"), str(probs)]
+    res = CliRunner().invoke(main, ["build", *same, "--out", str(tmp_path / "out"), "--format", "md"])
+    assert res.exit_code == 0, res.output
+    assert "also used by" not in res.output and "built 1 problem(s)" in res.output
+    res = CliRunner().invoke(main, ["check", *same])
+    assert res.exit_code == 0 and "1 file(s) OK" in res.output
+    # two files with one id are still two files
+    good(probs, "b", "a")
+    res = CliRunner().invoke(main, ["check", *same])
+    assert res.exit_code == 1 and "also used by" in res.output
+
+
+def _children(pid: int) -> set[int]:
+    res = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(p) for p in res.stdout.split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return "Z" not in subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path, sig):
+    # SIGKILL: the build cannot end its workers itself; SIGTERM (a cancelled CI job): it ends them
+    # at once, not after finishing the whole build
+    probs = tmp_path / "p"
+    probs.mkdir()
+    slow = " * ".join(f"(1 + sin({i} * x.T @ x) / 8)" for i in range(40))     # many seconds to solve
+    good(probs, "slow1", expr=f'"{slow}"')
+    good(probs, "slow2", expr=f'"{slow} + 1"')
+    good(probs, "quick")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "generator.cli", "build", str(probs), "--out", str(out), "--format", "md,json",
+           "-j", "2", "--timeout", "30"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(workers) == 2
+        time.sleep(1)
+    finally:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, 9)
+    assert not left, "the workers of a killed build kept running"
+    # the rebuild builds what the killed one did not write, and leaves no temporary file
+    res = stepgen("build", str(probs), "--out", str(out), "--format", "md,json", "--timeout", "1")
+    assert res.returncode == 1 and "time limit" in res.stdout + res.stderr
+    assert (out / "quick.md").exists() and (out / "quick.json").exists()
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("name", ["all", "all-sheet"])
+def test_a_combined_document_never_overwrites_a_problem(tmp_path, name):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    good(probs, "other", title="Other")
+    good(probs, "mine", id=name, title="Mine")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(probs), "--out", str(out), "--format", "md",
+                                    "--combine", "all", "--sheets", "both"])
+    assert res.exit_code == 1
+    assert f"mine.yaml: id '{name}': its outputs would be named like the combined document" in res.output
+    # the combined documents are whole, and hold the other problem only
+    for stem in ("all", "all-sheet"):
+        text = (out / f"{stem}.md").read_text()
+        assert text.startswith("# all\n") and "Other" in text and "Mine" not in text
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".md") == \
+        ["all-sheet.md", "all.md", "other-sheet.md", "other.md"]

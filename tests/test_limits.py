@@ -353,3 +353,17 @@ def test_a_hessian_next_to_a_large_constant_is_not_rejected():
     from generator.verify import evaluate
     assert np.allclose(evaluate(r.result, {"x": x}, {"D": 3}), np.diag(np.exp(x.ravel())))
     assert r.check.points >= 1 and r.check.max_rel_error <= 1e-4
+
+
+def test_a_function_that_is_zero_by_its_form_is_checked_not_refused():
+    # x.T @ x * 0 is 0 at every point, as is its derivative: not an underflow; the check still fails
+    # a claim other than 0
+    sol = solve_problem(problem("(x.T @ x + 0) * (x.T @ x + 1) + x.T @ x * 0"))
+    assert not sol.failed, sol.failed
+    part = problem("x.T @ x * 0").parts[0]
+    checker = Checker(part, "p")
+    f = part.definition("f").expr
+    x = ex.sym("x", ("D", 1))
+    assert checker.check_expr(f, "x", ex.mul(ex.num(0), ex.transpose(x)), "df/dx") == 0
+    with pytest.raises(CheckFailed, match="disagrees with finite differences"):
+        checker.check_expr(f, "x", ex.transpose(x), "df/dx")

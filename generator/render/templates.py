@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from .. import texsafe
 from ..errors import StepgenError
@@ -49,16 +50,18 @@ def _capfirst(s: str) -> str:
 
 @lru_cache(maxsize=8)
 def environment(kind: str, user: str | None = None) -> jinja2.Environment:
+    # sandboxed: a template (an instructor's folder in a course repository) reaches the data it
+    # is given, not Python's internals (``''.__class__.__mro__``)
     loader = _Loader(Path(user) if user else None)
     if kind == "tex":
-        env = jinja2.Environment(
+        env = SandboxedEnvironment(
             loader=loader, block_start_string="((*", block_end_string="*))",
             variable_start_string="(((", variable_end_string=")))",
             comment_start_string="((=", comment_end_string="=))",
             trim_blocks=False, autoescape=False, undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True)
     else:
-        env = jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True, autoescape=False,
+        env = SandboxedEnvironment(loader=loader, trim_blocks=True, lstrip_blocks=True, autoescape=False,
                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["tex"] = texsafe.escape_text
     env.filters["mdtex"] = texsafe.markdown_to_latex
