@@ -68,6 +68,10 @@ def numerically_right(text, wrt, step):
     ("x * y", "x", "hadamard", "diag(y)", "D×D"),
     ("sum(x)", "x", "sum_entries", "ones(D).T", "1×D"),
     ("norm(x)", "x", "norm", "x.T / norm(x)", "1×D"),
+    ("norm(x)**2", "x", "norm_squared", "2 * x.T", "1×D"),
+    ("norm(A @ x - b)**2", "x", "norm_squared", "2 * (A @ x - b).T @ A", "1×D"),
+    ("norm(X)**2", "X", "frobenius_squared", "2 * X", "1×(D×D)"),
+    ("norm(s * X)**2", "s", "frobenius_squared", "2 * trace(s * X.T @ X)", "1×1"),
     ("trace(x @ x.T)", "x", "trace_cyclic", "2 * x.T", "1×D"),
     ("trace(x @ x.T + s**2 * eye(D))", "x", "trace_linear", "2 * x.T", "1×D"),
     ("inv(B + s * eye(D))", "s", "inverse_scalar", "-(inv(B + s * eye(D)) @ inv(B + s * eye(D)))", "D×D"),
@@ -97,6 +101,20 @@ def test_symmetry_is_used_and_reported():
 def test_tensor_case_is_unsupported_not_wrong():
     with pytest.raises(UnsupportedError, match="tensor"):
         derive("A @ x", "A")
+
+
+def test_a_squared_norm_is_not_derived_through_the_norm():
+    _, step = derive("norm(X @ B - B)**2", "X")
+    assert step.rule == "differential"
+    assert [s.rule for s in step.substeps][0] == "frobenius_squared"
+    assert ex.to_text(step.substeps[0].result) == "2 * trace((X @ B - B).T @ d:X @ B)"
+    assert not any(s.rule in ("power", "norm") for s in _all_steps(step))
+
+
+def _all_steps(step):
+    yield step
+    for s in step.substeps:
+        yield from _all_steps(s)
 
 
 def test_every_citation_is_one_of_the_identity_tables():

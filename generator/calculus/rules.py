@@ -53,6 +53,8 @@ TITLES = {
     "sum_entries": "Sum of the entries",
     "norm": "Euclidean norm",
     "frobenius_norm": "Frobenius norm",
+    "norm_squared": "Squared Euclidean norm",
+    "frobenius_squared": "Squared Frobenius norm",
     "trace_linear": "Linearity of the trace",
     "trace_cyclic": "Cyclic property of the trace",
     "matrix_product_scalar": "Product rule for matrix products",
@@ -442,6 +444,34 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
                   args=(u,), subs=() if direct else (sub,))
 
 
+def rule_norm_squared(e: Expr, D: Differentiator) -> Step | None:
+    """∂‖v‖²/∂x = 2vᵀ ∂v/∂x, as ‖v‖² = vᵀv — Matrix Cookbook (131); ∂‖X‖_F²/∂X = 2X, as
+    ‖X‖_F² = tr(XᵀX) — Matrix Cookbook (132), (115).  Tried before the power rule, which would go
+    through ‖v‖ (not differentiable at 0) and leave 2‖v‖·vᵀ/‖v‖ to cancel."""
+    if e.op != "pow" or e.args[0].op != "norm" or e.args[1] != ex.num(2):
+        return None
+    v = e.args[0].args[0]
+    if D.kind == "matrix" and v != D.xvar:
+        return rule_differential(e, D)      # d‖V‖² = 2 tr(Vᵀ dV), below, then identification
+    sub = D.d(v) if D.kind != "matrix" else None
+    subs = () if v == D.xvar else (sub,)
+    if 1 in v.shape:
+        v_t = ex.transpose(col(v))
+        res = ex.mul(ex.num(2), ex.matmul(v_t, col(sub.result) if D.kind == "scalar" else sub.result))
+        return D.step("norm_squared", e, res, cites="Matrix Cookbook (131), transposed", subs=subs,
+                      note=r"$\lVert @0 \rVert^{2} = @1 @0$, an inner product with itself: $\frac{\partial\, \mathbf{u}^\top \mathbf{u}}{\partial \mathbf{u}} = 2\mathbf{u}^\top$",
+                      args=(col(v), v_t))
+    note = r"$\lVert \mathbf{X} \rVert_F^{2} = \operatorname{tr}(\mathbf{X}^\top \mathbf{X})$"
+    if D.kind == "scalar":
+        res = ex.mul(ex.num(2), ex.trace(ex.matmul(ex.transpose(v), sub.result)))
+        return D.step("frobenius_squared", e, res, subs=subs,
+                      note=note + r", so its derivative is $2 \operatorname{tr}(\mathbf{X}^\top \partial\mathbf{X})$")
+    if D.kind == "matrix" and v == D.xvar:
+        return D.step("frobenius_squared", e, ex.mul(ex.num(2), v), cites="Matrix Cookbook (132), (115)",
+                      note=note + r", whose gradient is $2\mathbf{X}$")
+    return None
+
+
 def rule_power(e: Expr, D: Differentiator) -> Step | None:
     """∂(uⁿ)/∂x = n uⁿ⁻¹ ∂u/∂x (entrywise on arrays); u^v = exp(v log u) when the exponent varies."""
     if e.op != "pow":
@@ -788,6 +818,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_factor_out_of_product,
     rule_matmul,
     rule_fn,
+    rule_norm_squared,
     rule_power,
     rule_div,
     rule_hadamard,
