@@ -69,6 +69,8 @@ def numerically_right(text, wrt, step):
     ("sum(x)", "x", "sum_entries", "ones(D).T", "1×D"),
     ("norm(x)", "x", "norm", "x.T / norm(x)", "1×D"),
     ("norm(x)**2", "x", "norm_squared", "2 * x.T", "1×D"),
+    ("log(det(X))", "X", "log_det", "inv(X).T", "1×(D×D)"),
+    ("log(det(B + s * X))", "s", "log_det", "trace(inv(B + s * X) @ X)", "1×1"),
     ("norm(A @ x - b)**2", "x", "norm_squared", "2 * (A @ x - b).T @ A", "1×D"),
     ("norm(X)**2", "X", "frobenius_squared", "2 * X", "1×(D×D)"),
     ("norm(s * X)**2", "s", "frobenius_squared", "2 * trace(s * X.T @ X)", "1×1"),
@@ -109,6 +111,15 @@ def test_a_squared_norm_is_not_derived_through_the_norm():
     assert [s.rule for s in step.substeps][0] == "frobenius_squared"
     assert ex.to_text(step.substeps[0].result) == "2 * trace((X @ B - B).T @ d:X @ B)"
     assert not any(s.rule in ("power", "norm") for s in _all_steps(step))
+
+
+def test_log_det_of_an_expression_never_writes_det_to_cancel_it():
+    for text, wrt in (("log(det(X.T @ X))", "X"), ("log(det(B + x @ x.T))", "x")):
+        _, step = derive(text, wrt)
+        assert step.rule == "differential"
+        assert step.substeps[0].rule == "log_det" and step.substeps[0].cites == "Matrix Cookbook (43)"
+        assert not any(ex.has_op(s.result, "det") for s in _all_steps(step))
+        assert numerically_right(text, wrt, step) < 1e-6
 
 
 def _all_steps(step):

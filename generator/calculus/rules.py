@@ -60,6 +60,7 @@ TITLES = {
     "matrix_product_scalar": "Product rule for matrix products",
     "inverse_scalar": "Derivative of the inverse",
     "det_scalar": "Derivative of the determinant",
+    "log_det": "Derivative of the log-determinant",
     "trace_scalar": "Derivative of the trace",
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
@@ -418,6 +419,23 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
         return D.step("bilinear_form", e, ex.add(t1, t2), cites="Matrix Cookbook (78), transposed",
                       note=note, args=(u, v), subs=(su, sv))
     return None
+
+
+def rule_log_det(e: Expr, D: Differentiator) -> Step | None:
+    """∂ log det X/∂X = X⁻ᵀ — Matrix Cookbook (57); ∂ log det Z = tr(Z⁻¹ ∂Z) — Matrix Cookbook (43):
+    directly, so that no det(Z) is written only to cancel against 1/det(Z)."""
+    if e.op != "fn" or e.name != "log" or e.args[0].op != "det":
+        return None
+    z = e.args[0].args[0]
+    if D.kind == "scalar":
+        sub = D.d(z)
+        return D.step("log_det", e, ex.trace(ex.matmul(ex.inv(z), sub.result)), cites="Matrix Cookbook (43)",
+                      note=r"$\partial \log\det \mathbf{Z} = \operatorname{tr}(\mathbf{Z}^{-1} \partial\mathbf{Z})$ with $\mathbf{Z} = @0$",
+                      args=(z,), subs=() if z == D.xvar else (sub,))
+    if D.kind == "matrix" and z == D.xvar:
+        return D.step("log_det", e, ex.transpose(ex.inv(z)), cites="Matrix Cookbook (57)",
+                      note=r"$\frac{\partial \log\det \mathbf{X}}{\partial \mathbf{X}} = \mathbf{X}^{-\top}$")
+    return rule_differential(e, D)      # d log det Z = tr(Z⁻¹ dZ), above, then identification
 
 
 def rule_fn(e: Expr, D: Differentiator) -> Step | None:
@@ -817,6 +835,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_mul,
     rule_factor_out_of_product,
     rule_matmul,
+    rule_log_det,
     rule_fn,
     rule_norm_squared,
     rule_power,
