@@ -1,6 +1,8 @@
 """Each rule, exactly: which rule fires, what it returns, and that the result is numerically right."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -151,3 +153,21 @@ def test_diagonal_terms_merge_once():
     _, step = derive("x * (1/2 * x)", "x")
     assert ex.to_text(step.result) == "diag(x)"
     assert numerically_right("x * (1/2 * x)", "x", step) < 1e-6
+
+
+@pytest.mark.parametrize("text, wrt", [("x.T @ B @ x", "x"), ("sin(s) * cos(s)", "s"), ("sin(s) / s", "s"),
+                                       ("s**3", "s"), ("x.T @ x", "x"), ("inv(B + s * eye(D)) @ a", "s")])
+def test_a_note_neither_repeats_the_rule_name_nor_says_u_equals_u(text, wrt):
+    from generator.calculus.rules import TITLES
+    _, step = derive(text, wrt)
+    for s in _all_steps(step):
+        assert not s.note.lower().startswith(TITLES[s.rule].lower())
+        for bold, plain, i in re.findall(r"(?:\\mathbf\{(\w+)\}|(\w+)) = @(\d)", s.note):
+            assert s.note_args[int(i)] != ex.sym(bold or plain, s.note_args[int(i)].shape)
+
+
+def test_the_identification_names_the_variable():
+    _, step = derive("trace(X.T @ B @ X)", "X")
+    assert step.rule == "differential"
+    assert step.note_args[1] == ex.sym("X", SHAPES["X"])
+    assert r"\frac{\partial f}{\partial @1}" in step.note

@@ -269,7 +269,7 @@ class PartView:
             })
         subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
         simplifications = []
-        if _has_eye(r.product):
+        if _eyes(r.product) > _eyes(r.result):      # only when one does drop
             simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
         for name, what in r.assumptions_used:
             if what in ("symmetric", "positive_definite", "diagonal"):
@@ -546,10 +546,9 @@ def _transposed(e: Expr) -> Expr:
     return simplify(ex.transpose(e))
 
 
-def _has_eye(e: Expr) -> bool:
-    if e.op == "eye":
-        return True
-    return any(_has_eye(a) for a in e.args)
+def _eyes(e: Expr) -> int:
+    """How many identity matrices ``e`` has."""
+    return (e.op == "eye") + sum(_eyes(a) for a in e.args)
 
 
 MAX_DEPTH = 2    # LaTeX nests lists four deep at most: deeper steps are listed flat
