@@ -236,3 +236,27 @@ def _directional(of: str, wrt: str, differential: str, vals: dict, H, dims: dict
     fd = (-at(2) + 8 * at(1) - 8 * at(-1) + at(-2)) / (12 * t)
     got = np.asarray(value(differential.replace("d:" + wrt, "d_" + wrt), {**vals, "d_" + wrt: H}, dims), dtype=float)
     return float(np.max(np.abs(got - fd)) / max(np.max(np.abs(fd)), 1e-3))
+
+
+def _list_depths(tex: str) -> list[int]:
+    """The nesting depth of every list item in ``tex``."""
+    import re
+    depth, out = 0, []
+    for m in re.finditer(r"\\begin\{(?:itemize|list)\}|\\end\{(?:itemize|list)\}|\\item\b", tex):
+        tok = m.group()
+        depth += 1 if tok.startswith(r"\begin") else -1 if tok.startswith(r"\end") else 0
+        if tok == r"\item":
+            out.append(depth)
+    return out
+
+
+def test_deep_step_trees_nest_in_tex_and_md_instead_of_flattening(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    out = render_outputs(solve_problem(load_problem(root / "problems" / "vector" / "ridge.yaml")), ["md", "tex"])
+    tex, md = out["tex"].decode(), out["md"].decode()
+    depths = _list_depths(tex)
+    assert max(depths) == 6                      # six levels, as deep as LaTeX nests lists
+    assert r"\begin{list}{\textendash}" in tex   # itemize has bullets for four levels only
+    assert "\n          - *Linear map:*" in md   # the sixth level of the Markdown list
+    assert "*Identity:* $\\mathrm{d}" not in md  # d(X) = dX is not a step of its own

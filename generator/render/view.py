@@ -551,7 +551,7 @@ def _eyes(e: Expr) -> int:
     return (e.op == "eye") + sum(_eyes(a) for a in e.args)
 
 
-MAX_DEPTH = 2    # LaTeX nests lists four deep at most: deeper steps are listed flat
+MAX_DEPTH = 5    # LaTeX nests lists six deep at most (templates/steps/_list.tex.j2): deeper steps are listed flat
 
 
 def _descendants(step: Step) -> list[Step]:
@@ -563,7 +563,9 @@ def _descendants(step: Step) -> list[Step]:
 
 
 def _interesting(steps) -> list[Step]:
-    return [s for s in steps if not (s.rule == "constant" and s.of.op == "num")]
+    """The steps worth a line: not ∂1 = 0, nor d(X) = dX (said by every product it is in)."""
+    return [s for s in steps if not (s.rule == "constant" and s.of.op == "num")
+            and not (s.rule == "identity" and s.direction)]
 
 
 def _diagonal_entries(e: Expr):
