@@ -260,3 +260,12 @@ def test_deep_step_trees_nest_in_tex_and_md_instead_of_flattening(root):
     assert r"\begin{list}{\textendash}" in tex   # itemize has bullets for four levels only
     assert "\n          - *Linear map:*" in md   # the sixth level of the Markdown list
     assert "*Identity:* $\\mathrm{d}" not in md  # d(X) = dX is not a step of its own
+
+
+def test_denominator_layout_gives_a_gradient_by_a_matrix_the_matrix_shape(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    path = root / "problems" / "matrix" / "denominator-bilinear.yaml"
+    md = render_outputs(solve_problem(load_problem(path)), ["md"])["md"].decode()
+    assert r"\mathbf{a} \mathbf{b}^\top \in \mathbb{R}^{M \times N}}" in md
+    assert r"1 \times (M \times N)" not in md

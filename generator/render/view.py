@@ -259,11 +259,11 @@ class PartView:
                 "raw": self.P(raw),         # before the rewrites
                 "rewrites": [self.rewrite_view(s) for s in p.rewrites],
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
-                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))) + "."),
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "result_text": ex.to_text(res),
-                "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
-                "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
+                "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
+                "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
                 "diagonal": None if p.tensor else _diagonal_entries(p.result),
                 "tensor": self.tensor_view(p) if p.tensor else None,
             })
@@ -282,8 +282,8 @@ class PartView:
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
-        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims)
-        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims)
+        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(_layout(r.dims, False, r.layout))
+        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(_layout(r.dims, False, r.layout))
         single = len(r.chain) == 1 and len(r.chain[0]) == 1
         return {
             "label": f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}",
@@ -303,8 +303,8 @@ class PartView:
             "chains": chain_views,
             "several_paths": len(chain_views) > 1,
             "dims_product": dims_product,
-            "dims": dims_latex(r.dims),
-            "space": jac_space(r.dims),
+            "dims": dims_latex(_layout(r.dims, False, r.layout)),
+            "space": jac_space(_layout(r.dims, False, r.layout)),
             "partials": partials,
             "product": " ".join(self.product(r, denominator)),
             "product_equation": self.product_equation(r, denominator),
@@ -313,7 +313,7 @@ class PartView:
             "expand_product": r.expand_product,
             "result": self.P(shown),
             "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
-                                               r" \in " + jac_space(r.dims)),
+                                               r" \in " + jac_space(_layout(r.dims, False, r.layout))),
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
             "answer": None if r.answer in (None, r.result, r.display) else self.P(r.answer),
@@ -534,7 +534,11 @@ def _space_text(shape) -> str:
     return f"ℝ^{r}" if c == 1 else f"ℝ^({r}×{c})"
 
 
-def _layout(dims: str, denominator: bool) -> str:
+def _layout(dims: str, denominator: bool, layout: str = "") -> str:
+    """``dims`` as the layout writes them: transposed, or in denominator layout a scalar's gradient
+    by a matrix with the matrix's shape, M×N for MML's 1×(M×N) (as in the Matrix Cookbook)."""
+    if layout == "denominator" and dims.startswith("1×("):
+        return dims[3:-1]
     if not denominator:
         return dims
     a, _, b = dims.partition("×")
