@@ -269,3 +269,13 @@ def test_denominator_layout_gives_a_gradient_by_a_matrix_the_matrix_shape(root):
     md = render_outputs(solve_problem(load_problem(path)), ["md"])["md"].decode()
     assert r"\mathbf{a} \mathbf{b}^\top \in \mathbb{R}^{M \times N}}" in md
     assert r"1 \times (M \times N)" not in md
+
+
+def test_a_product_prints_simple_scalar_factors_first():
+    from generator.printing import LatexPrinter
+    scope = ex.Scope(dims=frozenset(), shapes={"a": (), "b": (), "x": ()})
+    P = LatexPrinter()
+    e = ex.mul(ex.fn("sigmoid", ex.parse("a * x + b", scope)), ex.sym("a", ()))
+    assert P(e) == r"a \, \sigma\left(a \, x + b\right)"
+    e = ex.mul(ex.num(2), ex.fn("cos", ex.parse("x**2 + 1", scope)), ex.sym("x", ()))
+    assert P(e) == r"2 \, x \, \cos\left(x^{2} + 1\right)"
