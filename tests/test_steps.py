@@ -279,3 +279,11 @@ def test_a_product_prints_simple_scalar_factors_first():
     assert P(e) == r"a \, \sigma\left(a \, x + b\right)"
     e = ex.mul(ex.num(2), ex.fn("cos", ex.parse("x**2 + 1", scope)), ex.sym("x", ()))
     assert P(e) == r"2 \, x \, \cos\left(x^{2} + 1\right)"
+
+
+def test_the_partial_by_an_argument_is_explained_where_it_appears(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    md = render_outputs(solve_problem(load_problem(root / "problems" / "abstract" / "mml-5.9.yaml")), ["md"])["md"].decode()
+    assert md.count(r"$\partial_{2} p$ is the derivative of $p$ with respect to its argument 2") == 1
+    assert md.index(r"$\partial_{2} p$ is the derivative") < md.index(r"\partial_{2} p\left(")

@@ -271,6 +271,10 @@ class PartView:
         simplifications = []
         if _eyes(r.product) > _eyes(r.result):      # only when one does drop
             simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
+        for name, i in sorted(_positional_partials(shown)):      # ∂₂p(…) said once, where it appears
+            fn = self.P.names.get(name) or symbol_latex(name, False)
+            simplifications.append(rf"$\partial_{{{i + 1}}} {fn}$ is the derivative of ${fn}$ with respect to its "
+                                   rf"argument {i + 1}, taken at the arguments written after it")
         for name, what in r.assumptions_used:
             if what in ("symmetric", "positive_definite", "diagonal"):
                 simplifications.append(
@@ -548,6 +552,12 @@ def _layout(dims: str, denominator: bool, layout: str = "") -> str:
 def _transposed(e: Expr) -> Expr:
     from ..calculus.simplify import simplify
     return simplify(ex.transpose(e))
+
+
+def _positional_partials(e: Expr) -> set:
+    """(function, argument) of each ∂ᵢp(…) in ``e``: a partial by an argument that is not a name."""
+    here = {(e.name, int(e.value))} if e.op == "pd" and e.args[int(e.value)].op != "sym" else set()
+    return here.union(*(_positional_partials(a) for a in e.args))
 
 
 def _eyes(e: Expr) -> int:
