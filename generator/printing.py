@@ -139,7 +139,7 @@ class LatexPrinter:
         parts = []
         if c != 1:
             parts.append(num_latex(c))
-        for f in factors:
+        for f in sorted(factors, key=_simple_first):
             parts.append(self.factor(f))
         return juxtapose(parts)
 
@@ -429,6 +429,12 @@ class InlinePrinter(LatexPrinter):
     the line at a + or a relation inside the brackets, as it cannot inside ``\\left( ... \\right)``."""
     LEFT, RIGHT = r"\bigl(", r"\bigr)"
     LEFT_NORM, RIGHT_NORM = r"\bigl\lVert ", r" \bigr\rVert"
+
+
+def _simple_first(f: Expr) -> int:
+    """Scalars and their powers before other factors, as a textbook writes a σ(a x + b), 2 x cos(x²)."""
+    base = f.args[0] if f.op == "pow" and f.args[1].op == "num" else f
+    return 0 if base.op == "sym" and base.shape == () else 1
 
 
 def ex_mul(c: Fraction, rest) -> Expr:

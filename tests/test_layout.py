@@ -224,4 +224,4 @@ find: df/dt
 def test_the_frobenius_norm_is_named_so(root):
     md = render_outputs(solve_problem(load_problem(root / "problems" / "matrix" / "frobenius.yaml")), ["md"])["md"]
     md = md.decode()
-    assert "*Frobenius norm" in md and "Euclidean" not in md and r"\rVert_{F}" in md
+    assert "Squared Frobenius norm" in md and "Euclidean" not in md and r"\rVert_{F}" in md

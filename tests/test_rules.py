@@ -1,6 +1,8 @@
 """Each rule, exactly: which rule fires, what it returns, and that the result is numerically right."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -68,6 +70,12 @@ def numerically_right(text, wrt, step):
     ("x * y", "x", "hadamard", "diag(y)", "D×D"),
     ("sum(x)", "x", "sum_entries", "ones(D).T", "1×D"),
     ("norm(x)", "x", "norm", "x.T / norm(x)", "1×D"),
+    ("norm(x)**2", "x", "norm_squared", "2 * x.T", "1×D"),
+    ("log(det(X))", "X", "log_det", "inv(X).T", "1×(D×D)"),
+    ("log(det(B + s * X))", "s", "log_det", "trace(inv(B + s * X) @ X)", "1×1"),
+    ("norm(A @ x - b)**2", "x", "norm_squared", "2 * (A @ x - b).T @ A", "1×D"),
+    ("norm(X)**2", "X", "frobenius_squared", "2 * X", "1×(D×D)"),
+    ("norm(s * X)**2", "s", "frobenius_squared", "2 * trace(s * X.T @ X)", "1×1"),
     ("trace(x @ x.T)", "x", "trace_cyclic", "2 * x.T", "1×D"),
     ("trace(x @ x.T + s**2 * eye(D))", "x", "trace_linear", "2 * x.T", "1×D"),
     ("inv(B + s * eye(D))", "s", "inverse_scalar", "-(inv(B + s * eye(D)) @ inv(B + s * eye(D)))", "D×D"),
@@ -99,6 +107,29 @@ def test_tensor_case_is_unsupported_not_wrong():
         derive("A @ x", "A")
 
 
+def test_a_squared_norm_is_not_derived_through_the_norm():
+    _, step = derive("norm(X @ B - B)**2", "X")
+    assert step.rule == "differential"
+    assert [s.rule for s in step.substeps][0] == "frobenius_squared"
+    assert ex.to_text(step.substeps[0].result) == "2 * trace((X @ B - B).T @ d:X @ B)"
+    assert not any(s.rule in ("power", "norm") for s in _all_steps(step))
+
+
+def test_log_det_of_an_expression_never_writes_det_to_cancel_it():
+    for text, wrt in (("log(det(X.T @ X))", "X"), ("log(det(B + x @ x.T))", "x")):
+        _, step = derive(text, wrt)
+        assert step.rule == "differential"
+        assert step.substeps[0].rule == "log_det" and step.substeps[0].cites == "Matrix Cookbook (43)"
+        assert not any(ex.has_op(s.result, "det") for s in _all_steps(step))
+        assert numerically_right(text, wrt, step) < 1e-6
+
+
+def _all_steps(step):
+    yield step
+    for s in step.substeps:
+        yield from _all_steps(s)
+
+
 def test_every_citation_is_one_of_the_identity_tables():
     _, step = derive("x.T @ B @ x", "x")
     assert step.cites == "MML (5.107); Matrix Cookbook (81), transposed"
@@ -122,3 +153,21 @@ def test_diagonal_terms_merge_once():
     _, step = derive("x * (1/2 * x)", "x")
     assert ex.to_text(step.result) == "diag(x)"
     assert numerically_right("x * (1/2 * x)", "x", step) < 1e-6
+
+
+@pytest.mark.parametrize("text, wrt", [("x.T @ B @ x", "x"), ("sin(s) * cos(s)", "s"), ("sin(s) / s", "s"),
+                                       ("s**3", "s"), ("x.T @ x", "x"), ("inv(B + s * eye(D)) @ a", "s")])
+def test_a_note_neither_repeats_the_rule_name_nor_says_u_equals_u(text, wrt):
+    from generator.calculus.rules import TITLES
+    _, step = derive(text, wrt)
+    for s in _all_steps(step):
+        assert not s.note.lower().startswith(TITLES[s.rule].lower())
+        for bold, plain, i in re.findall(r"(?:\\mathbf\{(\w+)\}|(\w+)) = @(\d)", s.note):
+            assert s.note_args[int(i)] != ex.sym(bold or plain, s.note_args[int(i)].shape)
+
+
+def test_the_identification_names_the_variable():
+    _, step = derive("trace(X.T @ B @ X)", "X")
+    assert step.rule == "differential"
+    assert step.note_args[1] == ex.sym("X", SHAPES["X"])
+    assert r"\frac{\partial f}{\partial @1}" in step.note

@@ -236,3 +236,54 @@ def _directional(of: str, wrt: str, differential: str, vals: dict, H, dims: dict
     fd = (-at(2) + 8 * at(1) - 8 * at(-1) + at(-2)) / (12 * t)
     got = np.asarray(value(differential.replace("d:" + wrt, "d_" + wrt), {**vals, "d_" + wrt: H}, dims), dtype=float)
     return float(np.max(np.abs(got - fd)) / max(np.max(np.abs(fd)), 1e-3))
+
+
+def _list_depths(tex: str) -> list[int]:
+    """The nesting depth of every list item in ``tex``."""
+    import re
+    depth, out = 0, []
+    for m in re.finditer(r"\\begin\{(?:itemize|list)\}|\\end\{(?:itemize|list)\}|\\item\b", tex):
+        tok = m.group()
+        depth += 1 if tok.startswith(r"\begin") else -1 if tok.startswith(r"\end") else 0
+        if tok == r"\item":
+            out.append(depth)
+    return out
+
+
+def test_deep_step_trees_nest_in_tex_and_md_instead_of_flattening(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    out = render_outputs(solve_problem(load_problem(root / "problems" / "vector" / "ridge.yaml")), ["md", "tex"])
+    tex, md = out["tex"].decode(), out["md"].decode()
+    depths = _list_depths(tex)
+    assert max(depths) == 6                      # six levels, as deep as LaTeX nests lists
+    assert r"\begin{list}{\textendash}" in tex   # itemize has bullets for four levels only
+    assert "\n          - *Linear map:*" in md   # the sixth level of the Markdown list
+    assert "*Identity:* $\\mathrm{d}" not in md  # d(X) = dX is not a step of its own
+
+
+def test_denominator_layout_gives_a_gradient_by_a_matrix_the_matrix_shape(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    path = root / "problems" / "matrix" / "denominator-bilinear.yaml"
+    md = render_outputs(solve_problem(load_problem(path)), ["md"])["md"].decode()
+    assert r"\mathbf{a} \mathbf{b}^\top \in \mathbb{R}^{M \times N}}" in md
+    assert r"1 \times (M \times N)" not in md
+
+
+def test_a_product_prints_simple_scalar_factors_first():
+    from generator.printing import LatexPrinter
+    scope = ex.Scope(dims=frozenset(), shapes={"a": (), "b": (), "x": ()})
+    P = LatexPrinter()
+    e = ex.mul(ex.fn("sigmoid", ex.parse("a * x + b", scope)), ex.sym("a", ()))
+    assert P(e) == r"a \, \sigma\left(a \, x + b\right)"
+    e = ex.mul(ex.num(2), ex.fn("cos", ex.parse("x**2 + 1", scope)), ex.sym("x", ()))
+    assert P(e) == r"2 \, x \, \cos\left(x^{2} + 1\right)"
+
+
+def test_the_partial_by_an_argument_is_explained_where_it_appears(root):
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    md = render_outputs(solve_problem(load_problem(root / "problems" / "abstract" / "mml-5.9.yaml")), ["md"])["md"].decode()
+    assert md.count(r"$\partial_{2} p$ is the derivative of $p$ with respect to its argument 2") == 1
+    assert md.index(r"$\partial_{2} p$ is the derivative") < md.index(r"\partial_{2} p\left(")

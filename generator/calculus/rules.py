@@ -54,11 +54,14 @@ TITLES = {
     "sum_entries": "Sum of the entries",
     "norm": "Euclidean norm",
     "frobenius_norm": "Frobenius norm",
+    "norm_squared": "Squared Euclidean norm",
+    "frobenius_squared": "Squared Frobenius norm",
     "trace_linear": "Linearity of the trace",
     "trace_cyclic": "Cyclic property of the trace",
     "matrix_product_scalar": "Product rule for matrix products",
     "inverse_scalar": "Derivative of the inverse",
     "det_scalar": "Derivative of the determinant",
+    "log_det": "Derivative of the log-determinant",
     "trace_scalar": "Derivative of the trace",
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
@@ -285,6 +288,14 @@ def rule_sum(e: Expr, D: Differentiator) -> Step | None:
                   note=r"differentiate term by term")
 
 
+def _with(letter: str, e: Expr, i: int, what: str = "") -> str:
+    """", with u = @i" naming what the letter of an identity stands for; nothing when ``e`` is a
+    symbol of that very name (never "u = u")."""
+    if e.op == "sym" and e.name == letter:
+        return ""
+    return ", with " + (what + " " if what else "") + "$" + (r"\mathbf{%s}" % letter if e.shape != () else letter) + " = @" + str(i) + "$"
+
+
 CONSTANT_FACTOR = "$@0$ does not depend on $@1$ and stays as a factor"
 
 
@@ -316,7 +327,7 @@ def rule_mul(e: Expr, D: Differentiator) -> Step | None:
         else:
             terms.append(ex.mul(other, s.result))
     return D.step("product", e, ex.add(*terms), subs=tuple(subs),
-                  note=r"product rule: each factor differentiated in turn, the others kept")
+                  note=r"each factor differentiated in turn, the others kept")
 
 
 def rule_factor_out_of_product(e: Expr, D: Differentiator) -> Step | None:
@@ -354,7 +365,7 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
         subs = [D.d(fs[i]) for i in dep]
         terms = [ex.matmul(*(fs[:i] + (s.result,) + fs[i + 1:])) for i, s in zip(dep, subs)]
         return D.step("matrix_product_scalar", e, ex.add(*terms), subs=tuple(subs),
-                      note=r"product rule for matrix products, the order of the factors kept")
+                      note=r"each factor differentiated in turn, the order of the factors kept")
     if D.kind != "vector":
         return None
     n = len(fs)
@@ -383,8 +394,8 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
                 rule, cites = "linear_form", "MML (5.104); Matrix Cookbook (69)"
                 note = r"a linear form in $@0$: $\frac{\partial\, \mathbf{u}^\top \mathbf{a}}{\partial \mathbf{u}} = \mathbf{a}^\top$ with $\mathbf{a} = @1$"
             else:
-                rule, cites = "linear_map", "MML (5.99)"
-                note = r"$@0^\top @1$ is the transpose of $@2 @0$, a linear map"
+                rule, cites = "linear_map", ""
+                note = r"$@0^\top @1$ is the transpose of $@2 @0$, a linear map: a row vector and its column have the same Jacobian $@2$"
             return D.step(rule, e, ex.matmul(Rt, sub.result), cites=cites, note=note, args=(col(f), R, Rt),
                           subs=(sub,) if not (f.op == "T" and f.args[0].op == "sym" and f.args[0].name == D.x) else ())
         return None
@@ -398,12 +409,12 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
         if u == v:
             if not mid:
                 return D.step("squared_norm", e, ex.mul(ex.num(2), ex.matmul(ex.transpose(u), su.result)),
-                              cites="Matrix Cookbook (131)", note=r"$\frac{\partial\, \mathbf{u}^\top \mathbf{u}}{\partial \mathbf{u}} = 2\mathbf{u}^\top$ with $\mathbf{u} = @0$", args=(u,),
+                              cites="Matrix Cookbook (131)", note=r"$\frac{\partial\, \mathbf{u}^\top \mathbf{u}}{\partial \mathbf{u}} = 2\mathbf{u}^\top$" + _with("u", u, 0), args=(u,),
                               subs=(su,) if u != D.xvar else ())
             B = ex.matmul(*mid)
             res = ex.matmul(ex.transpose(u), ex.add(B, ex.transpose(B)), su.result)
             return D.step("quadratic_form", e, res, cites="MML (5.107); Matrix Cookbook (81), transposed",
-                          note=r"a quadratic form in $@0$ with matrix $\mathbf{B} = @1$: $\frac{\partial\, \mathbf{u}^\top \mathbf{B} \mathbf{u}}{\partial \mathbf{u}} = \mathbf{u}^\top (\mathbf{B} + \mathbf{B}^\top)$",
+                          note=r"a quadratic form: $\frac{\partial\, \mathbf{u}^\top \mathbf{B} \mathbf{u}}{\partial \mathbf{u}} = \mathbf{u}^\top (\mathbf{B} + \mathbf{B}^\top)$" + _with("u", u, 0) + _with("B", B, 1),
                           args=(u, B), subs=(su,) if u != D.xvar else ())
         sv = D.d(v)
         if mid:
@@ -420,6 +431,23 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
     return None
 
 
+def rule_log_det(e: Expr, D: Differentiator) -> Step | None:
+    """∂ log det X/∂X = X⁻ᵀ — Matrix Cookbook (57); ∂ log det Z = tr(Z⁻¹ ∂Z) — Matrix Cookbook (43):
+    directly, so that no det(Z) is written only to cancel against 1/det(Z)."""
+    if e.op != "fn" or e.name != "log" or e.args[0].op != "det":
+        return None
+    z = e.args[0].args[0]
+    if D.kind == "scalar":
+        sub = D.d(z)
+        return D.step("log_det", e, ex.trace(ex.matmul(ex.inv(z), sub.result)), cites="Matrix Cookbook (43)",
+                      note=r"$\partial \log\det \mathbf{Z} = \operatorname{tr}(\mathbf{Z}^{-1} \partial\mathbf{Z})$ with $\mathbf{Z} = @0$",
+                      args=(z,), subs=() if z == D.xvar else (sub,))
+    if D.kind == "matrix" and z == D.xvar:
+        return D.step("log_det", e, ex.transpose(ex.inv(z)), cites="Matrix Cookbook (57)",
+                      note=r"$\frac{\partial \log\det \mathbf{X}}{\partial \mathbf{X}} = \mathbf{X}^{-\top}$")
+    return rule_differential(e, D)      # d log det Z = tr(Z⁻¹ dZ), above, then identification
+
+
 def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     """∂f(u)/∂x = f'(u) ∂u/∂x; entrywise on a vector, the Jacobian of f is diag(f'(u))."""
     if e.op != "fn":
@@ -431,7 +459,7 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     if u.shape == ():
         res = ex.mul(fprime, sub.result)
         cites = identity_citation(e, D.x) if D.kind == "matrix" else ""
-        return D.step("scalar_chain", e, res, cites=cites, note=r"chain rule with the inner function $u = @0$ and $" + scalar.LATEX_RULES[e.name] + "$",
+        return D.step("scalar_chain", e, res, cites=cites, note="$" + scalar.LATEX_RULES[e.name] + "$" + _with("u", u, 0, "the inner function"),
                       args=(u,), subs=() if direct else (sub,))
     if D.kind == "scalar":
         return D.step("elementwise", e, ex.hadamard(fprime, sub.result), note=r"entrywise, with $" + scalar.LATEX_RULES[e.name] + "$",
@@ -442,6 +470,34 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     return D.step("elementwise", e, res,
                   note=r"the function acts on each entry of $@0$, so $\frac{\partial f_i}{\partial u_j} = f'(u_i)\,\delta_{ij}$: the Jacobian is diagonal, with $" + scalar.LATEX_RULES[e.name] + "$",
                   args=(u,), subs=() if direct else (sub,))
+
+
+def rule_norm_squared(e: Expr, D: Differentiator) -> Step | None:
+    """∂‖v‖²/∂x = 2vᵀ ∂v/∂x, as ‖v‖² = vᵀv — Matrix Cookbook (131); ∂‖X‖_F²/∂X = 2X, as
+    ‖X‖_F² = tr(XᵀX) — Matrix Cookbook (132), (115).  Tried before the power rule, which would go
+    through ‖v‖ (not differentiable at 0) and leave 2‖v‖·vᵀ/‖v‖ to cancel."""
+    if e.op != "pow" or e.args[0].op != "norm" or e.args[1] != ex.num(2):
+        return None
+    v = e.args[0].args[0]
+    if D.kind == "matrix" and v != D.xvar:
+        return rule_differential(e, D)      # d‖V‖² = 2 tr(Vᵀ dV), below, then identification
+    sub = D.d(v) if D.kind != "matrix" else None
+    subs = () if v == D.xvar else (sub,)
+    if 1 in v.shape:
+        v_t = ex.transpose(col(v))
+        res = ex.mul(ex.num(2), ex.matmul(v_t, col(sub.result) if D.kind == "scalar" else sub.result))
+        return D.step("norm_squared", e, res, cites="Matrix Cookbook (131), transposed", subs=subs,
+                      note=r"$\lVert @0 \rVert^{2} = @1 @0$, an inner product with itself: $\frac{\partial\, \mathbf{u}^\top \mathbf{u}}{\partial \mathbf{u}} = 2\mathbf{u}^\top$",
+                      args=(col(v), v_t))
+    note = r"$\lVert \mathbf{X} \rVert_F^{2} = \operatorname{tr}(\mathbf{X}^\top \mathbf{X})$"
+    if D.kind == "scalar":
+        res = ex.mul(ex.num(2), ex.trace(ex.matmul(ex.transpose(v), sub.result)))
+        return D.step("frobenius_squared", e, res, subs=subs,
+                      note=note + r", so its derivative is $2 \operatorname{tr}(\mathbf{X}^\top \partial\mathbf{X})$")
+    if D.kind == "matrix" and v == D.xvar:
+        return D.step("frobenius_squared", e, ex.mul(ex.num(2), v), cites="Matrix Cookbook (132), (115)",
+                      note=note + r", whose gradient is $2\mathbf{X}$")
+    return None
 
 
 def rule_power(e: Expr, D: Differentiator) -> Step | None:
@@ -458,15 +514,15 @@ def rule_power(e: Expr, D: Differentiator) -> Step | None:
     sub = D.d(u)
     dp = ex.mul(p, ex.power(u, ex.add(p, ex.num(-1))))
     if u.shape == ():
-        return D.step("power", e, ex.mul(dp, sub.result), note=r"power rule: $\frac{d}{du} u^{n} = n u^{n-1}$",
+        return D.step("power", e, ex.mul(dp, sub.result), note=r"$\frac{d}{du} u^{n} = n u^{n-1}$",
                       subs=() if u == D.xvar else (sub,))
     if D.kind == "scalar":
-        return D.step("power", e, ex.hadamard(dp, sub.result), note=r"power rule, entrywise: $\frac{d}{du} u^{n} = n u^{n-1}$",
+        return D.step("power", e, ex.hadamard(dp, sub.result), note=r"entrywise: $\frac{d}{du} u^{n} = n u^{n-1}$",
                       subs=() if u == D.xvar else (sub,))
     if 1 not in u.shape:
         return None
     res = ex.matmul(ex.diag(col(dp)), sub.result)
-    return D.step("power", e, res, note=r"power rule, entrywise ($\frac{d}{du} u^{n} = n u^{n-1}$): a diagonal Jacobian",
+    return D.step("power", e, res, note=r"entrywise ($\frac{d}{du} u^{n} = n u^{n-1}$): a diagonal Jacobian",
                   subs=() if u == D.xvar else (sub,))
 
 
@@ -490,21 +546,21 @@ def rule_div(e: Expr, D: Differentiator) -> Step | None:
     su, sv = D.d(u), D.d(v)
     if e.shape == ():
         res = ex.div(ex.add(ex.mul(v, su.result), ex.neg(ex.mul(u, sv.result))), ex.power(v, ex.num(2)))
-        return D.step("quotient", e, res, note=r"quotient rule: $\left(\frac{u}{v}\right)' = \frac{v u' - u v'}{v^{2}}$", subs=(su, sv))
+        return D.step("quotient", e, res, note=r"$\left(\frac{u}{v}\right)' = \frac{v u' - u v'}{v^{2}}$", subs=(su, sv))
     if v.shape == ():
         # vector over scalar
         t1 = ex.div(su.result, v)
         t2 = ex.div(D.times_scalar_jac(u, sv.result), ex.power(v, ex.num(2)))
-        return D.step("quotient", e, ex.add(t1, ex.neg(t2)), note=r"quotient rule with a scalar denominator",
+        return D.step("quotient", e, ex.add(t1, ex.neg(t2)), note=r"the denominator is a scalar",
                       subs=(su, sv))
     if D.kind == "scalar":
         res = ex.add(ex.div(su.result, v), ex.neg(ex.hadamard(ex.div(u, ex.power(v, ex.num(2))), sv.result)))
-        return D.step("quotient", e, res, note=r"quotient rule, entrywise", subs=(su, sv))
+        return D.step("quotient", e, res, note=r"entrywise", subs=(su, sv))
     if 1 not in u.shape:
         return None
     res = ex.add(ex.matmul(ex.diag(col(ex.power(v, ex.num(-1)))), su.result),
                  ex.neg(ex.matmul(ex.diag(col(ex.div(u, ex.power(v, ex.num(2))))), sv.result)))
-    return D.step("quotient", e, res, note=r"quotient rule, entrywise: diagonal factors", subs=(su, sv))
+    return D.step("quotient", e, res, note=r"entrywise: diagonal factors", subs=(su, sv))
 
 
 def rule_hadamard(e: Expr, D: Differentiator) -> Step | None:
@@ -658,18 +714,18 @@ def rule_differential(e: Expr, D: Differentiator) -> Step | None:
         G = D.simp(linear.gradient(dfx, H.name, D.xshape))
         res = G if D.kind == "matrix" else ex.transpose(G)
         subs = (sub,) + identification_steps(e, dfx, G, Dd)
-        note = DIFFERENTIAL_NOTE + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top \mathrm{d}\mathbf{X})$, "
-                                    r"and read off $\frac{\partial f}{\partial \mathbf{X}} = \mathbf{G}$"
+        note = DIFFERENTIAL_NOTE + (r"$\mathrm{d}f = \operatorname{tr}(\mathbf{G}^\top @0)$, "
+                                    r"and read off $\frac{\partial f}{\partial @1} = \mathbf{G}$"
                                     if D.kind == "matrix" else
-                                    r"$\mathrm{d}f = \mathbf{g}^\top \mathrm{d}\mathbf{x}$, "
-                                    r"and read off $\frac{\partial f}{\partial \mathbf{x}} = \mathbf{g}^\top$")
+                                    r"$\mathrm{d}f = \mathbf{g}^\top @0$, "
+                                    r"and read off $\frac{\partial f}{\partial @1} = \mathbf{g}^\top$")
     elif D.kind == "vector":
         res = linear.jacobian(dfx, H.name, D.xshape[0])
-        note = DIFFERENTIAL_NOTE + r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,\mathrm{d}\mathbf{x}$, and read off the Jacobian $\mathbf{J}$"
+        note = DIFFERENTIAL_NOTE + r"$\mathrm{d}\mathbf{f} = \mathbf{J}\,@0$, and read off the Jacobian $\mathbf{J}$"
         subs = (sub,) + jacobian_collected(e, dfx, D.simp(res), Dd)
     else:
         return None
-    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note, args=(H,), subs=subs)
+    return D.step("differential", e, res, cites=identity_citation(e, D.x), note=note, args=(H, D.xvar), subs=subs)
 
 
 DIFFERENTIAL_NOTE = r"take the differential in the direction $@0$, bring it to the form "
@@ -789,7 +845,9 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_mul,
     rule_factor_out_of_product,
     rule_matmul,
+    rule_log_det,
     rule_fn,
+    rule_norm_squared,
     rule_power,
     rule_div,
     rule_hadamard,

@@ -259,21 +259,25 @@ class PartView:
                 "raw": self.P(raw),         # before the rewrites
                 "rewrites": [self.rewrite_view(s) for s in p.rewrites],
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
-                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))) + "."),
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "result_text": ex.to_text(res),
-                "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
-                "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape))),
+                "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
+                "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
                 "diagonal": None if p.tensor else _diagonal_entries(p.result),
                 "tensor": self.tensor_view(p) if p.tensor else None,
             })
         subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
         simplifications = []
-        if _has_eye(r.product):
+        if _eyes(r.product) > _eyes(r.result):      # only when one does drop
             simplifications.append(r"identity factors drop out ($\mathbf{A}\mathbf{I} = \mathbf{A}$)")
         stated = {n for s in r.rewrites + r.hessian_rewrites + sum((p.rewrites for p in r.partials), ())
                   if s.rule in ("symmetric_matrix", "symmetric_transpose")
                   for a in s.note_args for n in ex.free_symbols(a)}      # said where it is used
+        for name, i in sorted(_positional_partials(shown)):      # ∂₂p(…) said once, where it appears
+            fn = self.P.names.get(name) or symbol_latex(name, False)
+            simplifications.append(rf"$\partial_{{{i + 1}}} {fn}$ is the derivative of ${fn}$ with respect to its "
+                                   rf"argument {i + 1}, taken at the arguments written after it")
         for name, what in r.assumptions_used:
             if what in ("symmetric", "positive_definite", "diagonal") and name not in stated:
                 simplifications.append(
@@ -285,8 +289,8 @@ class PartView:
         check = r.check
         cw = r.componentwise
         graph = self.graph(r)
-        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(r.dims)
-        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(r.dims)
+        chain_space = jac_space(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else jac_space(_layout(r.dims, False, r.layout))
+        chain_dims = dims_latex(jacobian_dims(r.shape_of, r.shape_wrt)) if r.order == 2 else dims_latex(_layout(r.dims, False, r.layout))
         single = len(r.chain) == 1 and len(r.chain[0]) == 1
         return {
             "label": f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}",
@@ -306,8 +310,8 @@ class PartView:
             "chains": chain_views,
             "several_paths": len(chain_views) > 1,
             "dims_product": dims_product,
-            "dims": dims_latex(r.dims),
-            "space": jac_space(r.dims),
+            "dims": dims_latex(_layout(r.dims, False, r.layout)),
+            "space": jac_space(_layout(r.dims, False, r.layout)),
             "partials": partials,
             "product": " ".join(self.product(r, denominator)),
             "product_equation": self.product_equation(r, denominator),
@@ -316,7 +320,7 @@ class PartView:
             "expand_product": r.expand_product,
             "result": self.P(shown),
             "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
-                                               r" \in " + jac_space(r.dims)),
+                                               r" \in " + jac_space(_layout(r.dims, False, r.layout))),
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
             "answer": None if r.answer is None or r.answer_same else self.P(r.answer),
@@ -537,7 +541,11 @@ def _space_text(shape) -> str:
     return f"ℝ^{r}" if c == 1 else f"ℝ^({r}×{c})"
 
 
-def _layout(dims: str, denominator: bool) -> str:
+def _layout(dims: str, denominator: bool, layout: str = "") -> str:
+    """``dims`` as the layout writes them: transposed, or in denominator layout a scalar's gradient
+    by a matrix with the matrix's shape, M×N for MML's 1×(M×N) (as in the Matrix Cookbook)."""
+    if layout == "denominator" and dims.startswith("1×("):
+        return dims[3:-1]
     if not denominator:
         return dims
     a, _, b = dims.partition("×")
@@ -549,13 +557,18 @@ def _transposed(e: Expr) -> Expr:
     return simplify(ex.transpose(e))
 
 
-def _has_eye(e: Expr) -> bool:
-    if e.op == "eye":
-        return True
-    return any(_has_eye(a) for a in e.args)
+def _positional_partials(e: Expr) -> set:
+    """(function, argument) of each ∂ᵢp(…) in ``e``: a partial by an argument that is not a name."""
+    here = {(e.name, int(e.value))} if e.op == "pd" and e.args[int(e.value)].op != "sym" else set()
+    return here.union(*(_positional_partials(a) for a in e.args))
 
 
-MAX_DEPTH = 2    # LaTeX nests lists four deep at most: deeper steps are listed flat
+def _eyes(e: Expr) -> int:
+    """How many identity matrices ``e`` has."""
+    return (e.op == "eye") + sum(_eyes(a) for a in e.args)
+
+
+MAX_DEPTH = 5    # LaTeX nests lists six deep at most (templates/steps/_list.tex.j2): deeper steps are listed flat
 
 
 def _descendants(step: Step) -> list[Step]:
@@ -567,7 +580,9 @@ def _descendants(step: Step) -> list[Step]:
 
 
 def _interesting(steps) -> list[Step]:
-    return [s for s in steps if not (s.rule == "constant" and s.of.op == "num")]
+    """The steps worth a line: not ∂1 = 0, nor d(X) = dX (said by every product it is in)."""
+    return [s for s in steps if not (s.rule == "constant" and s.of.op == "num")
+            and not (s.rule == "identity" and s.direction)]
 
 
 def _diagonal_entries(e: Expr):
