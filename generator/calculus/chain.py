@@ -184,10 +184,14 @@ def solve_target(part, target) -> Result:
     defs = {d.name: d.expr for d in part.define}
     simp = Simplifier(assumptions_of(part))
     best, best_cost = r, cost(r.result)
+    tried = 0
     for n in _on_paths(defs, target.of, target.wrt):
         value = simp(substitute_all(defs[n], defs))
         if cost(value) < AUTO_KEEP_TOKENS:
             continue
+        if tried == AUTO_KEEP_TRIALS:       # each trial is a whole derivation: keep chains linear
+            break
+        tried += 1
         try:
             k = _solve(replace(part, keep=(n,)), target)
         except UnsupportedError:
@@ -316,6 +320,7 @@ def _solve(part, target) -> Result:
 
 
 AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat
+AUTO_KEEP_TRIALS = 3      # long names tried as kept without keep:, outermost first
 
 
 def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
