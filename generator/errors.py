@@ -9,22 +9,25 @@ the file (its text is split into lines once).
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
 import click
 
-# what a file's text must not send to a terminal: control characters (ESC starts the escape
-# sequences that move the cursor, retitle the window, ...), bidi overrides, lone surrogates
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff]")
+def is_unsafe_char(ch: str) -> bool:
+    """C0/C1 controls (other than newline and tab), DEL, bidi and other invisible format characters,
+    lone surrogates: what no output and no terminal may receive from a file (ESC starts the escape
+    sequences that move the cursor, retitle the window, ...)."""
+    o = ord(ch)
+    if ch in "\n\t":
+        return False
+    return o < 32 or 127 <= o < 160 or unicodedata.category(ch) in ("Cf", "Cs", "Co", "Cn", "Zl", "Zp")
 
 
 def printable(text: str) -> str:
-    """``text`` safe for a terminal: each control character shown as an escape (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
+    """``text`` safe for a terminal: each unsafe character shown as an escape (``\\x1b``, ``\\u202e``)."""
+    return "".join((f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}") if is_unsafe_char(ch)
+                   else ch for ch in text)
 
 
 def width(text: str) -> int:

@@ -383,12 +383,7 @@ def check_symbol_latex(latex: str) -> str | None:
 
 # --- characters that must not reach any output --------------------------------------------
 
-def is_unsafe_char(ch: str) -> bool:
-    """C0/C1 controls (other than newline and tab), DEL, bidi and other invisible format characters."""
-    o = ord(ch)
-    if ch in "\n\t":
-        return False
-    return o < 32 or 127 <= o < 160 or unicodedata.category(ch) in ("Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+from .errors import is_unsafe_char  # noqa: E402  (one definition: outputs and the terminal alike)
 
 
 def prose_problems(text: str, math: bool = True) -> list[tuple[int, str]]:

@@ -503,8 +503,8 @@ def test_workers_of_a_killed_build_end_and_a_rebuild_is_whole(tmp_path, sig):
         time.sleep(1)
     finally:
         proc.send_signal(sig)
-        try:
-            proc.wait(timeout=10)
+        try:    # well before the slow problems could finish (minutes), with room for a loaded machine
+            proc.wait(timeout=30)
         finally:
             proc.kill()
     deadline = time.monotonic() + 10
