@@ -1,4 +1,4 @@
-"""The command line: ``stepgen build | check | new | show | schema``.
+"""The command line: ``stepgen build | check | new | show | schema | grade``.
 
 Each command is a few lines; heavy imports (SymPy, NumPy, Jinja) happen inside
 the commands that need them, so ``stepgen --help`` and ``stepgen check`` start
@@ -220,6 +220,76 @@ def schema() -> None:
     import json
     from .schema import SCHEMA
     echo(json.dumps(SCHEMA, indent=2))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--part", "part_id", metavar="ID", help="The part the find belongs to (files with parts).")
+@click.option("--find", metavar="df/dx", help="The derivative the answer is for.")
+@click.option("--answer", metavar="EXPR", help="The student's answer, in the expression language of the problem.")
+@click.option("--answers", type=click.Path(exists=True, dir_okay=False),
+              help="A CSV of answers: columns student, part, find, answer.")
+@click.option("--out", type=click.Path(dir_okay=False), help="With --answers: write the results CSV here "
+              "(default: print it).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def grade(file, part_id, find, answer, answers, out, as_json) -> None:
+    """Judge a student's answer to a find of FILE (a problem file, or a variant's JSON).
+
+    Exit status: 0 correct, 1 incorrect or unreadable, 2 bad usage.  With --answers, every row
+    is graded (exit 0) and a summary per find is printed."""
+    import json
+    from .errors import ProblemErrors
+    from .grade import Session, load
+
+    if (answer is None) == (answers is None):
+        raise click.UsageError("give one of --answer EXPR or --answers CSV")
+    if answer is not None and not find:
+        raise click.UsageError("--answer needs --find (the derivative, like df/dx)")
+    if answers is not None and (find or part_id):
+        raise click.UsageError("with --answers, the part and find of each answer are columns of the CSV")
+    if out is not None and answers is None:
+        raise click.UsageError("--out is for --answers")
+    try:
+        session = Session(load(file))
+        if answer is not None:
+            verdict = session.grader(part_id, find).grade(answer)
+        else:
+            from .grade import grade_table
+            graded = grade_table(session, answers)
+    except ProblemErrors as exc:
+        echo(exc.format(caret=True), err=True)
+        sys.exit(2)
+    if answer is not None:
+        if as_json:
+            echo(json.dumps(verdict.to_json(), ensure_ascii=False))
+        else:
+            codes = f" [{', '.join(verdict.diagnosis)}]" if verdict.diagnosis else ""
+            echo(("correct" if verdict.correct else "incorrect" + codes) + ": " + verdict.feedback)
+        sys.exit(0 if verdict.correct else 1)
+    _grade_report(graded, out, as_json)
+
+
+def _grade_report(graded, out, as_json) -> None:
+    import json
+    from .files import write_atomic
+    from .grade import results_csv, summary
+    lines = summary(graded)
+    if as_json:
+        data = {"results": [dict(g.verdict.to_json(), student=g.student, part=g.part, find=g.find) for g in graded],
+                "summary": lines}
+        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = results_csv(graded)
+    if out:
+        try:
+            write_atomic(Path(out), text.encode())
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+        echo(f"wrote {out}: {len(graded)} answer(s)")
+    else:
+        click.echo(text, nl=False)
+    for line in lines:
+        echo(line, err=not out)
 
 
 if __name__ == "__main__":  # pragma: no cover

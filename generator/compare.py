@@ -1,4 +1,5 @@
-"""An answer against the derivation: equal, or what is wrong with it (``shape``, ``transposed``, ``factor``, ``sign``).
+"""An answer against the derivation: equal, or what is wrong with it (``shape``, ``transposed``, ``factor``, ``sign``,
+``assumption``, ``partial``, ``unknown_name``, ``syntax``).
 
 Two expressions are compared by their values at the same random points
 (``values``, with ``verify``'s evaluator: there is no second one), never
@@ -11,11 +12,17 @@ the same comparison with another text.
 
 To add a diagnosis: try it in ``compare`` after the cheaper ones (each is a fit
 of the answer to a simple transformation of the expected values), give it a
-code, and a sentence in ``feedback``.
+code, and a sentence in ``feedback``.  A diagnosis that needs other values
+than the expected ones (``assumption``: both sides at points where a matrix is
+symmetric; ``partial``: one partial of the chain, or the product in another
+order) is an ``Alternative`` given to ``diagnose``, tried only when the cheap
+ones found nothing; ``unknown_name`` and ``syntax`` are said of answers that do
+not parse (``unreadable``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable
 from fractions import Fraction
 
 import numpy as np
@@ -35,6 +42,7 @@ class Diagnosis:
     codes: tuple[str, ...] = ()
     factor: Fraction | float | None = None    # with ``factor``: answer = factor × expected
     error: float = 0.0                          # largest relative error of the answer as given
+    detail: str = ""                            # the sentence of an alternative's code (``explained``)
 
 
 class AnswerMismatch(StepgenError):
@@ -115,6 +123,9 @@ def compare(expected: list[np.ndarray], answer: list[np.ndarray]) -> Diagnosis:
 
 def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "the result") -> str:
     """One sentence on a diagnosis: ``expected_dims`` and ``answer_dims`` as ``1×D``."""
+    if d.codes and d.codes[0] in EXPLAINED:
+        rest = replace(d, codes=d.codes[1:])
+        return d.detail + ("; " + feedback(rest, expected_dims, answer_dims, "that") if rest.codes else "")
     if d.correct:
         return f"it equals {what}"
     said = []
@@ -132,6 +143,42 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
         said.append(f"it is not finite at the random points where {what} is" if d.error == float("inf") else
                     f"it differs from {what} (relative error {d.error:.0e})")
     return "; ".join(said)
+
+
+# --- diagnoses that need other values ---------------------------------------------------------
+
+EXPLAINED = ("assumption", "partial", "unknown_name", "syntax")   # codes whose sentence is ``detail``
+_FITS = ("transposed", "sign", "factor")
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another reading of an answer: it is ``code`` (said by ``detail``) when ``answer`` fits ``expected``,
+    exactly or by one of the cheap fits (then both codes are given: ``assumption`` and ``sign``)."""
+
+    code: str
+    detail: str
+    expected: list
+    answer: list
+
+
+def diagnose(expected: list[np.ndarray], answer: list[np.ndarray],
+             alternatives: Iterable[Alternative] = ()) -> Diagnosis:
+    """``compare``, then, when it names no fit, the first ``Alternative`` that fits (computed lazily:
+    pass a generator, and a right answer costs nothing more)."""
+    d = compare(expected, answer)
+    if d.correct or any(c in _FITS for c in d.codes):
+        return d
+    for alt in alternatives:
+        sub = compare(alt.expected, alt.answer)
+        if sub.correct or any(c in _FITS for c in sub.codes):
+            return Diagnosis(False, (alt.code,) + sub.codes, sub.factor, d.error, alt.detail)
+    return d
+
+
+def unreadable(code: str, detail: str) -> Diagnosis:
+    """An answer that does not parse: ``unknown_name`` or ``syntax`` (the detail says where)."""
+    return Diagnosis(False, (code,), error=float("inf"), detail=detail)
 
 
 def check_answer(checker, result, answer) -> ex.Expr:

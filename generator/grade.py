@@ -1,0 +1,360 @@
+"""Grading: a student's answer against stepgen's derivation (``stepgen grade``).
+
+The problem (a YAML file, or a variant's JSON carrying its resolved ``problem``) is
+solved and checked as in a build, once.  Each find to grade becomes a ``Grader``: the
+derived result's values at random points (``verify.Point``) at several concrete sizes.
+An answer is untrusted text: it is parsed with the part's names (declared symbols and
+``define`` names) by ``expr.parse``, whose limits on size, depth and numbers apply,
+its arrays are bounded before they are evaluated (``sizes.expr_size_error``) and it
+gets ``MAX_ANSWER_SECONDS``; it is evaluated at the same points (``compare.values``)
+and judged by ``compare.diagnose``, with the alternatives that name a mistake
+(``assumption``: right if a matrix were symmetric; ``partial``: one partial of the
+chain, or the product in another order).  An answer that does not parse is
+``unknown_name`` or ``syntax`` (with the column).
+
+Batch grading (``grade_table``) reads ``student,part,find,answer``, checks every row
+before grading any, derives each find once and grades each distinct text once.
+
+To add a diagnosis: see ``compare.py``; an alternative reading is one more generator
+in ``Grader._alternatives``.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import zlib
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import expr as ex
+from .compare import Alternative, Diagnosis, diagnose, feedback, unreadable, values
+from .errors import ExprError, Location, ProblemError, ProblemErrors, ProblemTimeout, StepgenError
+from .spec import Part, Problem, Target, _find_key, _scope, load_problem, parse_problem
+
+MAX_ANSWER_SECONDS = 2.0     # per distinct answer: parse, bound, evaluate
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_SYMMETRISED = 3          # matrices tried, one at a time, for ``assumption``
+MAX_CHAIN_PERMUTED = 5       # factors of a chain whose other orders are tried for ``partial``
+_SYMMETRIC = ("symmetric", "positive_definite", "diagonal", "orthogonal")
+
+
+class GradeUsage(StepgenError):
+    """The grading cannot start: an unknown part or find, a problem that does not load (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a student is told: correct or not, the diagnosis codes, a sentence, both dimensions."""
+
+    correct: bool
+    diagnosis: tuple[str, ...]
+    feedback: str
+    expected_dims: str
+    answer_dims: str | None      # None: the answer does not parse
+
+    def to_json(self) -> dict:
+        return {"correct": self.correct, "diagnosis": list(self.diagnosis), "feedback": self.feedback,
+                "expected_dims": self.expected_dims, "answer_dims": self.answer_dims}
+
+
+# --- the problem ------------------------------------------------------------------------------
+
+def load(path: str | Path) -> Problem:
+    """A problem file, or a variant's JSON (``"problem"``: the resolved problem in the file format)."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return load_problem(path)
+    from .files import FileRefused, read_limited
+    fname = str(path)
+    try:
+        data = json.loads(read_limited(path, MAX_JSON_BYTES).decode("utf-8"))
+    except FileRefused as exc:
+        raise ProblemErrors([ProblemError(Location(fname), str(exc))]) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProblemErrors([ProblemError(Location(fname), f"not a JSON file ({type(exc).__name__})")]) from None
+    problem = data.get("problem") if isinstance(data, dict) else None
+    if not isinstance(problem, dict):
+        raise ProblemErrors([ProblemError(Location(fname), 'no "problem" in this JSON: only a variant\'s trace '
+                                          "(stepgen build --variants/--roster) carries the problem it was built from")])
+    import yaml
+    text = yaml.safe_dump(problem, sort_keys=False, allow_unicode=True, width=10**6)
+    return parse_problem(text, f"{fname}#problem", default_id=path.stem)
+
+
+def pick_part(problem: Problem, part_id: str | None) -> Part:
+    if not problem.has_parts:
+        if part_id:
+            raise GradeUsage(f"{problem.path} has no parts; leave out --part")
+        return problem.parts[0]
+    ids = [p.id for p in problem.parts]
+    if not part_id:
+        raise GradeUsage(f"{problem.path} has parts: say which with --part ({', '.join(ids)})")
+    for p in problem.parts:
+        if p.id == part_id:
+            return p
+    raise GradeUsage(f"{problem.path} has no part {part_id!r} (parts: {', '.join(ids)})")
+
+
+def pick_target(part: Part, find: str) -> Target:
+    key = _find_key(find)
+    for t in part.find:
+        if key is not None and _find_key(t.text) == key:
+            return t
+    raise GradeUsage(f"{find!r} is not a find of {'part ' + part.id if part.id else 'this problem'} "
+                     f"(finds: {', '.join(t.text for t in part.find)})")
+
+
+# --- one find ------------------------------------------------------------------------------------
+
+class Grader:
+    """One find of one part, derived and checked once; ``grade`` judges one answer's text."""
+
+    def __init__(self, problem: Problem, part: Part, target: Target, result):
+        from .sizes import ORDERS, dim_sizes
+        self.problem, self.part, self.target, self.result = problem, part, target, result
+        self.scope = _scope({s.name: s for s in part.symbols})
+        self.shapes = {d.name: d.expr.shape for d in part.define}
+        self.groups = self._points(part, ORDERS, "grade")
+        self.expected = self._values(result.result, self.groups)
+        self.expected_dims = ex.shape_str(result.result.shape)
+        self.what = f"{target.text} in {result.layout} layout"
+        self.cache: dict[str, Verdict] = {}
+        self._sizes_first = dim_sizes(part.dims, ORDERS[0])
+
+    def _points(self, part: Part, orders, salt: str) -> list[tuple[dict, list]]:
+        """(sizes, points) for each assignment of sizes where random points can be drawn."""
+        from .errors import UnsupportedError
+        from .sizes import dim_sizes
+        from .verify import POINTS, Point
+        groups = []
+        for i, order in enumerate(orders):
+            sizes = dim_sizes(part.dims, order)
+            if any(sizes == g[0] for g in groups):
+                continue
+            rng = np.random.default_rng(zlib.crc32(f"{salt}/{self.problem.id}/{part.id}/{i}".encode()))
+            try:
+                groups.append((sizes, [Point(part, sizes, rng) for _ in range(POINTS)]))
+            except UnsupportedError:
+                continue
+        if not groups:
+            raise GradeUsage(f"{self.target.text}: no random point where every definition is finite was found")
+        return groups
+
+    @staticmethod
+    def _values(e: ex.Expr, groups) -> list[np.ndarray]:
+        return [v for sizes, points in groups for v in values(e, points, sizes)]
+
+    def grade(self, text: str) -> Verdict:
+        key = text.strip()
+        if key not in self.cache:
+            from .build import time_limit
+            try:
+                with time_limit(MAX_ANSWER_SECONDS, "the answer"):
+                    self.cache[key] = self._grade(key)
+            except ProblemTimeout:
+                self.cache[key] = Verdict(False, (), f"the answer is too much work to evaluate (more than "
+                                          f"{MAX_ANSWER_SECONDS:g} s)", self.expected_dims, None)
+            except RecursionError:
+                self.cache[key] = Verdict(False, ("syntax",), "the answer is nested too deeply",
+                                          self.expected_dims, None)
+        return self.cache[key]
+
+    def _grade(self, text: str) -> Verdict:
+        from .sizes import expr_size_error
+        if not text:
+            return Verdict(False, ("syntax",), "the answer is empty", self.expected_dims, None)
+        try:
+            answer = ex.parse(text, self.scope, self.shapes.get)
+        except ExprError as exc:
+            d = self._unreadable(exc)
+            return Verdict(False, d.codes, d.detail, self.expected_dims, None)
+        answer_dims = ex.shape_str(answer.shape)
+        for sizes, _ in self.groups:
+            why = expr_size_error(answer, sizes)
+            if why:
+                return Verdict(False, (), f"the answer cannot be evaluated: {why}", self.expected_dims, answer_dims)
+        got = self._values(answer, self.groups)
+        d = diagnose(self.expected, got, self._alternatives(answer))
+        if not d.correct and answer.shape != self.result.result.shape and "shape" not in d.codes \
+                and not d.codes[:1] == ("partial",):
+            d = replace(d, codes=("shape",) + d.codes)
+        return Verdict(d.correct, d.codes, feedback(d, self.expected_dims, answer_dims, self.what),
+                       self.expected_dims, answer_dims)
+
+    def _unreadable(self, exc: ExprError) -> Diagnosis:
+        where = f"column {exc.col + 1}: " if exc.col is not None else ""
+        msg = exc.message
+        if msg.startswith(("undeclared name", "unknown function")):
+            names = [s.name for s in self.part.symbols] + [d.name for d in self.part.define]
+            return unreadable("unknown_name", f"{where}{msg}; the names of this problem are {', '.join(names)}")
+        if "×" in msg:        # the shape rules of the parser name the dimensions they refuse
+            return unreadable("shape", f"{where}{msg}")
+        return unreadable("syntax", f"{where}{msg}")
+
+    # alternatives: computed only for an answer that the cheap fits do not explain
+    def _alternatives(self, answer: ex.Expr):
+        yield from self._symmetrised(answer)
+        yield from self._partials(answer)
+
+    def _symmetrised(self, answer: ex.Expr):
+        from .sizes import ORDERS
+        if not hasattr(self, "_sym"):
+            self._sym = []
+            square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
+                      and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)]
+            for s in square[:MAX_SYMMETRISED]:
+                decls = tuple(replace(t, assume=t.assume + ("symmetric",)) if t is s else t for t in self.part.symbols)
+                part = replace(self.part, symbols=decls)
+                try:
+                    groups = self._points(part, ORDERS[:1], f"symmetric-{s.name}")
+                except GradeUsage:
+                    continue
+                self._sym.append((s.name, groups, self._values(self.result.result, groups)))
+        for name, groups, expected in self._sym:
+            yield Alternative("assumption", f"it would be right if {name} were symmetric, which the problem does "
+                              "not assume", expected, self._values(answer, groups))
+
+    def _partials(self, answer: ex.Expr):
+        from .calculus.rules import transposed_in
+        r = self.result
+        if r.order != 1 or getattr(r, "tensor", False) or not r.partials:
+            return
+        got = None
+        for p in r.partials:
+            if p.tensor or ex.has_op(p.result, "pd") or len(r.partials) == 1:
+                continue
+            vals = self._values(p.result, self.groups)
+            if transposed_in(r.layout, p.wrt_shape):
+                vals = [v.T for v in vals]
+            got = got or self._values(answer, self.groups)
+            yield Alternative("partial", f"it is ∂{p.of}/∂{p.wrt}, one partial of the chain, not the whole "
+                              f"derivative d{r.of}/d{r.wrt}", vals, got)
+        if len(r.chain) != 1 or not 2 <= len(r.chain[0]) <= MAX_CHAIN_PERMUTED:
+            return
+        chain = r.chain[0]
+        if any(p.tensor or ex.has_op(p.result, "pd") or (p.wrt_shape != () and p.wrt_shape[1] != 1)
+               for p in chain):
+            return
+        factors = [self._values(p.result, self.groups) for p in chain]
+        flip = transposed_in(r.layout, r.shape_wrt)
+        for order in itertools.permutations(range(len(chain))):
+            if order == tuple(range(len(chain))):
+                continue
+            vals = _product([factors[i] for i in order])
+            if vals is None:
+                continue
+            got = got or self._values(answer, self.groups)
+            names = " ".join(f"∂{chain[i].of}/∂{chain[i].wrt}" for i in order)
+            yield Alternative("partial", f"it is the product of the partials in another order ({names}); "
+                              "in the chain rule the outer function's partial comes first",
+                              [v.T for v in vals] if flip else vals, got)
+
+
+def _product(factors: list[list[np.ndarray]]) -> list[np.ndarray] | None:
+    """The products, point by point, with 1×1 factors as scalars; None if the shapes do not conform."""
+    out = []
+    for k in range(len(factors[0])):
+        acc = None
+        for f in factors:
+            v = f[k]
+            if v.shape == (1, 1):
+                acc = v if acc is None else acc * v[0, 0]
+            elif acc is None or acc.shape == (1, 1):
+                acc = v if acc is None else v * acc[0, 0]
+            elif acc.shape[1] == v.shape[0]:
+                acc = acc @ v
+            else:
+                return None
+        out.append(acc)
+    return out
+
+
+# --- problems, finds, answers -------------------------------------------------------------------
+
+class Session:
+    """A problem solved once, with a ``Grader`` per find asked for."""
+
+    def __init__(self, problem: Problem, timeout: float | None = None):
+        from .build import TIME_LIMIT, solve_problem
+        self.problem = problem
+        self.solution = solve_problem(problem, timeout or TIME_LIMIT)
+        self.graders: dict[tuple[str, str], Grader] = {}
+
+    def grader(self, part_id: str | None, find: str) -> Grader:
+        part = pick_part(self.problem, part_id)
+        target = pick_target(part, find)
+        key = (part.id, target.text)
+        if key not in self.graders:
+            ps = next(s for s in self.solution.parts if s.part is part)
+            if ps.error:
+                raise GradeUsage(f"cannot grade: stepgen could not derive this problem: {ps.error}")
+            result = next(r for r in ps.results if (r.of, r.wrt, r.order) == (target.of, target.wrt, target.order))
+            self.graders[key] = Grader(self.problem, part, target, result)
+        return self.graders[key]
+
+
+RESULT_COLUMNS = ("student", "part", "find", "correct", "diagnosis", "feedback")
+
+
+@dataclass(frozen=True)
+class Graded:
+    student: str
+    part: str
+    find: str
+    verdict: Verdict
+
+
+def grade_table(session: Session, path: str) -> list[Graded]:
+    """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
+    from .csvfiles import read_table
+    table = read_table(path, ("student", "find", "answer"), ("part",))
+    errors, todo = list(table.errors), []
+    for row in table.rows:
+        student = row.cells["student"].strip()
+        if not student:
+            errors.append(table.error(row, "student", "the student cell is empty"))
+            continue
+        part_id = row.cells.get("part", "").strip() or None
+        try:
+            pick_part(session.problem, part_id)
+        except GradeUsage as exc:
+            errors.append(table.error(row, "part", str(exc).replace("--part", "the part column")))
+            continue
+        try:
+            g = session.grader(part_id, row.cells["find"].strip())
+        except GradeUsage as exc:
+            errors.append(table.error(row, "find", str(exc)))
+            continue
+        todo.append((student, g, row.cells["answer"]))
+    if errors:
+        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
+    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for student, g, answer in todo]
+
+
+def results_csv(graded: list[Graded]) -> str:
+    from .csvfiles import table_text
+    return table_text(RESULT_COLUMNS, ((g.student, g.part, g.find, "true" if g.verdict.correct else "false",
+                                        " ".join(g.verdict.diagnosis), g.verdict.feedback) for g in graded))
+
+
+def summary(graded: list[Graded]) -> list[str]:
+    """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed")."""
+    groups: dict[tuple[str, str], list[Verdict]] = {}
+    for g in graded:
+        groups.setdefault((g.part, g.find), []).append(g.verdict)
+    lines = []
+    for (part, find), vs in groups.items():
+        n = len(vs)
+        codes = Counter(c for v in vs for c in set(v.diagnosis))
+        unexplained = sum(1 for v in vs if not v.correct and not v.diagnosis)
+        said = [f"{sum(v.correct for v in vs)} of {n} correct"]
+        said += [f"{k} of {n} {code}" for code, k in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if unexplained:
+            said.append(f"{unexplained} of {n} wrong otherwise")
+        lines.append(f"{'part ' + part + ' ' if part else ''}{find}: " + ", ".join(said))
+    return lines
