@@ -104,8 +104,9 @@ def _solve(problem: Problem) -> Solution:
 
 
 def render_outputs(sol: Solution, formats, templates: str | None = None,
-                   solutions: bool = True) -> dict[str, bytes]:
-    """The requested formats of one problem as bytes, keyed by extension."""
+                   solutions: bool = True, problem_data: dict | None = None) -> dict[str, bytes]:
+    """The requested formats of one problem as bytes, keyed by extension; a variant's JSON also
+    carries ``problem_data``, the resolved problem it was built from."""
     from .render.view import solution_view
 
     context = {"doc": solution_view(sol), "solutions": solutions, "depth": 0, "combined": False}
@@ -113,6 +114,11 @@ def render_outputs(sol: Solution, formats, templates: str | None = None,
     if "json" in formats and solutions:
         from .render.json import trace_json
         out["json"] = trace_json(sol).encode()
+        if problem_data is not None:
+            import json
+            doc = json.loads(out["json"])
+            doc["problem"] = problem_data      # last, in the file's order (define is ordered)
+            out["json"] = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
     return out
 
 
@@ -171,6 +177,7 @@ class BuildReport:
     skipped: list[str] = field(default_factory=list)                 # unchanged since the last build
     failed: list[tuple[str, str]] = field(default_factory=list)    # (file or id, reason)
     written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)                 # said, not failures (variants that repeat)
 
 
 @dataclass
@@ -195,21 +202,21 @@ def _same_outputs(a: str, b: str) -> bool:
 
 
 def _build_one(path: str, problem: Problem | None, opts: Options, cached: dict | None,
-               keep_solution: bool) -> _One:
+               keep_solution: bool, problem_data: dict | None = None) -> _One:
     """Solve, verify, render and write one problem (runs in a worker with --jobs).
 
     ``cached`` is the cache entry when the file and everything else are unchanged.
     Whatever goes wrong becomes the problem's error line; nothing escapes."""
     one = _One(path, problem.id if problem else (cached or {}).get("id", ""))
     try:
-        _solve_and_write(one, problem, opts, cached, keep_solution)
+        _solve_and_write(one, problem, opts, cached, keep_solution, problem_data)
     except Exception as exc:     # noqa: BLE001 -- the net: one problem, one line, the build goes on
         one.failed, one.written, one.solution = internal_error(path, exc), [], None
     return one
 
 
 def _solve_and_write(one: _One, problem: Problem | None, opts: Options, cached: dict | None,
-                     keep_solution: bool) -> None:
+                     keep_solution: bool, problem_data: dict | None = None) -> None:
     if problem is None or (cached is not None and not keep_solution):
         one.skipped = True
         return
@@ -228,7 +235,7 @@ def _solve_and_write(one: _One, problem: Problem | None, opts: Options, cached: 
     for solutions in opts.kinds:
         stem = _stem(problem.id, solutions)
         try:
-            data = render_outputs(sol, opts.formats, opts.templates, solutions)
+            data = render_outputs(sol, opts.formats, opts.templates, solutions, problem_data)
         except LatexError as exc:
             # keep every old output of the problem; what TeX could not compile goes to failed/
             tex = render_outputs(sol, ["tex"], opts.templates, solutions)["tex"]
@@ -464,3 +471,44 @@ def _write_combined(solved: list[Solution], opts: Options, report: BuildReport) 
         written.extend(opts.out / f"{stem}.{ext}" for ext in data)
     report.written.extend(written)
     return written
+
+
+# --- variants (vary: resolved before loading, variants.py) ----------------------------------------
+
+def build_variants(paths, opts: Options, count: int | None, seed: int, roster: tuple[str, ...] = (),
+                   progress: Callable[[str], None] | None = None) -> BuildReport:
+    """Per file with ``vary``: ``count`` variants ``<id>-v01…`` (or one per student of ``roster``,
+    ``<id>-<student>``), each solved, checked and written like a problem, its JSON with the resolved
+    ``problem``; and ``<id>-variants.csv``, the choices of each.  Files without ``vary`` are noted."""
+    from .variants import plan, variants_table
+    writable_folder(opts.out)
+    clean_stale(opts.out)
+    report = BuildReport()
+    for f in collect_files(paths):
+        try:
+            planned, note = plan(f, count, seed, roster)
+        except ProblemErrors as exc:
+            report.failed.append((str(f), exc.format(caret=False)))
+            continue
+        except Exception as exc:     # noqa: BLE001
+            report.failed.append((str(f), internal_error(str(f), exc)))
+            continue
+        if planned is None:
+            report.notes.append(f"{f}: no vary: field, so no variants (build it without --variants)")
+            continue
+        vary, base_id, variants = planned
+        if note:
+            report.notes.append(f"{f}: {note}")
+        for i, v in enumerate(variants, 1):
+            if progress:
+                progress(f"[{i}/{len(variants)}] {v.problem.id}")
+            one = _build_one(str(f), v.problem, opts, None, False, v.data)
+            if one.failed:
+                report.failed.append((v.problem.id, one.failed))
+            else:
+                report.built.append(v.problem.id)
+            report.written.extend(Path(w) for w in one.written)
+        table = opts.out / f"{base_id}-variants.csv"
+        write_atomic(table, variants_table(vary, variants, bool(roster)).encode())
+        report.written.append(table)
+    return report

@@ -74,7 +74,13 @@ def main() -> None:
               help="Seconds one problem may take before it is reported as failed.")
 @click.option("--shard", metavar="K/N", help="Build only share K of N of the files (for a CI matrix); "
               "assemble the shares' outputs with `stepgen combine`.")
-def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, templates, timeout, shard) -> None:
+@click.option("--variants", type=click.IntRange(1, 999), metavar="N",
+              help="Write N variants <id>-v01… of each problem with vary:, and <id>-variants.csv.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks the variants (same seed, same files).")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False),
+              help="A CSV with a column student: one variant per student, <id>-<student>.*")
+def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, templates, timeout, shard,
+          variants=None, seed=0, roster=None) -> None:
     """Solve the problems in PATHS (files or folders, recursively) and write the outputs."""
     from .build import Options, build as run_build
     from .render.pdf import INSTALL_HINT, have_tex
@@ -91,7 +97,12 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     opts = Options(Path(out), formats, templates, "exercises" if no_solutions else sheets, timeout,
                    combine, title, jobs, force, share)
     show = sys.stderr.isatty()
-    report = run_build(paths, opts, progress=(lambda m: echo(m, err=True)) if show else None)
+    if variants is not None or roster is not None:
+        report = _build_variants(paths, opts, variants, seed, roster, combine, shard, show)
+    else:
+        report = run_build(paths, opts, progress=(lambda m: echo(m, err=True)) if show else None)
+    for note in report.notes:
+        echo("note: " + note, err=True)
     for path in report.written:
         echo(f"wrote {path}")
     summary = f"built {len(report.built)} problem(s) into {out}"
@@ -107,6 +118,25 @@ def build(paths, out, fmt, combine, title, sheets, no_solutions, jobs, force, te
     echo(summary)
 
 
+def _build_variants(paths, opts, variants, seed, roster, combine, shard, show):
+    from .build import build_variants
+    from .errors import ProblemErrors
+    from .variants import read_roster
+    if variants is not None and roster is not None:
+        raise click.UsageError("give --variants N or --roster CSV, not both")
+    if combine or shard:
+        raise click.UsageError("--variants and --roster build each variant on its own: no --combine, no --shard")
+    students = ()
+    if roster is not None:
+        try:
+            students = read_roster(roster)
+        except ProblemErrors as exc:
+            echo(exc.format(caret=True), err=True)
+            sys.exit(2)
+    return build_variants(paths, opts, variants, seed, students,
+                          progress=(lambda m: echo(m, err=True)) if show else None)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 def check(paths) -> None:
@@ -117,9 +147,14 @@ def check(paths) -> None:
     failed = 0
     files = collect_files(paths)
     ids = {}
+    from .variants import check_combinations
     for f in files:
         try:
             ids[f] = load_problem(f).id
+            bad = check_combinations(f)       # vary: every combination of the choices loads
+            if bad:
+                failed += 1
+                echo("\n".join(bad), err=True)
         except ProblemErrors as exc:
             failed += 1
             echo(exc.format(caret=True), err=True)

@@ -25,7 +25,7 @@ MAX_ROWS = 100_000
 MAX_CELL = 10_000          # characters in one cell (an answer is at most expr.MAX_TEXT)
 MAX_ERRORS = 50
 
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(/\d+)?$")   # a number or a fraction: no formula
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")
-_TOP_ONLY = ("parts",)
+_TOP_ONLY = ("parts", "vary")     # vary: resolved before loading (variants.py); read as is here
 
 
 @dataclass(frozen=True)
@@ -301,6 +301,10 @@ _NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U000
 def load_problem(path: str | Path) -> Problem:
     path = Path(path)
     text = read_text(path)
+    if "vary" in text:
+        from .variants import has_vary, load_first
+        if has_vary(text):      # placeholders: the problem with the first choices (variants.py)
+            return load_first(text, str(path), path.stem)
     return parse_problem(text, str(path), default_id=path.stem)
 
 
