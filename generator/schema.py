@@ -32,7 +32,7 @@ _FIELDS = {
     "symbols": {"type": "object", "additionalProperties": _SYMBOL},
     "define": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
                "description": "name: expression, the function first"},
-    "find": {"oneOf": [{"type": "string", "pattern": "^d2?[A-Za-z][A-Za-z0-9_]*/d[A-Za-z][A-Za-z0-9_]*2?$"},
+    "find": {"oneOf": [{"type": "string", "pattern": "^d2?[A-Za-z{][A-Za-z0-9_{}]*/d[A-Za-z{][A-Za-z0-9_{}]*2?$"},
                        {"type": "array", "items": {"type": "string"}}]},
     "method": {"enum": ["chain_rule", "componentwise", "direct"]},
     "layout": {"enum": ["numerator", "denominator"]},
@@ -45,12 +45,27 @@ _FIELDS = {
              "description": "define names kept in the result (\"where p = ...\") instead of substituted back"},
 }
 
+_VARY = {
+    "type": "object", "maxProperties": 10, "minProperties": 1,
+    "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$"},
+    "additionalProperties": {
+        "type": "array", "minItems": 1, "maxItems": 50, "uniqueItems": True,
+        "items": {"oneOf": [{"type": "number"},
+                            {"type": "string", "pattern": "^(-?(\\d+(\\.\\d+)?|\\.\\d+)(/\\d+)?"
+                                                          "|[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?)$",
+                             "maxLength": 40}]},
+    },
+    "description": "placeholders {name} written in define, find, symbols, statement, hint or title, each with "
+                   "its choices: a number (2, -1/2) or a name (a function like exp, a symbol like x); "
+                   "build --variants N --seed S or --roster CSV resolves them, a plain build uses the first",
+}
+
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "stepgen problem",
     "type": "object",
     "additionalProperties": False,
-    "properties": dict(_FIELDS, parts={
+    "properties": dict(_FIELDS, vary=_VARY, parts={
         "type": "array",
         "items": {"type": "object", "additionalProperties": False, "properties": _FIELDS},
     }),
