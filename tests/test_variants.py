@@ -1,0 +1,220 @@
+"""Variants: vary: resolved before loading, deterministic builds, rosters, check, grading a variant."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from generator.cli import main
+from generator.errors import ProblemErrors
+from generator.spec import load_problem
+from generator.variants import pick, read_vary
+
+LAYER = """\
+id: layer
+title: A layer with {g}
+statement: Differentiate $\\mathrm{{g}}({c}\\,\\mathbf{A}\\mathbf{{v}})$.
+vary:
+  g: [tanh, sigmoid, exp]
+  c: [2, -1/2]
+  v: [x, u]
+symbols: {M: dim, N: dim, A: [M, N], "{v}": [N]}
+define:
+  f: "{g}(z)"
+  z: "{c} * A @ {v}"
+find: "df/d{v}"
+"""
+
+
+def write(tmp_path, text=LAYER, name="layer.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def test_a_plain_load_is_the_first_choices(tmp_path):
+    problem = load_problem(write(tmp_path))
+    part = problem.parts[0]
+    assert problem.id == "layer" and problem.title == "A layer with tanh"
+    assert [d.text for d in part.define] == ["tanh(z)", "2 * A @ x"]
+    assert part.find[0].text == "df/dx" and part.symbol("x").shape == ("N", 1)
+
+
+def test_variants_are_built_checked_and_say_their_choices(tmp_path):
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--variants", "4", "--seed", "11", "--out", out, "--format", "md,json")
+    assert res.exit_code == 0, res.output
+    names = files(out)
+    assert sorted(names) == sorted([f"layer-v0{i}.{e}" for i in range(1, 5) for e in ("md", "json")]
+                                   + ["layer-variants.csv"])
+    table = names["layer-variants.csv"].decode().splitlines()
+    assert table[0] == "variant,id,g,c,v" and len(table) == 5
+    assert len(set(table[1:])) == 4 and len({r.split(",", 2)[2] for r in table[1:]}) == 4   # all differ
+    for row in table[1:]:
+        name, pid, g, c, v = row.split(",")
+        trace = json.loads(names[f"{pid}.json"])
+        problem = trace["problem"]
+        assert problem["id"] == pid and "vary" not in problem
+        assert problem["define"] == {"f": f"{g}(z)", "z": f"{'(-1/2)' if c == '-1/2' else c} * A @ {v}"}
+        assert problem["find"] == f"df/d{v}" and problem["symbols"][v] == ["N"]
+        assert trace["parts"][0]["results"][0]["check"]["max_rel_error"] < 1e-6
+        assert f"A layer with {g}" in names[f"{pid}.md"].decode()
+
+
+def test_same_seed_same_bytes_other_seed_other_variants(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((a, 3), (b, 3), (c, 4)):
+        assert run("build", write(tmp_path), "--variants", "3", "--seed", seed, "--out", out,
+                   "--format", "md,tex,json").exit_code == 0
+    assert files(a) == files(b)
+    assert files(a)["layer-variants.csv"] != files(c)["layer-variants.csv"]
+
+
+def test_variants_do_not_depend_on_pythonhashseed(tmp_path):
+    tables = []
+    for hashseed in ("1", "2"):
+        out = tmp_path / f"out{hashseed}"
+        env = dict(os.environ, PYTHONHASHSEED=hashseed)
+        subprocess.run([sys.executable, "-m", "generator.cli", "build", str(write(tmp_path)), "--variants", "5",
+                        "--seed", "9", "--out", str(out), "--format", "json"], check=True, env=env,
+                       capture_output=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+        tables.append(files(out))
+    assert tables[0] == tables[1]
+
+
+def test_more_variants_than_combinations_repeat_and_say_so(tmp_path):
+    vary = read_vary(LAYER, "l.yaml")
+    picked, note = pick(vary, 15, seed=1)
+    assert vary.count == 12 and "only 12 different combination(s)" in note
+    assert len({c for _, c in picked[:12]}) == 12 and picked[12][1] == picked[0][1]
+    assert [n for n, _ in picked][:2] == ["v01", "v02"]
+
+
+def test_a_roster_names_one_variant_per_student(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,email\nana,a@x\nben,b@x\ncleo,c@x\n")
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out, "--format", "json")
+    assert res.exit_code == 0, res.output
+    names = files(out)
+    assert {"layer-ana.json", "layer-ben.json", "layer-cleo.json"} <= set(names)
+    table = names["layer-variants.csv"].decode().splitlines()
+    assert table[0] == "student,id,g,c,v" and table[1].startswith("ana,layer-ana,")
+    # the same student gets the same variant whatever the roster's order and length
+    roster.write_text("student\ncleo\nana\n")
+    out2 = tmp_path / "out2"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out2,
+               "--format", "json").exit_code == 0
+    assert (out2 / "layer-ana.json").read_bytes() == names["layer-ana.json"]
+
+
+@pytest.mark.parametrize("roster, message", [
+    ("student\n=cmd|calc\n", "a student id names files"),
+    ("student\n../../etc\n", "a student id names files"),
+    ("student\nana\nana\n", "ana is also on line 2"),
+    ("name\nana\n", "the header lacks the column(s) student"),
+])
+def test_a_bad_roster_is_refused_with_its_line(tmp_path, roster, message):
+    (tmp_path / "r.csv").write_text(roster)
+    res = run("build", write(tmp_path), "--roster", tmp_path / "r.csv", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and message in res.output and "r.csv:" in res.output, res.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_usage(tmp_path):
+    assert run("build", write(tmp_path), "--variants", "0").exit_code == 2
+    roster = tmp_path / "r.csv"
+    roster.write_text("student\nana\n")
+    assert run("build", write(tmp_path), "--variants", "2", "--roster", roster).exit_code == 2
+    assert run("build", write(tmp_path), "--variants", "2", "--combine", "all").exit_code == 2
+
+
+def test_a_file_without_vary_is_noted_not_built(tmp_path):
+    p = write(tmp_path, "id: q\nsymbols: {D: dim, x: [D]}\ndefine: {f: x.T @ x}\nfind: df/dx\n", "q.yaml")
+    res = run("build", p, "--variants", "2", "--out", tmp_path / "out")
+    assert res.exit_code == 0 and "no vary: field" in res.output
+
+
+# --- grading a variant --------------------------------------------------------------------------
+
+def test_each_student_is_graded_against_their_own_variant(tmp_path):
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--variants", "12", "--seed", "1", "--out", out,
+               "--format", "json").exit_code == 0
+    rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
+    tanh2 = next(r for r in rows if r[2:] == ["tanh", "2", "x"])
+    exp_u = next(r for r in rows if r[2] == "exp" and r[4] == "u")
+    right = "2 * diag(1 - tanh(z)**2) @ A"
+    res = run("grade", out / f"{tanh2[1]}.json", "--find", "df/dx", "--answer", right, "--json")
+    assert res.exit_code == 0 and json.loads(res.output)["correct"], res.output
+    res = run("grade", out / f"{exp_u[1]}.json", "--find", "df/du", "--answer", right.replace("tanh", "exp"))
+    assert res.exit_code == 1
+
+
+# --- check ----------------------------------------------------------------------------------------
+
+def check(tmp_path, text):
+    res = run("check", write(tmp_path, text))
+    return res.exit_code, res.output
+
+
+def test_check_names_the_choice_that_breaks_the_shapes(tmp_path):
+    code, out = check(tmp_path, LAYER.replace("v: [x, u]", "v: [x, u, A]"))
+    assert code == 1
+    assert "vary: 6 of 18 combination(s) of the choices fail; every one with v=A" in out
+    assert "layer.yaml:8:" in out and "(with g=tanh, c=2, v=A)" in out
+
+
+def test_check_names_a_function_that_does_not_fit(tmp_path):
+    code, out = check(tmp_path, LAYER.replace("[tanh, sigmoid, exp]", "[tanh, det]"))
+    assert code == 1 and "every one with g=det" in out
+    # the caret is under the placeholder in the original file, not in the resolved text
+    assert "layer.yaml:10:7: define.f: det needs a square matrix, got M×1 (with g=det, c=2, v=x)" in out
+    assert '\n      f: "{g}(z)"\n          ^' in out
+
+
+def test_check_accepts_the_bank_example(root):
+    res = run("check", root / "problems" / "variants")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("change, message", [
+    (("{c} * A", "{k} * A"), "layer.yaml:11:7: define.z: unknown placeholder {k} (vary declares: c, g, v)"),
+    (("c: [2, -1/2]", "c: [2, -1/2]\n  w: [1, 2]"), "vary.w: the placeholder {w} is not used"),
+    (("c: [2, -1/2]", "c: [2, x.T @ x]"), "vary.c[1]: 'x.T @ x': a choice is a number"),
+    (("c: [2, -1/2]", "c: [2, 2]"), "the choice 2 is given twice"),
+    (("c: [2, -1/2]", "c: []"), "the choices are a non-empty list"),
+    (("c: [2, -1/2]", "c: [[1], 2]"), "a choice is a number or a name, not a list"),
+    (("c: [2, -1/2]", "c: [true, 2]"), "a choice is a number"),
+])
+def test_check_reports_bad_vary_with_positions(tmp_path, change, message):
+    code, out = check(tmp_path, LAYER.replace(*change))
+    assert code == 1 and message in out, out
+    assert "Traceback" not in out
+
+
+def test_a_placeholder_in_latex_braces_of_a_statement_is_left_alone(tmp_path):
+    problem = load_problem(write(tmp_path))
+    assert problem.statement == "Differentiate $\\mathrm{tanh}(2\\,\\mathbf{A}\\mathbf{x})$."
+    text = LAYER.replace("statement: Differentiate", "statement: With $\\mathbf{q}$, differentiate")
+    assert "\\mathbf{q}" in load_problem(write(tmp_path, text)).statement
+
+
+def test_an_alias_bomb_in_a_file_with_vary_ends_quickly(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8))
+    with pytest.raises(ProblemErrors):
+        load_problem(write(tmp_path, "vary: {g: [exp]}\n" + bomb))
