@@ -101,9 +101,28 @@ def _claimed(entry: dict, env: dict, dims: dict) -> np.ndarray:
     return _arrange(val, len(entry["shape"]["of"]), wrt)
 
 
+def _first_choices(doc: dict) -> dict:
+    """A file with ``vary``: its placeholders replaced by their first choices (what a plain build
+    solves), written here apart from ``generator/variants.py``; in an expression in parentheses,
+    which Python's ast drops (``(tanh)(z)`` is ``tanh(z)``)."""
+    vary = doc.pop("vary", None) or {}
+    first = {"{" + k + "}": str(v[0]) for k, v in vary.items()}
+
+    def sub(v, expr: bool):
+        if isinstance(v, dict):
+            return {sub(k, False): sub(x, expr or k == "define") for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x, expr) for x in v]
+        if isinstance(v, str):
+            for k, c in first.items():
+                v = v.replace(k, f"({c})" if expr else c)
+        return v
+    return sub(doc, False) if first else doc
+
+
 def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -> float:
     with open(problem_path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+        doc = _first_choices(yaml.safe_load(fh))
     parts = {p["id"]: p for p in _parts(doc)}
     rng = np.random.default_rng(12345)
     worst = 0.0

@@ -218,3 +218,24 @@ def test_an_alias_bomb_in_a_file_with_vary_ends_quickly(tmp_path):
         for i in range(8))
     with pytest.raises(ProblemErrors):
         load_problem(write(tmp_path, "vary: {g: [exp]}\n" + bomb))
+
+
+def test_every_variant_of_the_bank_example_against_independent_differences(root, tmp_path):
+    """All the combinations of the bank's example, each solved and its printed results checked by the
+    tests' own evaluator against the resolved problem its JSON carries."""
+    import yaml
+    from bank_check import check_trace
+    from generator.build import render_outputs, solve_problem
+    from generator.variants import plan
+
+    path = root / "problems" / "variants" / "activation-layer.yaml"
+    (vary, base_id, variants), note = plan(path, 24, seed=0)
+    assert base_id == "activation-layer" and vary.count == 24 and not note
+    assert len({v.combo for v in variants}) == 24
+    for v in variants:
+        sol = solve_problem(v.problem)
+        assert not sol.failed, (v.name, sol.failed)
+        trace = json.loads(render_outputs(sol, ("json",), problem_data=v.data)["json"])
+        resolved = tmp_path / f"{v.problem.id}.yaml"
+        resolved.write_text(yaml.safe_dump(trace["problem"], sort_keys=False))
+        assert check_trace(resolved, trace) < 1e-5, v.name
