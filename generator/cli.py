@@ -268,7 +268,8 @@ def schema() -> None:
               "(default: print it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def grade(file, part_id, find, answer, answers, out, as_json) -> None:
-    """Judge a student's answer to a find of FILE (a problem file, or a variant's JSON).
+    """Judge a student's answer to a find of FILE (a problem file, or a variant's JSON; or, with
+    --answers, the <id>-variants.csv of a --roster build: each student against their own variant).
 
     Exit status: 0 correct, 1 incorrect or unreadable, 2 bad usage.  With --answers, every row
     is graded (exit 0) and a summary per find is printed."""
@@ -284,6 +285,17 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
         raise click.UsageError("with --answers, the part and find of each answer are columns of the CSV")
     if out is not None and answers is None:
         raise click.UsageError("--out is for --answers")
+    if file.endswith(".csv"):
+        if answers is None:
+            raise click.UsageError("a variants CSV (from build --roster) is graded with --answers CSV")
+        from .grade import grade_roster
+        try:
+            graded = grade_roster(file, answers)
+        except ProblemErrors as exc:
+            echo(exc.format(caret=True), err=True)
+            sys.exit(2)
+        _grade_report(graded, out, as_json)
+        return
     try:
         session = Session(load(file))
         if answer is not None:

@@ -312,9 +312,13 @@ class Graded:
 def grade_table(session: Session, path: str) -> list[Graded]:
     """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
     from .csvfiles import read_table
-    table = read_table(path, ("student", "find", "answer"), ("part",))
-    errors, todo = list(table.errors), []
-    for row in table.rows:
+    if isinstance(path, _Rows):
+        table, chosen = path.table, path.rows
+    else:
+        table = read_table(path, ("student", "find", "answer"), ("part",))
+        chosen = table.rows
+    errors, todo = list(table.errors) if chosen is table.rows else [], []
+    for row in chosen:
         student = row.cells["student"].strip()
         if not student:
             errors.append(table.error(row, "student", "the student cell is empty"))
@@ -334,6 +338,43 @@ def grade_table(session: Session, path: str) -> list[Graded]:
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
     return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for student, g, answer in todo]
+
+
+def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
+    """A class on its variants: ``<id>-variants.csv`` of a ``--roster`` build says which variant each
+    student has (its ``<variant id>.json`` beside it); each answer is graded against its student's."""
+    from .csvfiles import read_table
+    table = read_table(variants_csv, ("student", "id"))
+    if table.errors:
+        raise ProblemErrors(list(table.errors))
+    folder = Path(variants_csv).parent
+    own = {r.cells["student"].strip(): r.cells["id"].strip() for r in table.rows}
+    rows = read_table(answers, ("student", "find", "answer"), ("part",))
+    errors = list(rows.errors)
+    by_variant: dict[str, list] = {}
+    for row in rows.rows:
+        pid = own.get(row.cells["student"].strip())
+        if pid is None or not pid or "/" in pid or pid.startswith("."):
+            errors.append(rows.error(row, "student", f"{row.cells['student'].strip()[:40]!r} is not in "
+                                     f"{variants_csv}"))
+            continue
+        by_variant.setdefault(pid, []).append(row)
+    if errors:
+        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
+    graded: dict[int, Graded] = {}
+    for pid, variant_rows in by_variant.items():
+        session = Session(load(folder / f"{pid}.json"))
+        sub = _Rows(rows, variant_rows)
+        for row, g in zip(variant_rows, grade_table(session, sub)):
+            graded[row.line] = g
+    return [graded[line] for line in sorted(graded)]
+
+
+class _Rows:
+    """Some rows of a read table, graded as a table of their own (``grade_table`` takes either)."""
+
+    def __init__(self, table, rows):
+        self.table, self.rows = table, rows
 
 
 def results_csv(graded: list[Graded]) -> str:

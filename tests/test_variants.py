@@ -239,3 +239,27 @@ def test_every_variant_of_the_bank_example_against_independent_differences(root,
         resolved = tmp_path / f"{v.problem.id}.yaml"
         resolved.write_text(yaml.safe_dump(trace["problem"], sort_keys=False))
         assert check_trace(resolved, trace) < 1e-5, v.name
+
+
+def test_a_class_is_graded_on_its_variants_from_the_roster_table(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\nben\ncleo\n")
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out,
+               "--format", "json").exit_code == 0
+    chosen = {r.split(",")[0]: r.split(",")[2:] for r in (out / "layer-variants.csv").read_text().splitlines()[1:]}
+    lines = ["student,part,find,answer"]
+    for student, (g, c, v) in chosen.items():
+        deriv = {"tanh": "(1 - tanh(z)**2)", "sigmoid": "sigmoid(z) * (1 - sigmoid(z))", "exp": "exp(z)"}[g]
+        c_text = "(-1/2)" if c == "-1/2" else c
+        lines.append(f"{student},,df/d{v},{c_text} * diag({deriv}) @ A")      # right, each for their own
+        lines.append(f"{student},,df/d{v},{c_text} * A.T @ diag({deriv})")    # transposed
+    (tmp_path / "answers.csv").write_text("\n".join(lines) + "\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output
+    rows = (tmp_path / "r.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[3] for r in rows] == ["true", "false"] * 3
+    assert all("shape transposed" in r for r in rows[1::2])
+    (tmp_path / "answers.csv").write_text("student,part,find,answer\nzoe,,df/dx,x\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv")
+    assert res.exit_code == 2 and "answers.csv:2:1: student: 'zoe' is not in" in res.output
