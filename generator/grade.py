@@ -82,7 +82,10 @@ def load(path: str | Path) -> Problem:
         raise ProblemErrors([ProblemError(Location(fname), 'no "problem" in this JSON: only a variant\'s trace '
                                           "(stepgen build --variants/--roster) carries the problem it was built from")])
     import yaml
-    text = yaml.safe_dump(problem, sort_keys=False, allow_unicode=True, width=10**6)
+    try:
+        text = yaml.safe_dump(problem, sort_keys=False, allow_unicode=True, width=10**6)
+    except (yaml.YAMLError, RecursionError):
+        raise ProblemErrors([ProblemError(Location(fname), '"problem" is not a problem in the file format')]) from None
     return parse_problem(text, f"{fname}#problem", default_id=path.stem)
 
 
@@ -115,7 +118,7 @@ class Grader:
     """One find of one part, derived and checked once; ``grade`` judges one answer's text."""
 
     def __init__(self, problem: Problem, part: Part, target: Target, result):
-        from .sizes import ORDERS, dim_sizes
+        from .sizes import ORDERS
         self.problem, self.part, self.target, self.result = problem, part, target, result
         self.scope = _scope({s.name: s for s in part.symbols})
         self.shapes = {d.name: d.expr.shape for d in part.define}
@@ -124,7 +127,6 @@ class Grader:
         self.expected_dims = ex.shape_str(result.result.shape)
         self.what = f"{target.text} in {result.layout} layout"
         self.cache: dict[str, Verdict] = {}
-        self._sizes_first = dim_sizes(part.dims, ORDERS[0])
 
     def _points(self, part: Part, orders, salt: str) -> list[tuple[dict, list]]:
         """(sizes, points) for each assignment of sizes where random points can be drawn."""
@@ -294,6 +296,9 @@ class Session:
             if ps.error:
                 raise GradeUsage(f"cannot grade: stepgen could not derive this problem: {ps.error}")
             result = next(r for r in ps.results if (r.of, r.wrt, r.order) == (target.of, target.wrt, target.order))
+            if getattr(result, "tensor", False):
+                raise GradeUsage(f"{target.text} is a tensor, which no expression of the language writes: "
+                                 "it cannot be answered as one")
             self.graders[key] = Grader(self.problem, part, target, result)
         return self.graders[key]
 

@@ -324,3 +324,15 @@ def test_a_variant_json_that_is_not_one(tmp_path):
     (tmp_path / "t.json").write_bytes(b"\xff\xfe")
     res = run("grade", tmp_path / "t.json", "--find", "df/dx", "--answer", "x")
     assert res.exit_code == 2 and "not a JSON file" in res.output
+
+
+def test_a_tensor_find_cannot_be_graded(root):
+    res = run("grade", root / "problems" / "tensor" / "outer-product.yaml", "--find", "dM/dx", "--answer", "x")
+    assert res.exit_code == 2 and "is a tensor" in res.output
+
+
+def test_a_hessian_is_graded_too(tmp_path):
+    p = write(tmp_path, "id: h\nsymbols: {D: dim, x: [D], A: [D, D]}\ndefine: {f: x.T @ A @ x}\nfind: d2f/dx2\n")
+    assert run("grade", p, "--find", "d2f/dx2", "--answer", "A + A.T").exit_code == 0
+    res = run("grade", p, "--find", "d2f/dx2", "--answer", "2 * A", "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["diagnosis"] == ["assumption"]

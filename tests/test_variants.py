@@ -263,3 +263,14 @@ def test_a_class_is_graded_on_its_variants_from_the_roster_table(tmp_path):
     (tmp_path / "answers.csv").write_text("student,part,find,answer\nzoe,,df/dx,x\n")
     res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv")
     assert res.exit_code == 2 and "answers.csv:2:1: student: 'zoe' is not in" in res.output
+
+
+def test_the_schema_accepts_the_bank_example_and_refuses_bad_vary(root):
+    import jsonschema
+    import yaml
+    from generator.schema import SCHEMA
+    doc = yaml.safe_load((root / "problems" / "variants" / "activation-layer.yaml").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    for bad in ({"g": []}, {"g": [[1]]}, {"g": ["x.T @ x"]}, {"1g": [2]}, {"g": [2, 2]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(dict(doc, vary=bad), SCHEMA)
