@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -317,13 +318,22 @@ class Graded:
 def grade_table(session: Session, path: str) -> list[Graded]:
     """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
     from .csvfiles import read_table
-    if isinstance(path, _Rows):
-        table, chosen = path.table, path.rows
-    else:
-        table = read_table(path, ("student", "find", "answer"), ("part",))
-        chosen = table.rows
-    errors, todo = list(table.errors) if chosen is table.rows else [], []
-    for row in chosen:
+    table = read_table(path, ANSWER_COLUMNS, ("part",))
+    errors, todo = _checked(session, table, table.rows)
+    errors = list(table.errors) + errors
+    if errors:
+        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
+    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in todo]
+
+
+ANSWER_COLUMNS = ("student", "find", "answer")
+
+
+def _checked(session: Session, table, rows) -> tuple[list, list]:
+    """The errors of ``rows`` (an empty student, an unknown part or find) and what to grade:
+    (line, student, grader, answer text); each find is derived here, once."""
+    errors, todo = [], []
+    for row in rows:
         student = row.cells["student"].strip()
         if not student:
             errors.append(table.error(row, "student", "the student cell is empty"))
@@ -339,47 +349,42 @@ def grade_table(session: Session, path: str) -> list[Graded]:
         except GradeUsage as exc:
             errors.append(table.error(row, "find", str(exc)))
             continue
-        todo.append((student, g, row.cells["answer"]))
-    if errors:
-        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for student, g, answer in todo]
+        todo.append((row.line, student, g, row.cells["answer"]))
+    return errors, todo
 
 
 def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
     """A class on its variants: ``<id>-variants.csv`` of a ``--roster`` build says which variant each
-    student has (its ``<variant id>.json`` beside it); each answer is graded against its student's."""
+    student has (its ``<variant id>.json`` beside it); each answer is graded against its student's.
+    Every row is checked (every variant loaded, every find derived) before any is graded."""
     from .csvfiles import read_table
-    table = read_table(variants_csv, ("student", "id"))
-    if table.errors:
-        raise ProblemErrors(list(table.errors))
+    roster = read_table(variants_csv, ("student", "id"))
+    if roster.errors:
+        raise ProblemErrors(list(roster.errors))
     folder = Path(variants_csv).parent
-    own = {r.cells["student"].strip(): r.cells["id"].strip() for r in table.rows}
-    rows = read_table(answers, ("student", "find", "answer"), ("part",))
-    errors = list(rows.errors)
+    own = {r.cells["student"].strip(): r.cells["id"].strip() for r in roster.rows}
+    table = read_table(answers, ANSWER_COLUMNS, ("part",))
+    errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
-    for row in rows.rows:
-        pid = own.get(row.cells["student"].strip())
-        if pid is None or not pid or "/" in pid or pid.startswith("."):
-            errors.append(rows.error(row, "student", f"{row.cells['student'].strip()[:40]!r} is not in "
-                                     f"{variants_csv}"))
+    for row in table.rows:
+        pid = own.get(row.cells["student"].strip(), "")
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", pid):
+            errors.append(table.error(row, "student", f"{row.cells['student'].strip()[:40]!r} is not in "
+                                      f"{variants_csv}"))
             continue
         by_variant.setdefault(pid, []).append(row)
+    for pid, rows in by_variant.items():
+        try:
+            session = Session(load(folder / f"{pid}.json"))
+        except (ProblemErrors, GradeUsage) as exc:
+            errors += [table.error(r, "student", f"the variant {pid}: {str(exc).splitlines()[0]}") for r in rows]
+            continue
+        e, t = _checked(session, table, rows)
+        errors += e
+        todo += t
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    graded: dict[int, Graded] = {}
-    for pid, variant_rows in by_variant.items():
-        session = Session(load(folder / f"{pid}.json"))
-        sub = _Rows(rows, variant_rows)
-        for row, g in zip(variant_rows, grade_table(session, sub)):
-            graded[row.line] = g
-    return [graded[line] for line in sorted(graded)]
-
-
-class _Rows:
-    """Some rows of a read table, graded as a table of their own (``grade_table`` takes either)."""
-
-    def __init__(self, table, rows):
-        self.table, self.rows = table, rows
+    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in sorted(todo)]
 
 
 def results_csv(graded: list[Graded]) -> str:
