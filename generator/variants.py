@@ -45,6 +45,7 @@ MAX_PLACEHOLDERS = 10
 MAX_CHOICES = 50              # per placeholder
 MAX_CHOICE_CHARS = 40
 MAX_CHECKED = 64              # combinations ``check`` loads
+MAX_CHECKED_CHARS = 4 * 1024 * 1024    # ... and characters of them in all (a large file: fewer)
 MAX_VARIANTS = 999
 HAS_VARY = re.compile(r"""^["']?vary["']?\s*:""", re.M)
 # fields whose text is an expression (or a name): a placeholder there must be declared, and a
@@ -380,14 +381,16 @@ def check_combinations(path: str | Path) -> list[str]:
     if vary is None:
         return []
     total = vary.count
-    if total <= MAX_CHECKED:
+    # at most MAX_CHECKED loads, and fewer of a large file: the work stays a bounded multiple of one load
+    bound = max(1, min(MAX_CHECKED, MAX_CHECKED_CHARS // max(len(text), 1)))
+    if total <= bound:
         combos = [vary.combination(i) for i in range(total)]
     else:
         # each choice at least once, then a seeded sample
         combos = [tuple(k if j == i else 0 for j in range(len(vary.names)))
                   for i, c in enumerate(vary.choices) for k in range(len(c))]
-        rest = random.Random(0).sample(range(total), min(total, MAX_CHECKED))
-        combos = list(dict.fromkeys(combos + [vary.combination(i) for i in rest]))[:max(MAX_CHECKED, len(combos))]
+        rest = random.Random(0).sample(range(total), min(total, bound))
+        combos = list(dict.fromkeys(combos + [vary.combination(i) for i in rest]))[:bound]
     failed: list[tuple[tuple[int, ...], ProblemErrors]] = []
     for combo in combos:
         try:

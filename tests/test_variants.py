@@ -274,3 +274,17 @@ def test_the_schema_accepts_the_bank_example_and_refuses_bad_vary(root):
     for bad in ({"g": []}, {"g": [[1]]}, {"g": ["x.T @ x"]}, {"1g": [2]}, {"g": [2, 2]}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(dict(doc, vary=bad), SCHEMA)
+
+
+def test_check_of_many_combinations_is_bounded(tmp_path, monkeypatch):
+    import time
+    from generator import variants
+    many = LAYER.replace("c: [2, -1/2]", "c: [" + ", ".join(str(k) for k in range(2, 52)) + "]").replace(
+        "g: [tanh, sigmoid, exp]", "g: [tanh, sigmoid, exp, sin, cos, softplus]")
+    calls = []
+    original = variants.load_variant
+    t = time.perf_counter()
+    monkeypatch.setattr(variants, "load_variant", lambda *a, **k: calls.append(a[3]) or original(*a, **k))
+    assert variants.check_combinations(write(tmp_path, many)) == []
+    assert len(calls) == variants.MAX_CHECKED and time.perf_counter() - t < 30
+    assert {c[0] for c in calls} == set(range(6)) and {c[1] for c in calls} == set(range(50))  # every choice
