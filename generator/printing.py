@@ -275,6 +275,17 @@ class LatexPrinter:
         name = self.names.get(e.name) or symbol_latex(e.name, False)
         return name + self.LEFT + ", ".join(self.print(a) for a in e.args) + self.RIGHT
 
+    def _print_dim(self, e: Expr) -> str:
+        """A dimension used as a number: N, as in its shapes."""
+        return self.names.get(e.name) or symbol_latex(e.name, False)
+
+    def _print_const(self, e: Expr) -> str:
+        return {"pi": r"\pi", "e": r"\mathrm{e}"}[e.name]
+
+    def _print_stack(self, e: Expr) -> str:
+        """A list literal: its entries (scalars, or rows) one per row of a bmatrix."""
+        return r"\begin{bmatrix} " + r" \\ ".join(self.print(a) for a in e.args) + r" \end{bmatrix}"
+
     # -- line breaking: one decision on the tree ------------------------------------------------
 
     def segments(self, e: Expr, width: float) -> list[str]:
