@@ -318,6 +318,25 @@ def stack(entries) -> Expr:
     return Expr("stack", entries, norm_shape(len(entries), cols))
 
 
+def into_stack(op: str, args: tuple) -> Expr | None:
+    """Scalars times a list, and lists (plus scalars) added, as one list, entry by entry
+    (``2 [a, b] + [c, d]`` is ``[2 a + c, 2 b + d]``); ``None`` where ``op(args)`` is not that."""
+    if op not in ("mul", "add"):
+        return None
+    arrays = [a for a in args if a.shape != ()]
+    if not arrays or any(a.op != "stack" for a in arrays):
+        return None
+    scalars = [a for a in args if a.shape == ()]
+    if op == "mul":
+        if len(arrays) != 1:
+            return None
+        return stack(mul(*scalars, t) for t in arrays[0].args)
+    n = len(arrays[0].args)
+    if any(len(a.args) != n for a in arrays):
+        return None
+    return stack(add(*scalars, *(a.args[i] for a in arrays)) for i in range(n))
+
+
 def builtin_calls(e: Expr) -> frozenset[str]:
     """The built-in function names that ``to_text(e)`` writes (``diag`` for ``diagpart``)."""
     out = set()

@@ -208,7 +208,7 @@ class LatexPrinter:
         base = self.print(a)
         if a.op == "norm":
             return base + "^{" + exp + "}"
-        if a.op in ("sym", "num") and self.prec(a) == 5 and not ("^" in base):
+        if a.op in ("sym", "num", "dim", "const") and self.prec(a) == 5 and not ("^" in base):
             return base + "^{" + exp + "}"
         return self.LEFT + base + self.RIGHT + r"^{" + exp + "}"
 
@@ -284,7 +284,8 @@ class LatexPrinter:
 
     def _print_stack(self, e: Expr) -> str:
         """A list literal: its entries (scalars, or rows) one per row of a bmatrix."""
-        return r"\begin{bmatrix} " + r" \\ ".join(self.print(a) for a in e.args) + r" \end{bmatrix}"
+        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self.print(a) for a in e.args]     # a zero row
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
     # -- line breaking: one decision on the tree ------------------------------------------------
 

@@ -30,8 +30,14 @@ _FIELDS = {
     "statement": {"type": "string", "description": "Markdown with $...$ math"},
     "hint": {"type": "string"},
     "symbols": {"type": "object", "additionalProperties": _SYMBOL},
-    "define": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
-               "description": "name: expression, the function first"},
+    "define": {"type": "object",
+               "additionalProperties": {"oneOf": [
+                   {"type": ["string", "number"]},
+                   {"type": "array", "items": {"type": ["string", "number"]}, "maxItems": 64,
+                    "description": "a list literal [a, b]: a column vector of scalars"}]},
+               "description": "name: expression, the function first. A declared dim is a number (1/N * sum(v)); "
+                              "pi and e are constants unless the problem declares those names; [a, b] is a column "
+                              "vector"},
     "find": {"oneOf": [{"type": "string", "pattern": "^d2?[A-Za-z][A-Za-z0-9_]*/d[A-Za-z][A-Za-z0-9_]*2?$"},
                        {"type": "array", "items": {"type": "string"}}]},
     "method": {"enum": ["chain_rule", "componentwise", "direct"]},

@@ -718,10 +718,7 @@ class _Reader:
         def visit(name: str) -> None:
             value = data[name]
             vpath = path + (name,)
-            if isinstance(value, list) and value and all(
-                    isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-                # f: [log(x), sin(x)] is a YAML list of texts: the list literal, written again
-                value = "[" + ", ".join(str(v) for v in value) + "]"
+            value = _list_literal(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.err(vpath, f"an expression is text, not {_kind(value)}")
                 failed.add(name)
@@ -861,6 +858,7 @@ class _Reader:
                 self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})",
                          key=True)
                 continue
+            value = _list_literal(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.err(vpath, f"an answer is an expression, not {_kind(value)}")
                 continue
@@ -908,6 +906,15 @@ def _find_key(text: str) -> tuple | None:
     if m2:
         return (m2.group("f"), m2.group("x"), 2)
     return (m1.group("f"), m1.group("x"), 1) if m1 else None
+
+
+def _list_literal(value):
+    """``f: [log(x), sin(x)]`` is a YAML list of texts: the list literal, written again as text
+    (YAML split it at the commas, also those inside a call, which joining puts back)."""
+    if isinstance(value, list) and value and all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return value
 
 
 def _split_by_flow_comma(key, data: dict) -> bool:

@@ -184,7 +184,7 @@ class PartView:
             if n not in ex.builtin_names():
                 continue
             if n == "T":
-                out.append(f"here ${self.name(n)}$ is the {what}; $^\\top$ still means the transpose")
+                out.append(f"here ${self.name(n)}$ is the {what}, and the superscript $\\top$ still means the transpose")
                 continue
             builtin = {"e": "Euler's number", "pi": r"the constant $\pi$"}.get(n, f"the built-in function {n}")
             out.append(f"here ${self.name(n)}$ is the {what}, not {builtin}")
