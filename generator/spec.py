@@ -855,8 +855,10 @@ class _Reader:
             vpath = path + (key,) if isinstance(data, dict) else path
             i = keyed.get(_find_key(key)) if isinstance(key, str) else None
             if i is None:
-                self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})",
-                         key=True)
+                split = isinstance(data, dict) and _split_by_flow_comma(key, data)
+                self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})"
+                         + ("; a comma split an answer of a {...} mapping in two: quote the expression or "
+                            "use block style" if split else ""), key=True)
                 continue
             value = _list_literal(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -910,10 +912,19 @@ def _find_key(text: str) -> tuple | None:
 
 def _list_literal(value):
     """``f: [log(x), sin(x)]`` is a YAML list of texts: the list literal, written again as text
-    (YAML split it at the commas, also those inside a call, which joining puts back)."""
-    if isinstance(value, list) and value and all(
-            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+    (YAML split it at the commas, also those inside a call, which joining puts back).  A list
+    of lists becomes the nested literal, which the parser refuses with its own words."""
+    def text(v):
+        if isinstance(v, list) and v:
+            parts = [text(a) for a in v]
+            return None if None in parts else "[" + ", ".join(parts) + "]"
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            return str(v)
+        return None
+
+    if isinstance(value, list):
+        joined = text(value)
+        return value if joined is None else joined
     return value
 
 

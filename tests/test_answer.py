@@ -231,9 +231,10 @@ def test_hostile_answers_are_refused_cleanly(hostile):
 
 def test_an_answer_is_an_expression():
     # a YAML list of texts is the list literal [1, 2] (a 2×1 column, here of the wrong shape);
-    # a list of lists is no expression
+    # a list of lists the nested literal, which the language refuses; a list of mappings is no expression
     assert "the answer is 2×1" in load_error(LOGISTIC.format(answer="[1, 2]"))
-    assert "an answer is an expression, not a list" in load_error(LOGISTIC.format(answer="[[1, 2]]"))
+    assert "nested lists are not part of the expression language" in load_error(LOGISTIC.format(answer="[[1, 2]]"))
+    assert "an answer is an expression, not a list" in load_error(LOGISTIC.format(answer="[{a: 1}]"))
 
 
 # --- the comparison, as grading will use it -------------------------------------------------

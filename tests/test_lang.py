@@ -318,3 +318,44 @@ def test_random_lists_of_scalars_and_dims_as_numbers(t):
 @given(trees)
 def test_random_lists_by_a_matrix_are_tensors_or_right(t):
     check(f"[{t[0]}, 1].T @ [2, D]", "A")
+
+
+def test_lists_in_shapes_and_dim_arguments_are_clean_errors(tmp_path):
+    errs = load_errors(tmp_path, """\
+        id: hostile
+        title: t
+        parts:
+          - symbols: {N: dim, x: [[N]]}
+            define: {f: N}
+            find: df/dN
+          - symbols: {N: dim, x: [N]}
+            define:
+              f: eye([1, 2]) @ x
+            find: df/dx
+          - symbols: {N: dim, x: [N]}
+            define:
+              f: [[x.T @ x], [sum(x)]]
+            find: df/dx
+          - symbols: {N: dim, x: [N]}
+            define:
+              f: [x.T @ x, [sum(x)]]
+            find: df/dx
+        """)
+    text = "\n".join(errs)
+    assert "symbols.x[0]: a dim is a declared dim name or a positive integer, not ['N']" in text
+    assert "expected a declared dimension or a positive integer" in text
+    assert text.count("nested lists are not part of the expression language") == 2
+    assert all(":" in e.split(" ")[0] for e in errs)      # file:line:col on every line
+
+
+def test_an_answer_in_a_flow_mapping_split_by_a_comma_says_to_quote(tmp_path):
+    errs = load_errors(tmp_path, """\
+        id: flow-answer
+        title: t
+        symbols: {D: dim, w: [D], x: [D]}
+        define:
+          f: exp(w.T @ x)
+        find: df/dw
+        answer: {df/dw: exp(w.T @ x) * x.T, x)}
+        """)
+    assert any("'x)' is not a find" in e and "quote the expression" in e for e in errs)
