@@ -296,7 +296,7 @@ def const(name: str) -> Expr:
 # Entries are scalars (a column, Parr & Howard §4.5.3) or rows 1×n of the same n (a matrix, row
 # by row: what the Jacobian of a column of scalars by a vector is).  ``Expr("stack", entries)``.
 
-MAX_LIST = 64           # entries of one list literal (each a row of the printed matrix)
+MAX_LIST = 20           # entries of one list literal: each a row of the printed matrix, which fits a page
 
 
 def stack(entries) -> Expr:

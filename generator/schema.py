@@ -25,7 +25,7 @@ _SYMBOL = {
 
 # an expression; in YAML, [a, b] unquoted is a list of texts: the list literal, a column vector
 _EXPRESSION = {"oneOf": [{"type": ["string", "number"]},
-                         {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1, "maxItems": 64,
+                         {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1, "maxItems": 20,
                           "description": "a list literal [a, b]: a column vector of scalars"}]}
 
 _FIELDS = {
