@@ -359,3 +359,17 @@ def test_an_answer_in_a_flow_mapping_split_by_a_comma_says_to_quote(tmp_path):
         answer: {df/dw: exp(w.T @ x) * x.T, x)}
         """)
     assert any("'x)' is not a find" in e and "quote the expression" in e for e in errs)
+
+
+def test_a_zero_denominator_made_of_dims_is_a_clean_failure_not_a_crash(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(textwrap.dedent("""\
+        id: zero
+        title: t
+        symbols: {N: dim, x: [N]}
+        define:
+          f: x.T @ x / (N - N)
+        find: df/dx
+        """), encoding="utf-8")
+    sol = solve_problem(load_problem(p))
+    assert sol.failed and "no random point where every definition is finite" in sol.parts[0].error
