@@ -319,8 +319,13 @@ def stack(entries) -> Expr:
 
 
 def into_stack(op: str, args: tuple) -> Expr | None:
-    """Scalars times a list, and lists (plus scalars) added, as one list, entry by entry
-    (``2 [a, b] + [c, d]`` is ``[2 a + c, 2 b + d]``); ``None`` where ``op(args)`` is not that."""
+    """Scalars times a list, lists (plus scalars) added, a list divided by a scalar, the
+    Hadamard product of two lists, as one list, entry by entry (``2 [a, b] + [c, d]`` is
+    ``[2 a + c, 2 b + d]``); ``None`` where ``op(args)`` is not that."""
+    if op == "div" and args[0].op == "stack" and args[1].shape == ():
+        return stack(div(t, args[1]) for t in args[0].args)
+    if op == "had" and args[0].op == "stack" and args[1].op == "stack" and args[0].shape == args[1].shape:
+        return stack(mul(a, b) for a, b in zip(args[0].args, args[1].args))
     if op not in ("mul", "add"):
         return None
     arrays = [a for a in args if a.shape != ()]

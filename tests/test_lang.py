@@ -373,3 +373,13 @@ def test_a_zero_denominator_made_of_dims_is_a_clean_failure_not_a_crash(tmp_path
         """), encoding="utf-8")
     sol = solve_problem(load_problem(p))
     assert sol.failed and "no random point where every definition is finite" in sol.parts[0].error
+
+
+@pytest.mark.parametrize("text", ["2 * [s, t] + [t, 1]", "[s, t] / s", "[s, t] * [t, 2]", "[s, t] + s"])
+def test_the_simplifier_works_on_lists_entry_by_entry(text):
+    from generator.calculus.simplify import simplify
+    e = parse(text)
+    out = simplify(e)
+    assert out.op == "stack" and len(out.args) == 2
+    env = {"s": 0.7, "t": -1.1}
+    np.testing.assert_allclose(value(ex.to_text(out), env, {}), value(text, env, {}))
