@@ -342,13 +342,20 @@ def into_stack(op: str, args: tuple) -> Expr | None:
     return stack(add(*scalars, *(a.args[i] for a in arrays)) for i in range(n))
 
 
+def function_names() -> frozenset[str]:
+    """Every built-in function name: the one list that errors, shadowing and notes use (a new
+    table of functions joins here)."""
+    return frozenset(ELEMENTWISE) | frozenset(MATRIX_FUNCS)
+
+
 def builtin_calls(e: Expr) -> frozenset[str]:
     """The built-in function names that ``to_text(e)`` writes (``diag`` for ``diagpart``)."""
     out = set()
+    names = function_names()
     for n in nodes(e):
         if n.op == "fn":
             out.add(n.name)
-        elif n.op in ("inv", "det", "trace", "sum", "norm", "diag", "eye", "ones", "kron"):
+        elif n.op in names:
             out.add(n.op)
         elif n.op == "diagpart":
             out.add("diag")
@@ -365,7 +372,7 @@ def shadowed_in_text(e: Expr, declared) -> frozenset[str]:
 
 def builtin_names() -> tuple[str, ...]:
     """The names the language gives a meaning; a problem that declares one shadows it."""
-    return tuple(sorted(set(ELEMENTWISE) | set(MATRIX_FUNCS) | set(CONSTANTS) | {"T"}))
+    return tuple(sorted(function_names() | set(CONSTANTS) | {"T"}))
 
 
 # --- traversal ------------------------------------------------------------------
@@ -755,13 +762,13 @@ class _Parser:
             what = "a name from define"
         else:
             return ""
-        if name in ELEMENTWISE or name in MATRIX_FUNCS:
+        if name in function_names():
             return f"{name} is {what} in this problem, so {name}() is not the built-in function here"
         return f"{name} is {what}, not a function"
 
     def _unknown_function(self, name: str) -> str:
         """``unknown function 'x'``, the nearest name that exists, and the list of them."""
-        known = sorted(set(ELEMENTWISE) | set(MATRIX_FUNCS) | set(self.scope.functions))
+        known = sorted(function_names() | set(self.scope.functions))
         near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]}?" if near else ""
         return f"unknown function {name!r}{hint} (the functions: {', '.join(known)})"
