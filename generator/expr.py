@@ -19,6 +19,7 @@ it a derivative rule in ``calculus/rules.py``.
 from __future__ import annotations
 
 import ast
+import difflib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -275,6 +276,105 @@ def apply(name: str, args: tuple, shape: Shape) -> Expr:
     return Expr("apply", tuple(args), shape, name=name)
 
 
+# --- numbers with a name: a dimension used as a number, the constants pi and e ------------
+# A declared dim ``N`` in scalar arithmetic (``1/N * sum(v)``) is ``Expr("dim", name="N")``: a
+# scalar whose value is the size the numerical check gives N; its derivative is 0.  ``pi`` and
+# ``e`` are ``Expr("const", name=...)``, unless the problem declares those names (they shadow).
+
+CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def dim_value(name: str) -> Expr:
+    return Expr("dim", (), (), name=name)
+
+
+def const(name: str) -> Expr:
+    return Expr("const", (), (), name=name)
+
+
+# --- list literals: [a, b, c] is a column vector ------------------------------------------
+# Entries are scalars (a column, Parr & Howard §4.5.3) or rows 1×n of the same n (a matrix, row
+# by row: what the Jacobian of a column of scalars by a vector is).  ``Expr("stack", entries)``.
+
+MAX_LIST = 20           # entries of one list literal: each a row of the printed matrix, which fits a page
+
+
+def stack(entries) -> Expr:
+    entries = tuple(entries)
+    if not entries:
+        raise ExprError("an empty list is not a vector")
+    if len(entries) > MAX_LIST:
+        raise ExprError(f"a list has more than {MAX_LIST} entries")
+    first = entries[0].shape
+    for i, a in enumerate(entries):
+        if a.shape != () and a.shape[0] != 1:
+            raise ExprError(f"entry {i + 1} of the list is {shape_str(a.shape)}: a list's entries are "
+                            "scalars (a column vector) or rows of equal length (a matrix, row by row); "
+                            "nested lists and column vectors are not entries")
+        if a.shape != first:
+            raise ExprError(f"entry {i + 1} of the list is {shape_str(a.shape)}, entry 1 is "
+                            f"{shape_str(first)}: all entries have the same shape")
+    cols = 1 if first == () else first[1]
+    return Expr("stack", entries, norm_shape(len(entries), cols))
+
+
+def into_stack(op: str, args: tuple) -> Expr | None:
+    """Scalars times a list, lists (plus scalars) added, a list divided by a scalar, the
+    Hadamard product of two lists, as one list, entry by entry (``2 [a, b] + [c, d]`` is
+    ``[2 a + c, 2 b + d]``); ``None`` where ``op(args)`` is not that."""
+    if op == "div" and args[0].op == "stack" and args[1].shape == ():
+        return stack(div(t, args[1]) for t in args[0].args)
+    if op == "had" and args[0].op == "stack" and args[1].op == "stack" and args[0].shape == args[1].shape:
+        return stack(mul(a, b) for a, b in zip(args[0].args, args[1].args))
+    if op not in ("mul", "add"):
+        return None
+    arrays = [a for a in args if a.shape != ()]
+    if not arrays or any(a.op != "stack" for a in arrays):
+        return None
+    scalars = [a for a in args if a.shape == ()]
+    if op == "mul":
+        if len(arrays) != 1:
+            return None
+        return stack(mul(*scalars, t) for t in arrays[0].args)
+    n = len(arrays[0].args)
+    if any(len(a.args) != n for a in arrays):
+        return None
+    return stack(add(*scalars, *(a.args[i] for a in arrays)) for i in range(n))
+
+
+def function_names() -> frozenset[str]:
+    """Every built-in function name: the one list that errors, shadowing and notes use (a new
+    table of functions joins here)."""
+    return frozenset(ELEMENTWISE) | frozenset(MATRIX_FUNCS)
+
+
+def builtin_calls(e: Expr) -> frozenset[str]:
+    """The built-in function names that ``to_text(e)`` writes (``diag`` for ``diagpart``)."""
+    out = set()
+    names = function_names()
+    for n in nodes(e):
+        if n.op == "fn":
+            out.add(n.name)
+        elif n.op in names:
+            out.add(n.op)
+        elif n.op == "diagpart":
+            out.add("diag")
+        elif n.op == "zero":
+            out.add("ones")             # 0 * ones(D)
+    return frozenset(out)
+
+
+def shadowed_in_text(e: Expr, declared) -> frozenset[str]:
+    """The built-in functions ``to_text(e)`` calls whose names the problem declares: there the
+    text would mean the declared name, so ``e`` has no text form in that problem."""
+    return builtin_calls(e) & frozenset(declared)
+
+
+def builtin_names() -> tuple[str, ...]:
+    """The names the language gives a meaning; a problem that declares one shadows it."""
+    return tuple(sorted(function_names() | set(CONSTANTS) | {"T"}))
+
+
 # --- traversal ------------------------------------------------------------------
 
 def nodes(*roots: Expr) -> Iterator[Expr]:
@@ -340,6 +440,8 @@ def rebuild(e: Expr, args: tuple) -> Expr:
         return apply(e.name, args, e.shape)
     if op == "pd":
         return Expr("pd", tuple(args), e.shape, name=e.name, value=e.value)
+    if op == "stack":
+        return stack(args)
     raise ExprError(f"cannot rebuild {op}")
 
 
@@ -463,6 +565,8 @@ def constant_value(e: Expr, memo: dict | None = None) -> float | None:
 def _constant_value(e: Expr, memo: dict) -> float | None:
     if e.op == "num":
         return float(e.value)
+    if e.op == "const":
+        return CONSTANTS[e.name]
     if e.shape != () or not e.args or e.op in ("apply", "pd"):
         return None
     vals = []
@@ -505,6 +609,8 @@ class Scope:
 
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
+_OTHER_BINOPS = {ast.BitXor: "^", ast.BitOr: "|", ast.BitAnd: "&", ast.Mod: "%", ast.FloorDiv: "//",
+                 ast.LShift: "<<", ast.RShift: ">>"}
 
 _CONSTRUCT_NAMES = {
     ast.Lambda: "a lambda", ast.ListComp: "a comprehension", ast.SetComp: "a comprehension",
@@ -617,12 +723,55 @@ class _Parser:
             if shape is not None:
                 return sym(name, shape)
         if name in self.scope.dims:
-            raise self.error(node, f"{name} is a dimension; it can only be an argument of eye() or ones()")
+            return dim_value(name)          # N as a number: the size of the dimension
         if name in self.scope.functions:
             raise self.error(node, f"{name} is a function; call it with its arguments")
         if name in ELEMENTWISE or name in MATRIX_FUNCS:
             raise self.error(node, f"{name} is a function; call it with its arguments")
+        if name in CONSTANTS:
+            return const(name)
         raise self.error(node, f"undeclared name {name!r}")
+
+    def visit_List(self, node, depth) -> Expr:
+        """``[a, b, c]``: a column vector of scalars (rows of equal length: a matrix, row by row)."""
+        if len(node.elts) > MAX_LIST:
+            raise self.error(node, f"a list has more than {MAX_LIST} entries")
+        entries = []
+        for a in node.elts:
+            if isinstance(a, ast.List):
+                raise self.error(a, "nested lists are not part of the expression language: a list is a "
+                                    "column of scalars; to stack rows, write [u.T, v.T]")
+            entries.append(self.visit(a, depth))
+        if len(entries) == 1 and entries[0].shape == ():
+            return entries[0]
+        try:
+            return stack(entries)
+        except ExprError as exc:
+            raise self.error(node, exc.message) from None
+
+    def _not_a_function(self, name: str) -> str:
+        """Why ``name(...)`` is not a call here: ``name`` is declared as something else, which
+        shadows a built-in function of that name.  ``""`` if it may be a function."""
+        if name in self.scope.functions:
+            return ""
+        if name in self.scope.shapes:
+            what = "a declared " + ("scalar" if self.scope.shapes[name] == () else "array")
+        elif name in self.scope.dims:
+            what = "a declared dimension"
+        elif self.lookup is not None and self.lookup(name) is not None:
+            what = "a name from define"
+        else:
+            return ""
+        if name in function_names():
+            return f"{name} is {what} in this problem, so {name}() is not the built-in function here"
+        return f"{name} is {what}, not a function"
+
+    def _unknown_function(self, name: str) -> str:
+        """``unknown function 'x'``, the nearest name that exists, and the list of them."""
+        known = sorted(function_names() | set(self.scope.functions))
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        return f"unknown function {name!r}{hint} (the functions: {', '.join(known)})"
 
     def visit_UnaryOp(self, node, depth) -> Expr:
         a = self.visit(node.operand, depth)
@@ -635,6 +784,9 @@ class _Parser:
         raise self.error(node, "only unary + and - are allowed")
 
     def visit_BinOp(self, node, depth) -> Expr:
+        if isinstance(node.op, ast.BitXor):     # checked before the operands: in X^T, T is no name
+            raise ExprError("`^` is not a power or transpose here: write `X.T` or `x**2`",
+                            col=self._op_col(node, "^"))
         # A chain ``a + b - c + ...`` (or ``a * b * c``, ``a @ b @ c``) is one n-ary node, not one
         # level per operator: it is built in a loop, and its depth is that of the tree it builds.
         chain = [node]
@@ -662,7 +814,10 @@ class _Parser:
     def _binop(self, node, a: Expr, b: Expr) -> Expr:
         op = _BINOPS.get(type(node.op))
         if op is None:
-            raise self.error(node, f"the operator {type(node.op).__name__} is not part of the expression language")
+            sign = _OTHER_BINOPS.get(type(node.op))
+            what = f"`{sign}`" if sign else type(node.op).__name__
+            raise ExprError(f"the operator {what} is not part of the expression language",
+                            col=self._op_col(node, sign) if sign else node.col_offset)
         col = self._op_col(node, op)
         try:
             if a.op == "num" and b.op == "num":
@@ -729,6 +884,9 @@ class _Parser:
         name = node.func.id
         if name.startswith("_"):
             raise self.error(node, f"the name {name!r} is not allowed")
+        shadowed = self._not_a_function(name)
+        if shadowed:
+            raise self.error(node, shadowed)
         nargs = len(node.args)
         if name in ("eye", "ones"):
             if nargs != 1:
@@ -746,7 +904,7 @@ class _Parser:
             return apply(name, args, result)
         arity = 2 if name == "kron" else 1
         if name not in ELEMENTWISE and name not in MATRIX_FUNCS:
-            raise self.error(node, f"unknown function {name!r}")
+            raise self.error(node, self._unknown_function(name))
         if nargs != arity:
             raise self.error(node, f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {nargs}")
         args = [self.visit(a, depth) for a in node.args]
@@ -800,6 +958,10 @@ def to_text(e: Expr) -> str:
         return e.name
     if op == "num":
         return _num_text(e.value)
+    if op in ("dim", "const"):
+        return e.name
+    if op == "stack":
+        return "[" + ", ".join(to_text(a) for a in e.args) + "]"
     if op == "zero":
         r, c = e.shape
         # 0 * ones(r) @ ones(c).T is the only way to write a zero array in the language

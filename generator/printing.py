@@ -208,7 +208,7 @@ class LatexPrinter:
         base = self.print(a)
         if a.op == "norm":
             return base + "^{" + exp + "}"
-        if a.op in ("sym", "num") and self.prec(a) == 5 and not ("^" in base):
+        if a.op in ("sym", "num", "dim", "const") and self.prec(a) == 5 and not ("^" in base):
             return base + "^{" + exp + "}"
         return self.LEFT + base + self.RIGHT + r"^{" + exp + "}"
 
@@ -274,6 +274,18 @@ class LatexPrinter:
     def _print_apply(self, e: Expr) -> str:
         name = self.names.get(e.name) or symbol_latex(e.name, False)
         return name + self.LEFT + ", ".join(self.print(a) for a in e.args) + self.RIGHT
+
+    def _print_dim(self, e: Expr) -> str:
+        """A dimension used as a number: N, as in its shapes."""
+        return self.names.get(e.name) or symbol_latex(e.name, False)
+
+    def _print_const(self, e: Expr) -> str:
+        return {"pi": r"\pi", "e": r"\mathrm{e}"}[e.name]
+
+    def _print_stack(self, e: Expr) -> str:
+        """A list literal: its entries (scalars, or rows) one per row of a bmatrix."""
+        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self.print(a) for a in e.args]     # a zero row
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
     # -- line breaking: one decision on the tree ------------------------------------------------
 

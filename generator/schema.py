@@ -23,6 +23,11 @@ _SYMBOL = {
     ]
 }
 
+# an expression; in YAML, [a, b] unquoted is a list of texts: the list literal, a column vector
+_EXPRESSION = {"oneOf": [{"type": ["string", "number"]},
+                         {"type": "array", "items": {"type": ["string", "number"]}, "minItems": 1, "maxItems": 20,
+                          "description": "a list literal [a, b]: a column vector of scalars"}]}
+
 _FIELDS = {
     "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]*$", "description": "names the output files"},
     "title": {"type": "string"},
@@ -30,15 +35,18 @@ _FIELDS = {
     "statement": {"type": "string", "description": "Markdown with $...$ math"},
     "hint": {"type": "string"},
     "symbols": {"type": "object", "additionalProperties": _SYMBOL},
-    "define": {"type": "object", "additionalProperties": {"type": ["string", "number"]},
-               "description": "name: expression, the function first"},
+    "define": {"type": "object",
+               "additionalProperties": _EXPRESSION,
+               "description": "name: expression, the function first. A declared dim is a number (1/N * sum(v)); "
+                              "pi and e are constants unless the problem declares those names; [a, b] is a column "
+                              "vector"},
     "find": {"oneOf": [{"type": "string", "pattern": "^d2?[A-Za-z{][A-Za-z0-9_{}]*/d[A-Za-z{][A-Za-z0-9_{}]*2?$"},
                        {"type": "array", "items": {"type": "string"}}]},
     "method": {"enum": ["chain_rule", "componentwise", "direct"]},
     "layout": {"enum": ["numerator", "denominator"]},
     "expand_product": {"type": "boolean"},
-    "answer": {"oneOf": [{"type": ["string", "number"], "description": "the answer when there is one find"},
-                         {"type": "object", "additionalProperties": {"type": ["string", "number"]},
+    "answer": {"oneOf": [dict(_EXPRESSION, description="the answer when there is one find"),
+                         {"type": "object", "additionalProperties": _EXPRESSION,
                           "description": "find: expression, e.g. df/dx: 2 * x.T"}],
                "description": "the instructor's answer as the textbook states it; checked against the derivation"},
     "keep": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],

@@ -46,7 +46,7 @@ FIND2_RE = re.compile(r"^\s*d2(?P<f>[A-Za-z][A-Za-z0-9_]*)\s*/\s*d(?P<x>[A-Za-z]
 METHODS = ("chain_rule", "componentwise", "direct")
 LAYOUTS = ("numerator", "denominator")
 ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
-RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
+RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}   # declared, they shadow (not refused)
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")
@@ -590,9 +590,6 @@ class _Reader:
                 if not isinstance(name, str) or not NAME_RE.match(name):
                     self.err(sp, f"{name!r} is not a valid name (letters and digits, optionally _subscript)", key=True)
                     continue
-                if name in RESERVED:
-                    self.err(sp, f"{name!r} is the name of a built-in function", key=True)
-                    continue
                 d = self.symbol(name, decl, sp, dims_all)
                 if d:
                     out[name] = d
@@ -691,19 +688,22 @@ class _Reader:
         names = list(data)
         for n in names:
             if not isinstance(n, str) or not NAME_RE.match(n):
+                if _split_by_flow_comma(n, data):
+                    self.err(path + (n,), f"{n!r} is not a valid name: a comma split an expression of a "
+                                          "{...} mapping in two; quote the expression (f: \"max(0, x)\") "
+                                          "or use block style (one name: expression a line)", key=True)
+                    return ()
                 self.err(path + (n,), f"{n!r} is not a valid name", key=True)
                 return ()
             if n in symbols:
                 self.err(path + (n,), f"{n!r} is both declared in symbols and defined", key=True)
-                return ()
-            if n in RESERVED:
-                self.err(path + (n,), f"{n!r} is the name of a built-in function", key=True)
                 return ()
         scope = _scope(symbols)
         scope_key = tuple(sorted(symbols.items()))
         parsed: dict[str, ex.Expr] = {}
         visiting: list[str] = []
         failed: set[str] = set()
+        texts: dict[str, str] = {}
 
         def lookup(name: str):
             if name in parsed:
@@ -722,11 +722,13 @@ class _Reader:
         def visit(name: str) -> None:
             value = data[name]
             vpath = path + (name,)
+            value = _list_literal(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.err(vpath, f"an expression is text, not {_kind(value)}")
                 failed.add(name)
                 return
             text = str(value)
+            texts[name] = text
             visiting.append(name)
             try:
                 parsed[name] = self.parse(text, scope, scope_key, lookup)
@@ -740,7 +742,7 @@ class _Reader:
         for n in names:
             if n not in parsed and n not in failed:
                 visit(n)
-        return tuple(Definition(n, parsed[n], str(data[n])) for n in names if n in parsed)
+        return tuple(Definition(n, parsed[n], texts[n]) for n in names if n in parsed)
 
     def parse(self, text: str, scope: ex.Scope, scope_key: tuple, lookup) -> ex.Expr:
         """``ex.parse``, once per text and symbols: a text reached through YAML aliases (or a
@@ -857,9 +859,12 @@ class _Reader:
             vpath = path + (key,) if isinstance(data, dict) else path
             i = keyed.get(_find_key(key)) if isinstance(key, str) else None
             if i is None:
-                self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})",
-                         key=True)
+                split = isinstance(data, dict) and _split_by_flow_comma(key, data)
+                self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})"
+                         + ("; a comma split an answer of a {...} mapping in two: quote the expression or "
+                            "use block style" if split else ""), key=True)
                 continue
+            value = _list_literal(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.err(vpath, f"an answer is an expression, not {_kind(value)}")
                 continue
@@ -907,6 +912,38 @@ def _find_key(text: str) -> tuple | None:
     if m2:
         return (m2.group("f"), m2.group("x"), 2)
     return (m1.group("f"), m1.group("x"), 1) if m1 else None
+
+
+def _list_literal(value):
+    """``f: [log(x), sin(x)]`` is a YAML list of texts: the list literal, written again as text
+    (YAML split it at the commas, also those inside a call, which joining puts back).  A list
+    of lists becomes the nested literal, which the parser refuses with its own words."""
+    def text(v):
+        if isinstance(v, list) and v:
+            parts = [text(a) for a in v]
+            return None if None in parts else "[" + ", ".join(parts) + "]"
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            return str(v)
+        return None
+
+    if isinstance(value, list):
+        joined = text(value)
+        return value if joined is None else joined
+    return value
+
+
+def _split_by_flow_comma(key, data: dict) -> bool:
+    """``{f: max(0, x)}`` reads in YAML as ``{f: "max(0", "x)": null}``: a key with an unopened
+    ``)`` (or ``]``) and no value, or a value with an unclosed ``(``."""
+    if not isinstance(key, str):
+        return False
+
+    def unbalanced(t) -> int:
+        t = str(t)
+        return t.count("(") + t.count("[") - t.count(")") - t.count("]")
+
+    return (data.get(key) is None and unbalanced(key) < 0) or \
+        any(isinstance(v, str) and unbalanced(v) > 0 for v in data.values())
 
 
 def _scope(symbols: dict[str, SymbolDecl]) -> ex.Scope:

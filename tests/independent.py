@@ -33,7 +33,13 @@ def _eval(n, env, dims):
     if isinstance(n, ast.Constant):
         return float(n.value)
     if isinstance(n, ast.Name):
-        return env[n.id]
+        if n.id in env:             # a declared name shadows a dimension and the constants
+            return env[n.id]
+        if n.id in dims:
+            return float(dims[n.id])
+        return {"pi": np.pi, "e": np.e}[n.id]
+    if isinstance(n, ast.List):     # a column of scalars, or rows stacked
+        return np.vstack([np.reshape(np.asarray(_eval(a, env, dims), dtype=float), (1, -1)) for a in n.elts])
     if isinstance(n, ast.UnaryOp):
         v = _eval(n.operand, env, dims)
         return -v if isinstance(n.op, ast.USub) else v

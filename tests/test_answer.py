@@ -230,7 +230,11 @@ def test_hostile_answers_are_refused_cleanly(hostile):
 
 
 def test_an_answer_is_an_expression():
-    assert "an answer is an expression, not a list" in load_error(LOGISTIC.format(answer="[1, 2]"))
+    # a YAML list of texts is the list literal [1, 2] (a 2×1 column, here of the wrong shape);
+    # a list of lists the nested literal, which the language refuses; a list of mappings is no expression
+    assert "the answer is 2×1" in load_error(LOGISTIC.format(answer="[1, 2]"))
+    assert "nested lists are not part of the expression language" in load_error(LOGISTIC.format(answer="[[1, 2]]"))
+    assert "an answer is an expression, not a list" in load_error(LOGISTIC.format(answer="[{a: 1}]"))
 
 
 # --- the comparison, as grading will use it -------------------------------------------------
@@ -283,7 +287,7 @@ def test_schema_accepts_both_forms_and_refuses_others(root):
     assert len(with_answers) >= 3
     for f in with_answers:
         jsonschema.validate(yaml.safe_load(f.read_text()), SCHEMA)
-    bad = yaml.safe_load(LOGISTIC.format(answer="[1, 2]"))
+    bad = yaml.safe_load(LOGISTIC.format(answer="[[1, 2]]"))     # [1, 2] is the list literal
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, SCHEMA)
 

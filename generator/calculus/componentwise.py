@@ -143,6 +143,10 @@ class _Translator:
             return sp.KroneckerDelta(i, j) * self.c(e.args[0], i, 1)
         if op == "diagpart":
             return self.c(e.args[0], i, i)
+        if op == "dim":                 # a dimension used as a number: the same symbol as its size
+            return self.dim(e.name)
+        if op == "const":
+            return {"pi": sp.pi, "e": sp.E}[e.name]
         raise UnsupportedError(f"componentwise: cannot write {ex.to_text(e)} entry by entry "
                                "(use method: chain_rule)")
 

@@ -77,6 +77,7 @@ TITLES = {
     "matrix_chain": "Chain rule through a matrix",
     "differential_chain": "Chain rule with differentials",
     "abstract_chain": "Chain rule through an abstract function",
+    "stacking": "Stacking: the Jacobian row by row",
 }
 TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
 TITLES.update(SIMPLIFY_TITLES)      # its symmetry and scalar algebra (calculus/steps_of_simplify.py)
@@ -700,6 +701,23 @@ def rule_apply(e: Expr, D: Differentiator) -> Step | None:
                   note=r"the chain rule through $" + e.name + r"$, whose Jacobians stay as symbols: " + dims)
 
 
+def rule_stacking(e: Expr, D: Differentiator) -> Step | None:
+    """∂[f₁, …, fₘ]/∂x = [∂f₁/∂x; …; ∂fₘ/∂x]: the Jacobian of a stacked vector, row by row —
+    Parr & Howard §4.5.3 (the vector chain rule)."""
+    if e.op != "stack" or D.kind == "matrix" or (e.args[0].shape != () and D.kind != "scalar"):
+        return None
+    subs = [D.d(a) for a in e.args]
+    rows = []
+    for s in subs:
+        r = s.result
+        if D.kind == "vector" and r.shape == () and D.xshape[0] != 1:      # a 0 row, written 0ᵀ
+            r = ex.zero((1, D.xshape[0]))
+        rows.append(r)
+    return D.step("stacking", e, ex.stack(rows), cites="Parr & Howard §4.5.3",
+                  subs=tuple(s for s in subs if s.rule != "constant"),
+                  note=r"row $i$ of the Jacobian of a stacked vector is the derivative of its entry $i$")
+
+
 def rule_differential(e: Expr, D: Differentiator) -> Step | None:
     """Take the differential d f in the direction dX, then read the derivative off:
     d f = tr(Gᵀ dX) gives ∂f/∂X = G (Matrix Cookbook (16), the cyclic trace); d f = J dx gives J."""
@@ -856,5 +874,6 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_trace,
     rule_scalar_wrt,
     rule_apply,
+    rule_stacking,
     rule_differential,
 )

@@ -78,6 +78,9 @@ class Simplifier:
 
     def _op(self, e: Expr, args: tuple) -> Expr:
         op = e.op
+        merged = ex.into_stack(op, args)        # c [a, b] = [c a, c b]; [a, b] + [c, d] = [a + c, b + d]
+        if merged is not None:
+            return self.simplify(merged)
         if op == "add":
             return self._add(args, e.shape)
         if op == "mul":

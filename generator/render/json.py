@@ -45,7 +45,9 @@ def _lhs(step: Step) -> str:
     return f"d[{ex.to_text(step.of)}]" if step.direction else f"d/d{step.wrt} [{ex.to_text(step.of)}]"
 
 
-def _result(r: Result, P: LatexPrinter) -> dict:
+def _result(r: Result, P: LatexPrinter, declared: frozenset = frozenset()) -> dict:
+    """``declared``: the problem's names; a result that needs a built-in function of one of those
+    names has no text form there (its ``expr`` is null)."""
     partials = []
     for p in r.partials:
         flip = transposed_in(r.layout, p.wrt_shape) and not p.tensor
@@ -54,7 +56,8 @@ def _result(r: Result, P: LatexPrinter) -> dict:
             "of": p.of, "wrt": p.wrt, "layout": r.layout,
             "dims": _swap(p.step.dims) if flip else p.step.dims,
             "shape": {"of": _shape(p.of_shape), "wrt": _shape(p.wrt_shape)},
-            "expr": None if p.tensor or ex.has_op(res, "pd") else ex.to_text(res),
+            "expr": None if p.tensor or ex.has_op(res, "pd") or ex.shadowed_in_text(res, declared)
+            else ex.to_text(res),
             "differential": ex.to_text(p.step.result) if p.tensor else None,
             "latex": P(res),
             "rule": p.step.rule,
@@ -69,7 +72,8 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "of": r.of, "wrt": r.wrt, "order": r.order, "find": r.text, "layout": r.layout,
         "dims": r.dims,
         "shape": {"of": _shape(r.shape_of), "wrt": _shape(r.shape_wrt)},
-        "expr": None if r.tensor or ex.has_op(r.result, "pd") else ex.to_text(r.result),
+        "expr": None if r.tensor or ex.has_op(r.result, "pd") or ex.shadowed_in_text(r.result, declared)
+        else ex.to_text(r.result),
         "differential": ex.to_text(r.result) if r.tensor else None,
         "latex": P(r.result),
         "answer": None if r.answer is None else ex.to_text(r.answer),
@@ -83,6 +87,10 @@ def _result(r: Result, P: LatexPrinter) -> dict:
         "display": None if r.display is None else ex.to_text(r.display),
         "where": {n: ex.to_text(e) for n, e in r.kept},
     }
+
+
+def declared_names(part) -> frozenset:
+    return frozenset([s.name for s in part.symbols] + [d.name for d in part.define])
 
 
 def _rewrite(s: Step) -> dict:
@@ -115,7 +123,7 @@ def trace_json(sol: Solution) -> str:
             "method": ps.part.method,
             "define": {d.name: d.text for d in ps.part.define},
             "steps": steps,
-            "results": [_result(r, P) for r in ps.results],
+            "results": [_result(r, P, declared_names(ps.part)) for r in ps.results],
             "error": part_error(ps.error, p.path) if ps.error else None,
         })
     doc = {

@@ -172,7 +172,23 @@ class PartView:
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
+        assumptions += self.shadow_notes()
         return {"defs": defs, "display": display, "where": where, "assumptions": assumptions}
+
+    def shadow_notes(self) -> list[str]:
+        """One note per declared name that is also a built-in one: here it means what was declared."""
+        out = []
+        declared = [(s.name, "declared symbol") for s in self.part.symbols] + \
+                   [(d.name, "name defined above") for d in self.part.define]
+        for n, what in declared:
+            if n not in ex.builtin_names():
+                continue
+            if n == "T":
+                out.append(f"here ${self.name(n)}$ is the {what}, and the superscript $\\top$ still means the transpose")
+                continue
+            builtin = {"e": "Euler's number", "pi": r"the constant $\pi$"}.get(n, f"the built-in function {n}")
+            out.append(f"here ${self.name(n)}$ is the {what}, not {builtin}")
+        return out
 
     def chain_equation(self, r: Result, chains: list[dict], space: str, dims: str) -> str:
         """∂f/∂x = the named partials, each with its dims under it, and the product of the dims."""
