@@ -65,6 +65,9 @@ TITLES = {
     "trace_scalar": "Derivative of the trace",
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
+    "kron_trace": "Trace of a Kronecker product",
+    "kron_norm": "Frobenius norm of a Kronecker product",
+    "kron_mixed_product": "Mixed-product property of the Kronecker product",
     "differential": "Differential, then identification",
     "differential_terms": "Expanding the differential",
     "trace_transpose": "Transpose inside a trace",
@@ -672,6 +675,90 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     return None
 
 
+# The Cookbook's numbers for the Kronecker identities (section 10.2) are not in the verified table
+# (/work/shared/IDENTITIES.md): these cite Magnus & Neudecker (1999), chapter 2, instead.
+KRON_CITE = "Magnus & Neudecker (1999), ch. 2"
+
+
+def _kron_factors(f: Expr) -> tuple[Expr, Expr] | None:
+    """(A, B) with f = A ⊗ B; a transposed product (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ."""
+    if f.op == "kron":
+        return f.args
+    if f.op == "T" and f.args[0].op == "kron":
+        a, b = f.args[0].args
+        return ex.transpose(a), ex.transpose(b)
+    return None
+
+
+def _square(a: Expr) -> bool:
+    return a.shape != () and a.shape[0] == a.shape[1]
+
+
+def rule_kron_trace(e: Expr, D: Differentiator) -> Step | None:
+    """tr(A ⊗ B) = tr(A) tr(B) for square A, B — Magnus & Neudecker (1999), ch. 2."""
+    if e.op != "trace" or e.args[0].op != "kron":
+        return None
+    a, b = e.args[0].args
+    if not (_square(a) and _square(b)):
+        return None
+    split = ex.mul(ex.trace(a), ex.trace(b))
+    sub = D.d(split)
+    return D.step("kron_trace", e, sub.result, cites=KRON_CITE, args=(split,), subs=(sub,),
+                  note=r"$\operatorname{tr}(\mathbf{A} \otimes \mathbf{B}) = \operatorname{tr}(\mathbf{A})\,"
+                       r"\operatorname{tr}(\mathbf{B})$ for square $\mathbf{A}$, $\mathbf{B}$: the function is $@0$")
+
+
+def rule_kron_norm(e: Expr, D: Differentiator) -> Step | None:
+    """‖A ⊗ B‖_F = ‖A‖_F ‖B‖_F, so ‖A ⊗ B‖_F^p = ‖A‖_F^p ‖B‖_F^p — Magnus & Neudecker (1999), ch. 2
+    (tr((A ⊗ B)ᵀ(A ⊗ B)) = tr(AᵀA ⊗ BᵀB) = tr(AᵀA) tr(BᵀB))."""
+    inner, p = (e.args[0], e.args[1]) if e.op == "pow" and D.const(e.args[1]) else (e, None)
+    if inner.op != "norm" or inner.args[0].op != "kron":
+        return None
+    a, b = inner.args[0].args
+    na, nb = ex.norm(a), ex.norm(b)
+    split = ex.mul(na, nb) if p is None else ex.mul(ex.power(na, p), ex.power(nb, p))
+    sub = D.d(split)
+    return D.step("kron_norm", e, sub.result, cites=KRON_CITE, args=(split,), subs=(sub,),
+                  note=r"$\lVert \mathbf{A} \otimes \mathbf{B} \rVert_F = \lVert \mathbf{A} \rVert_F\,"
+                       r"\lVert \mathbf{B} \rVert_F$, as $\operatorname{tr}((\mathbf{A} \otimes \mathbf{B})^\top"
+                       r"(\mathbf{A} \otimes \mathbf{B})) = \operatorname{tr}(\mathbf{A}^\top\mathbf{A})\,"
+                       r"\operatorname{tr}(\mathbf{B}^\top\mathbf{B})$: the function is $@0$")
+
+
+def kron_mixed_product(e: Expr) -> Expr | None:
+    """``e`` with one pair of adjacent Kronecker factors multiplied out, (A ⊗ B)(C ⊗ D) = AC ⊗ BD
+    (where the sizes conform), a 1×1 factor written as a scalar (s ⊗ B = sB); None if none."""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i in range(len(fs) - 1):
+        left, right = _kron_factors(fs[i]), _kron_factors(fs[i + 1])
+        if left is None or right is None:
+            continue
+        (a, b), (c, d) = left, right
+        if ex.as_2d(a.shape)[1] != ex.as_2d(c.shape)[0] or ex.as_2d(b.shape)[1] != ex.as_2d(d.shape)[0]:
+            continue
+        ac, bd = ex.matmul(a, c), ex.matmul(b, d)
+        joined = ex.mul(ac, bd) if ac.shape == () or bd.shape == () else ex.kron(ac, bd)
+        rest = fs[:i] + (joined,) + fs[i + 2:]
+        return ex.matmul(*rest) if len(rest) > 1 else joined
+    return None
+
+
+def rule_kron_mixed_product(e: Expr, D: Differentiator) -> Step | None:
+    """(A ⊗ B)ᵀ(C ⊗ D) = AᵀC ⊗ BᵀD, the mixed-product property — Magnus & Neudecker (1999), ch. 2;
+    1×1 factors are scalars: (a ⊗ x)ᵀ(a ⊗ x) = (aᵀa)(xᵀx)."""
+    joined = kron_mixed_product(e)
+    if joined is None or joined.shape != e.shape:
+        return None
+    sub = D.d(joined)
+    return D.step("kron_mixed_product", e, sub.result, cites=KRON_CITE, args=(e, joined), subs=(sub,),
+                  note=r"$(\mathbf{A} \otimes \mathbf{B})(\mathbf{C} \otimes \mathbf{D}) = "
+                       r"\mathbf{A}\mathbf{C} \otimes \mathbf{B}\mathbf{D}$ and "
+                       r"$(\mathbf{A} \otimes \mathbf{B})^\top = \mathbf{A}^\top \otimes \mathbf{B}^\top$ "
+                       r"(a $1 \times 1$ factor is a scalar): $@0 = @1$")
+
+
 def rule_apply(e: Expr, D: Differentiator) -> Step | None:
     """∂p(a₁, …, aₙ)/∂x = Σᵢ (∂p/∂aᵢ)(∂aᵢ/∂x): the Jacobians of p stay symbols of the right dims."""
     if e.op != "apply":
@@ -843,6 +930,9 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_transpose,
     rule_sum,
     rule_mul,
+    rule_kron_trace,
+    rule_kron_norm,
+    rule_kron_mixed_product,
     rule_factor_out_of_product,
     rule_matmul,
     rule_log_det,
