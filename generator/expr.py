@@ -90,7 +90,30 @@ def _dim_product(a: Dim, b: Dim) -> Dim:
         return b
     if b == 1:
         return a
-    return f"{a}*{b}"
+    return dim_product(a, b)
+
+
+def dim_factors(d: Dim) -> list[Dim]:
+    """The factors of a dim: ``"M*N"`` is M and N, ``"2*P"`` is 2 and P."""
+    if isinstance(d, int):
+        return [d]
+    return [int(p) if p.isdigit() else p for p in d.split("*")]
+
+
+def dim_product(*dims: Dim) -> Dim:
+    """The product of dims as one Dim, written the same whichever way it arises (``x: [N*M]`` in a
+    shape and the rows of ``kron(a, x)`` with a ∈ R^M, x ∈ R^N are both ``M*N``): numbers
+    multiplied together in front, names in alphabetical order."""
+    number, names = 1, []
+    for d in dims:
+        for f in dim_factors(d):
+            if isinstance(f, int):
+                number *= f
+            else:
+                names.append(f)
+    if not names:
+        return number
+    return "*".join(([str(number)] if number != 1 else []) + sorted(names))
 
 
 # --- constructors (shape-checked) --------------------------------------------

@@ -594,6 +594,26 @@ class _Reader:
                     out[name] = d
         return out
 
+    def dim_product(self, text: str, path: tuple, dims: set[str]) -> ex.Dim | None:
+        """A dim written as a product, ``M*N`` (the size of vec X for X ∈ R^{M×N}, or of a
+        Kronecker product): each factor a declared dim or a positive integer."""
+        factors: list[ex.Dim] = []
+        for part in text.split("*"):
+            part = part.strip()
+            if part.isdigit() and 1 <= int(part) <= 10000:
+                factors.append(int(part))
+            elif part in dims:
+                factors.append(part)
+            else:
+                self.err(path, f"{text!r}: a product of dims is written M*N, each factor a declared dim "
+                               f"or a positive integer, not {part!r}")
+                return None
+        d = ex.dim_product(*factors)
+        if isinstance(d, int) and not 1 <= d <= 10000:
+            self.err(path, f"a dim must be between 1 and 10000, not {text} = {d}")
+            return None
+        return d
+
     def shape(self, value, path: tuple, dims: set[str]) -> ex.Shape | None:
         if not isinstance(value, list) or len(value) > 2:
             self.err(path, "a shape is a list of at most two dims: [], [D] or [M, N]")
@@ -606,7 +626,11 @@ class _Reader:
             if isinstance(d, int) and not 1 <= d <= 10000:
                 self.err(path + (i,), f"a dim must be between 1 and 10000, not {d}")
                 return None
-            if isinstance(d, str) and d not in dims:
+            if isinstance(d, str) and "*" in d:
+                d = self.dim_product(d, path + (i,), dims)
+                if d is None:
+                    return None
+            elif isinstance(d, str) and d not in dims:
                 self.err(path + (i,), f"{d!r} is not a declared dim (declare it: {d}: dim)")
                 return None
             shape.append(d)

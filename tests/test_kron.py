@@ -68,3 +68,31 @@ def test_the_mixed_product_reduces_to_the_textbook_form():
 def test_trace_of_kron_is_trace_times_identity():
     r = solved("{M: dim, P: dim, A: [M, M], X: [P, P]}", "trace(kron(A, X))")
     assert ex.to_text(r.result) == "trace(A) * eye(P)"
+
+
+def test_a_product_of_dims_in_a_shape_is_the_dim_of_a_kronecker_product():
+    text = PROBLEM.format(symbols="{M: dim, N: dim, x: [N*M], A: [M, M], B: [N, N]}",
+                          expr="x.T @ kron(A, B) @ x", find="df/dx")
+    problem = parse_problem(text, "k.yaml")
+    (x,) = [s for s in problem.parts[0].symbols if s.name == "x"]
+    assert x.shape == ("M*N", 1) == (ex.kron(ex.sym("A", ("M", "M")), ex.sym("B", ("N", "N"))).shape[0], 1)
+    sol = solve_problem(problem)
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    assert dict(r.check.sizes)["M"] * dict(r.check.sizes)["N"] > 1        # the checker sized x as M·N
+    rng = np.random.default_rng(2)
+    values = _values({"x": (6, 1), "A": (2, 2), "B": (3, 3)}, rng)
+    assert jacobian_error("x.T @ kron(A, B) @ x", "x", ex.to_text(r.result), values, SIZES) < 1e-6
+
+
+@pytest.mark.parametrize("dim, message", [
+    ("N*Q", "not 'Q'"),
+    ("N*", "not ''"),
+    ("100*200", "between 1 and 10000"),
+])
+def test_a_bad_product_of_dims_is_refused_at_its_place(dim, message):
+    from generator.errors import ProblemErrors
+    text = PROBLEM.format(symbols="{N: dim, x: [%s]}" % dim, expr="x.T @ x", find="df/dx")
+    with pytest.raises(ProblemErrors) as info:
+        parse_problem(text, "k.yaml")
+    assert message in str(info.value) and "k.yaml:3:" in str(info.value)
