@@ -35,6 +35,8 @@ SCALAR: Shape = ()
 ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus")
 MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron")
 
+MATRIX_FUNCS += ("vec",)     # vec(X): the columns of X stacked (Magnus & Neudecker (1999), ch. 2)
+
 MAX_TEXT = 4000        # characters in one expression
 MAX_DEPTH = 60         # nesting depth of the syntax tree
 MAX_NODES = 2000       # nodes in one expression
@@ -52,8 +54,8 @@ class Expr:
     most one array), ``had`` (Hadamard), ``div`` (elementwise / by scalar),
     ``pow``, ``matmul``, ``T``, ``fn`` (elementwise function ``name``), ``inv``,
     ``det``, ``trace``, ``diag`` (vector -> matrix), ``diagpart`` (matrix -> vector),
-    ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``apply`` (abstract
-    function ``name``).
+    ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``vec`` (columns stacked),
+    ``apply`` (abstract function ``name``).
     """
 
     op: str
@@ -294,6 +296,13 @@ def kron(a: Expr, b: Expr) -> Expr:
     return Expr("kron", (a, b), norm_shape(_dim_product(ra, rb), _dim_product(ca, cb)))
 
 
+def vec(a: Expr) -> Expr:
+    """vec(X): the columns of X stacked into one column, (m·n)×1; a column vector is its own vec."""
+    if a.shape == () or a.shape[1] == 1:
+        return a
+    return Expr("vec", (a,), (_dim_product(a.shape[0], a.shape[1]), 1))
+
+
 def apply(name: str, args: tuple, shape: Shape) -> Expr:
     return Expr("apply", tuple(args), shape, name=name)
 
@@ -371,6 +380,7 @@ _UNARY_BUILDERS: dict[str, Callable[[Expr], Expr]] = {
     "diag": lambda a: Expr("diag", (a,), (a.shape[0], a.shape[0])),
     "diagpart": lambda a: Expr("diagpart", (a,), (a.shape[0], 1)),
 }
+_UNARY_BUILDERS["vec"] = vec
 
 
 def has_op(e: Expr, op: str) -> bool:
@@ -778,6 +788,8 @@ class _Parser:
                 return fn(name, args[0])
             if name == "kron":
                 return kron(*args)
+            if name == "vec":
+                return vec(args[0])
             builder = {"inv": inv, "det": det, "trace": trace, "tr": trace, "diag": diag,
                        "sum": vsum, "norm": norm}[name]
             return builder(args[0])
@@ -876,6 +888,8 @@ def to_text(e: Expr) -> str:
     if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
         name = "diag" if op == "diagpart" else op
         return f"{name}({to_text(e.args[0])})"
+    if op == "vec":
+        return f"vec({to_text(e.args[0])})"
     if op == "pd":
         # no text form in the language: the derivative of an abstract function
         return f"d{e.name}_d{int(e.value) + 1}({', '.join(to_text(a) for a in e.args)})"

@@ -850,8 +850,9 @@ class _Reader:
                 continue
             if order == 2:
                 fs, xshape = defs[f].expr.shape, (xs.shape if xs else defs[x].expr.shape)
-                if fs != () or (xshape != () and xshape[1] != 1):
-                    self.err(ipath, f"{item!r}: a Hessian is of a scalar with respect to a scalar or vector")
+                if fs != ():
+                    self.err(ipath, f"{item!r}: a Hessian is of a scalar (with respect to a scalar, a vector, "
+                                    "or a matrix X: then with respect to vec X)")
                     continue
             out.append(Target(f, x, order, item.strip(), self.loc(ipath)))
         return tuple(out)
@@ -907,6 +908,9 @@ def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order
     """The shape of a derivative's expression (SPEC §4): in numerator layout a gradient by a vector
     is a row, a Jacobian M×N, a gradient by a matrix the matrix's shape; the denominator layout
     transposes all but the last.  None for a tensor, which no expression writes."""
+    if order == 2 and wrt_shape != () and 1 not in wrt_shape:
+        n = ex.dim_product(*wrt_shape)              # the Hessian with respect to vec X
+        return (n, n)
     if order == 2:
         return () if wrt_shape == () else ex.norm_shape(wrt_shape[0], wrt_shape[0])
     of2 = ex.as_2d(of_shape)

@@ -138,6 +138,8 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
         a, b = np.atleast_2d(args[0]), np.atleast_2d(args[1])
         _allocate((a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]), to_text(e))
         return np.kron(a, b)
+    if op == "vec":
+        return np.asarray(args[0]).reshape(-1, 1, order="F")      # the columns stacked
     if op == "apply":
         return _instance(env, e.name)(args)
     if op == "pd":
@@ -429,8 +431,10 @@ class Checker:
                 if transpose:
                     val = np.asarray(val).T
                 c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
+                by_vec = of.shape != () and of.shape[1] == 1 and _matrix(self.shapes.get(wrt, ()))
                 return self._judge(what, f"result {to_text(claimed)}", c,
-                                   lambda scale: fd_jacobian(of, wrt, p.env, self.sizes, defs, scale), size)
+                                   lambda scale: _by_vec(fd_jacobian(of, wrt, p.env, self.sizes, defs, scale),
+                                                         p.env[wrt], by_vec, False), size)
         return self._over_points(at_point, what)
 
     def check_direction(self, of: Expr, wrt: str, direction: str, claimed: Expr, what: str) -> float:
@@ -549,8 +553,10 @@ class Checker:
                 if degenerate:
                     return degenerate
                 val = np.atleast_2d(np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float))
+                by_vec = _matrix(r.shape_wrt)
                 return self._judge(what, f"Hessian {to_text(r.result)}", val,
-                                   lambda scale: self._fd_hessian(f_expr, r.wrt, p.env, scale), size,
+                                   lambda scale: _by_vec(self._fd_hessian(f_expr, r.wrt, p.env, scale),
+                                                         p.env[r.wrt], by_vec, True), size,
                                    HESSIAN_TOLERANCE, second=4.0)
         return self._over_points(at_point, what)
 
@@ -572,6 +578,21 @@ class Checker:
                     acc += w * float(evaluate(f_expr, e2, self.sizes))
                 H[i, j] = acc / (4 * steps[i] * steps[j])
         return H
+
+
+def _matrix(shape) -> bool:
+    return shape != () and shape[0] != 1 and shape[1] != 1
+
+
+def _by_vec(fd: np.ndarray, x0, by_vec: bool, rows_too: bool) -> np.ndarray:
+    """Differences taken entry by entry of X in NumPy's row-major order, reordered to vec X's
+    order (column after column): the columns of a Jacobian by vec X (and the rows of a Hessian)."""
+    if not by_vec:
+        return fd
+    p, q = np.shape(x0)
+    order = np.arange(p * q).reshape(p, q).T.reshape(-1)
+    fd = fd[:, order]
+    return fd[order, :] if rows_too else fd
 
 
 def _degenerate(of: Expr, env: dict, sizes: dict[str, int]) -> tuple[str, float]:

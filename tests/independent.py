@@ -81,6 +81,8 @@ def _eval(n, env, dims):
             return np.diag(a).reshape(-1, 1)
         if name == "kron":
             return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+        if name == "vec":
+            return np.atleast_2d(a).T.reshape(-1, 1)       # column after column
     raise ValueError(f"unsupported: {ast.dump(n)}")
 
 

@@ -106,6 +106,8 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         if _is_h(a, h) and not _has(b, h) and b.shape != () and b.shape[1] == 1 and a.shape[1] == 1:
             return [ex.matmul(ex.kron(ex.eye(a.shape[0]), b), a)]          # h ⊗ b = (I ⊗ b) h
         return [e]
+    if op == "vec":
+        return [_vec_term(t, h) for t in _expand(e.args[0], h)]
     if op == "sum":
         v = e.args[0]
         r, c = ex.as_2d(v.shape)
@@ -460,3 +462,69 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
     rotated = ex.matmul(*right, *left, ex.sym(h, hshape)) if (right or left) else ex.sym(h, hshape)
     moves.append(("trace_cyclic" if traced else "scalar_trace", wrap(ex.trace(rotated))))
     return moves
+
+
+# --- vec: Jacobians with respect to vec X (Magnus & Neudecker (1999), ch. 2 and 9) ---------------
+
+COMMUTATION = ("needs the commutation matrix K (vec(dXᵀ) = K vec(dX)), which stepgen does not derive")
+
+
+def _vec_term(t: Expr, h: str) -> Expr:
+    """vec(c L H R) = c (Rᵀ ⊗ L) vec(H) (Magnus & Neudecker (1999), ch. 2); other terms stay vec(t)."""
+    scal, core = _split_scalar(t)
+    inner, core = _scalars_out(core) if core.op == "matmul" else ((), core)
+    scal = scal + inner
+    fs = core.args if core.op == "matmul" else (core,)
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) != 1 or not _is_h(fs[idx[0]], h):
+        return _scaled(t, ex.vec)
+    i = idx[0]
+    H = fs[i]
+    p, q = H.shape if H.shape != () else (1, 1)
+    L = ex.matmul(*fs[:i]) if i > 0 else ex.eye(p)
+    R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else ex.eye(q)
+    if q == 1 and R == ex.eye(q):
+        out = ex.matmul(L, H) if i > 0 else H            # a column: vec(L h) = L h
+    else:
+        out = ex.matmul(ex.kron(_t(R) if R.shape != () else R, L), ex.vec(H))
+    return ex.mul(*scal, out) if scal else out
+
+
+def _ends_in(core: Expr, v: Expr) -> bool:
+    return core == v or (core.op == "matmul" and core.args[-1] == v)
+
+
+def vec_jacobian(e: Expr, h: str, hshape: ex.Shape) -> Expr:
+    """J with vec(e) = J vec(H), for an array ``e`` linear in the matrix H (p×q): a term
+    c L H R gives c (Rᵀ ⊗ L), by vec(L H R) = (Rᵀ ⊗ L) vec(H) (Magnus & Neudecker (1999), ch. 2)."""
+    rows = ex.dim_product(*ex.as_2d(e.shape)) if e.op != "vec" else e.shape[0]
+    vec_h = ex.vec(ex.sym(h, hshape))
+    terms = []
+    for t in _expand(ex.vec(e) if e.op != "vec" else e, h):
+        if not _has(t, h):
+            continue
+        scal, core = _split_scalar(t)
+        dep = [s for s in scal if _has(s, h)]
+        if len(dep) == 1 and not _has(core, h) and core.shape != () and core.shape[1] == 1:
+            # s(dX) v: v times the row of the scalar s, vec(s) = s
+            others = [s for s in scal if s is not dep[0]]
+            j = ex.matmul(core, vec_jacobian(dep[0], h, hshape))
+            terms.append(ex.mul(*others, j) if others else j)
+            continue
+        if dep:
+            raise UnsupportedError(f"cannot read a Jacobian with respect to vec({h[2:] or h}) off {ex.to_text(t)}")
+        if core.op != "vec" and not _ends_in(core, vec_h):
+            scal, core = _split_scalar(_vec_term(t, h))     # a column or a scalar: its own vec
+        if core == vec_h:
+            j = ex.eye(vec_h.shape[0])
+        elif core.op == "matmul" and core.args[-1] == vec_h and not _has(ex.matmul(*core.args[:-1]), h):
+            j = ex.matmul(*core.args[:-1])
+        elif ex.has_op(core, "T") and any(n.op == "T" and _is_h(n.args[0], h) for n in ex.nodes(core)):
+            raise UnsupportedError(f"{ex.to_text(core)}: the Jacobian with respect to vec({h[2:] or h}) "
+                                   + COMMUTATION)
+        else:
+            raise UnsupportedError(f"cannot read a Jacobian with respect to vec({h[2:] or h}) off {ex.to_text(core)}")
+        terms.append(ex.mul(*scal, j) if scal else j)
+    if not terms:
+        return ex.zero((rows, vec_h.shape[0]))
+    return ex.add(*terms)

@@ -68,6 +68,10 @@ TITLES = {
     "kron_trace": "Trace of a Kronecker product",
     "kron_norm": "Frobenius norm of a Kronecker product",
     "kron_mixed_product": "Mixed-product property of the Kronecker product",
+    "vec_linear": "vec is linear",
+    "vec_kron": "vec of a product",
+    "vec_jacobian": "Jacobian with respect to vec X",
+    "vec_hessian": "Hessian with respect to vec X",
     "differential": "Differential, then identification",
     "differential_terms": "Expanding the differential",
     "trace_transpose": "Transpose inside a trace",
@@ -759,6 +763,55 @@ def rule_kron_mixed_product(e: Expr, D: Differentiator) -> Step | None:
                        r"(a $1 \times 1$ factor is a scalar): $@0 = @1$")
 
 
+def rule_vec(e: Expr, D: Differentiator) -> Step | None:
+    """d vec(F) = vec(dF): vec is linear — Magnus & Neudecker (1999), ch. 2.  (By a vector, the
+    differential below reads the Jacobian; by a matrix, ``vec_jacobian_step``.)"""
+    if e.op != "vec" or D.kind != "scalar":
+        return None
+    sub = D.d(e.args[0])
+    return D.step("vec_linear", e, ex.vec(sub.result), cites=KRON_CITE, subs=(sub,),
+                  note=r"$\operatorname{vec}$ stacks the columns, a linear map: "
+                       r"$\operatorname{d}\operatorname{vec}(\mathbf{F}) = \operatorname{vec}(\mathrm{d}\mathbf{F})$")
+
+
+VEC_JACOBIAN_NOTE = (r"the Jacobian with respect to $\operatorname{vec} @1$ (the columns of $@1$ stacked, "
+                     r"Magnus & Neudecker): take the differential in the direction $@0$, write it as "
+                     r"$\mathbf{J} \operatorname{vec}(@0)$ by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = "
+                     r"(\mathbf{B}^\top \otimes \mathbf{A}) \operatorname{vec}(\mathbf{X})$, and read off $\mathbf{J}$")
+VEC_KRON_NOTE = (r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\mathbf{B}^\top \otimes \mathbf{A})"
+                 r" \operatorname{vec}(\mathbf{X})$")
+VEC_COLLECTED_NOTE = r"the form $\mathbf{J} @0$ of the identification, with $\mathbf{J}$ written out"
+
+
+def vec_dims(of_shape: ex.Shape, wrt_shape: ex.Shape) -> str:
+    """(m·n)×(p·q): the dims of a Jacobian of vec F by vec X."""
+    return f"{ex.dim_product(*ex.as_2d(of_shape))}×{ex.dim_product(*wrt_shape)}"
+
+
+def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label: str = "",
+                      rule: str = "vec_jacobian") -> Step:
+    """∂vec(F)/∂(vec X)ᵀ for an array F of the matrix X: the differential d vec(F) = J vec(dX),
+    each term c L dX R written c (Rᵀ ⊗ L) vec(dX) — Magnus & Neudecker (1999), ch. 2 and 9 (the
+    first identification theorem).  A term in dXᵀ needs the commutation matrix: refused, saying so."""
+    from . import linear
+    H = direction_symbol(x, xshape)
+    Dd = Differentiator(x, xshape, simp, direction=H)
+    target = e if e.shape != () and e.shape[1] == 1 else ex.vec(e)
+    sub = Dd.d(target)
+    dfx = simp(sub.result)
+    J = simp(linear.vec_jacobian(dfx, H.name, xshape))
+    steps = [sub]
+    terms = [t for t in linear._expand(dfx, H.name) if ex.depends_on(t, H.name)]
+    if terms and ex.add(*terms) != dfx:
+        steps.append(Dd.step("vec_kron", target, ex.add(*terms), simplify=False, cites=KRON_CITE,
+                             note=VEC_KRON_NOTE, label=label))
+    steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
+                         note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
+    return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=KRON_CITE,
+                note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
+                wrt_shape=xshape, label=label)
+
+
 def rule_apply(e: Expr, D: Differentiator) -> Step | None:
     """∂p(a₁, …, aₙ)/∂x = Σᵢ (∂p/∂aᵢ)(∂aᵢ/∂x): the Jacobians of p stay symbols of the right dims."""
     if e.op != "apply":
@@ -946,5 +999,6 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_trace,
     rule_scalar_wrt,
     rule_apply,
+    rule_vec,
     rule_differential,
 )
