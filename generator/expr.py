@@ -749,6 +749,12 @@ class _Parser:
     def _dim_arg(self, node) -> Dim:
         if isinstance(node, ast.Name) and node.id in self.scope.dims:
             return node.id
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            # a product of dims, eye(M*N): the size of vec X or of a Kronecker product
+            d = dim_product(self._dim_arg(node.left), self._dim_arg(node.right))
+            if isinstance(d, int) and not 1 <= d <= 10000:
+                raise self.error(node, "expected a declared dimension or a positive integer")
+            return d
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
             if 1 <= node.value <= 10000:
                 return node.value

@@ -58,7 +58,7 @@ def _eval(n, env, dims):
         name = n.func.id
         if name in ("eye", "ones"):
             arg = n.args[0]
-            k = dims[arg.id] if isinstance(arg, ast.Name) else arg.value
+            k = _dim(arg, dims)
             return np.eye(k) if name == "eye" else np.ones((k, 1))
         args = [_eval(a, env, dims) for a in n.args]
         if name in FUNCS:
@@ -84,6 +84,13 @@ def _eval(n, env, dims):
         if name == "vec":
             return np.atleast_2d(a).T.reshape(-1, 1)       # column after column
     raise ValueError(f"unsupported: {ast.dump(n)}")
+
+
+def _dim(n, dims) -> int:
+    """A size: a dim's name, a number, or a product of them (eye(M*N))."""
+    if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult):
+        return _dim(n.left, dims) * _dim(n.right, dims)
+    return dims[n.id] if isinstance(n, ast.Name) else n.value
 
 
 def define_value(defs: dict[str, str], name: str, env: dict, dims: dict):

@@ -96,3 +96,102 @@ def test_a_bad_product_of_dims_is_refused_at_its_place(dim, message):
     with pytest.raises(ProblemErrors) as info:
         parse_problem(text, "k.yaml")
     assert message in str(info.value) and "k.yaml:3:" in str(info.value)
+
+
+# --- vec: Jacobians and Hessians with respect to vec X ---------------------------------------------
+
+def _vec(a):
+    return np.asarray(a).T.reshape(-1)          # column after column
+
+
+def _unvec(v, shape):
+    return np.asarray(v).reshape(shape[1], shape[0]).T
+
+
+def vec_jacobian_error(text: str, wrt: str, claimed: str, values: dict, h: float = 1e-6) -> float:
+    """The claimed ∂vec(f)/∂(vec X)ᵀ against central differences over the entries of vec X."""
+    from independent import rel_error, value
+    x0 = values[wrt]
+    cols = []
+    for k in range(x0.size):
+        step = np.zeros(x0.size)
+        step[k] = h
+        plus, minus = dict(values), dict(values)
+        plus[wrt], minus[wrt] = _unvec(_vec(x0) + step, x0.shape), _unvec(_vec(x0) - step, x0.shape)
+        cols.append((_vec(np.atleast_2d(value(text, plus, SIZES))) - _vec(np.atleast_2d(value(text, minus, SIZES)))) / (2 * h))
+    return rel_error(np.atleast_2d(value(claimed, values, SIZES)), np.stack(cols, axis=1))
+
+
+def vec_hessian_error(text: str, wrt: str, claimed: str, values: dict, h: float = 1e-4) -> float:
+    """The claimed Hessian of the scalar f with respect to vec X against second differences."""
+    from independent import rel_error, value
+    x0 = values[wrt]
+    n = x0.size
+
+    def f(v):
+        e = dict(values)
+        e[wrt] = _unvec(v, x0.shape)
+        return float(value(text, e, SIZES))
+
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                v = _vec(x0).copy()
+                v[i] += si * h
+                v[j] += sj * h
+                acc += w * f(v)
+            H[i, j] = acc / (4 * h * h)
+    return rel_error(np.atleast_2d(value(claimed, values, SIZES)), H)
+
+
+def test_vec_of_a_product_by_the_matrix_is_the_kronecker_product():
+    r = solved("{M: dim, N: dim, P: dim, Q: dim, A: [M, N], X: [N, P], B: [P, Q]}", "vec(A @ X @ B)", "df/dX")
+    assert ex.to_text(r.result) == "kron(B.T, A)" and r.dims == "M*Q×N*P"
+    assert "vec_kron" in _rules(r.partials[0].step)
+    values = _values({"A": (2, 3), "X": (3, 4), "B": (4, 3)}, np.random.default_rng(3))
+    assert vec_jacobian_error("vec(A @ X @ B)", "X", "kron(B.T, A)", values) < 1e-6
+
+
+def test_vec_of_the_variable_is_read_as_the_identity():
+    r = solved("{M: dim, N: dim, X: [M, N]}", "vec(X)", "df/dX")
+    assert ex.to_text(r.result) == "eye(M*N)"
+
+
+@pytest.mark.parametrize("symbols, f, shapes", [
+    ("{M: dim, N: dim, A: [M, M], X: [M, N]}", "trace(X.T @ A @ X)", {"A": (2, 2), "X": (2, 3)}),
+    ("{M: dim, N: dim, A: [M, M], B: [N, N], X: [M, N]}", "trace(A @ X @ B @ X.T)",
+     {"A": (2, 2), "B": (3, 3), "X": (2, 3)}),
+    ("{M: dim, N: dim, a: [M], b: [N], X: [M, N]}", "(a.T @ X @ b)**2", {"a": (2, 1), "b": (3, 1), "X": (2, 3)}),
+])
+def test_the_hessian_by_a_matrix_is_the_hessian_of_vec_x(symbols, f, shapes):
+    r = solved(symbols, f, "d2f/dX2")
+    (step,) = r.extra_steps
+    assert step.rule == "vec_hessian" and r.dims == "M*N×M*N"
+    values = _values(shapes, np.random.default_rng(4))
+    assert vec_hessian_error(f, "X", ex.to_text(r.result), values) < 1e-5
+
+
+def test_the_quadratic_trace_has_the_textbook_hessian():
+    r = solved("{M: dim, N: dim, A: [M, M], X: [M, N]}", "trace(X.T @ A @ X)", "d2f/dX2")
+    assert ex.to_text(r.result) == "kron(eye(N), A + A.T)"
+
+
+@pytest.mark.parametrize("symbols, f, find", [
+    ("{M: dim, X: [M, M]}", "log(det(X))", "d2f/dX2"),
+    ("{M: dim, N: dim, X: [M, N]}", "vec(X.T)", "df/dX"),
+])
+def test_what_needs_the_commutation_matrix_is_refused_saying_so(symbols, f, find):
+    sol = solve_problem(parse_problem(PROBLEM.format(symbols=symbols, expr=f, find=find), "k.yaml"))
+    (error,) = sol.failed
+    assert "commutation matrix" in error and "does not derive" in error
+
+
+def test_vec_in_the_language():
+    from generator.printing import LatexPrinter
+    scope = ex.Scope(dims=frozenset({"M", "N"}), shapes={"X": ("M", "N"), "x": ("M", 1)}, functions={})
+    e = ex.parse("vec(2 * X)", scope)
+    assert e.shape == ("M*N", 1) and ex.to_text(e) == "vec(2 * X)"
+    assert ex.parse("vec(x)", scope) == ex.sym("x", ("M", 1))        # a column is its own vec
+    assert LatexPrinter()(e) == r"\operatorname{vec}\left(2 \mathbf{X}\right)"

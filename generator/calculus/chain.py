@@ -266,7 +266,7 @@ def _solve(part, target) -> Result:
     dims = jacobian_dims(fshape, xshape)
     if target.order == 2 and _is_matrix(xshape):
         # the Hessian with respect to vec X: d vec(∂f/∂X) = H vec(dX) (Magnus & Neudecker (1999), ch. 10)
-        step2 = vec_jacobian_step(result, x, xshape, simp, label=f, rule="vec_hessian")
+        step2 = vec_jacobian_step(result, x, xshape, simp, rule="vec_hessian")
         extra = (step2,)
         result, hessian_rewrites = visible_simplification(step2.result, simp, assumptions_of(part), values)
         result, more = textbook_form(result, simp, assumptions_of(part), named)

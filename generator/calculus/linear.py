@@ -480,6 +480,8 @@ def _vec_term(t: Expr, h: str) -> Expr:
         return _scaled(t, ex.vec)
     i = idx[0]
     H = fs[i]
+    if len(fs) == 1:
+        return _scaled(t, ex.vec)                       # vec(dX) itself
     p, q = H.shape if H.shape != () else (1, 1)
     L = ex.matmul(*fs[:i]) if i > 0 else ex.eye(p)
     R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else ex.eye(q)

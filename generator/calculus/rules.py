@@ -807,7 +807,8 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
                              note=VEC_KRON_NOTE, label=label))
     steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
                          note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
-    return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=KRON_CITE,
+    cites = KRON_CITE if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
+    return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=cites,
                 note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
                 wrt_shape=xshape, label=label)
 
