@@ -50,6 +50,10 @@ def _expand(e: Expr, h: str) -> list[Expr]:
             if _has(f, h):
                 others = e.args[:i] + e.args[i + 1:]
                 return [ex.mul(*others, t) if others else t for t in _expand(f, h)]
+    if op == "matmul" and len(e.args) == 2 and e.shape == () and all(_is_vec(f) for f in e.args):
+        # vec(P)ᵀ vec(Q) = tr(Pᵀ Q) (Magnus & Neudecker (1999), ch. 2)
+        p, q = (_unvec(f) for f in e.args)
+        return _expand(ex.trace(ex.matmul(_t(p), q)), h)
     if op == "matmul":
         for i, f in enumerate(e.args):
             if _has(f, h):
@@ -105,7 +109,7 @@ def _expand(e: Expr, h: str) -> list[Expr]:
             return [ex.matmul(ex.kron(a, ex.eye(b.shape[0])), b)]          # a ⊗ h = (a ⊗ I) h
         if _is_h(a, h) and not _has(b, h) and b.shape != () and b.shape[1] == 1 and a.shape[1] == 1:
             return [ex.matmul(ex.kron(ex.eye(a.shape[0]), b), a)]          # h ⊗ b = (I ⊗ b) h
-        return [e]
+        return _kron_terms(a, b, h) or [e]
     if op == "vec":
         return [_vec_term(t, h) for t in _expand(e.args[0], h)]
     if op == "sum":
@@ -114,6 +118,34 @@ def _expand(e: Expr, h: str) -> list[Expr]:
         return _expand(ex.matmul(ex.transpose(ex.ones(r)), v, ex.ones(c)) if c != 1 else
                        ex.matmul(ex.transpose(ex.ones(r)), v), h)
     return [e]
+
+
+def _is_vec(f: Expr) -> bool:
+    """vec(P) or vec(P)ᵀ."""
+    return f.op == "vec" or (f.op == "T" and f.args[0].op == "vec")
+
+
+def _unvec(f: Expr) -> Expr:
+    return f.args[0].args[0] if f.op == "T" else f.args[0]
+
+
+def _kron_terms(a: Expr, b: Expr, h: str) -> list[Expr] | None:
+    """a ⊗ (L h) = (a ⊗ L) h and (L h) ⊗ b = (L ⊗ b) h for columns, by the mixed product
+    (Magnus & Neudecker (1999), ch. 2): the factor that depends on the vector h, term by term."""
+    if _has(a, h) == _has(b, h) or ex.as_2d(a.shape)[1] != 1 or ex.as_2d(b.shape)[1] != 1:
+        return None
+    inner, const = (b, a) if _has(b, h) else (a, b)
+    out = []
+    for t in _expand(inner, h):
+        scal, core = _split_scalar(t)
+        fs = core.args if core.op == "matmul" else (core,)
+        if not _is_h(fs[-1], h) or any(_has(f, h) for f in fs[:-1]) or any(_has(s, h) for s in scal):
+            return None
+        L = ex.matmul(*fs[:-1]) if len(fs) > 1 else ex.eye(fs[-1].shape[0])
+        k = ex.kron(const, L) if inner is b else ex.kron(L, const)
+        m = ex.matmul(k, fs[-1])
+        out.append(ex.mul(*scal, m) if scal else m)
+    return out
 
 
 def _scaled(t: Expr, wrap) -> Expr:
