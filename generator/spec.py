@@ -893,6 +893,9 @@ class _Reader:
             t = out[i]
             wrt_shape = symbols[t.wrt].shape if t.wrt in symbols else shapes[t.wrt]
             want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order)
+            if want is None and _written_with_vec(t.of, define) and layout == "numerator":
+                # a column written with vec, by a matrix: its Jacobian with respect to vec X
+                want = (shapes[t.of][0], ex.dim_product(*wrt_shape))
             if want is None:
                 self.err(vpath, f"{t.text} is a tensor, which no expression writes; remove its answer")
             elif expr.shape != want:
@@ -902,6 +905,21 @@ class _Reader:
             else:
                 out[i] = replace(t, answer=Answer(expr, text, self.loc(vpath, offset=0)))
         return tuple(out)
+
+
+def _written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
+    """Whether the definition of ``name``, or one it uses, applies vec."""
+    defs = {d.name: d.expr for d in define}
+    todo, seen = [name], set()
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in defs:
+            continue
+        seen.add(n)
+        if ex.has_op(defs[n], "vec"):
+            return True
+        todo.extend(ex.free_symbols(defs[n]))
+    return False
 
 
 def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1) -> ex.Shape | None:

@@ -195,3 +195,20 @@ def test_vec_in_the_language():
     assert e.shape == ("M*N", 1) and ex.to_text(e) == "vec(2 * X)"
     assert ex.parse("vec(x)", scope) == ex.sym("x", ("M", 1))        # a column is its own vec
     assert LatexPrinter()(e) == r"\operatorname{vec}\left(2 \mathbf{X}\right)"
+
+
+def test_an_answer_with_the_kronecker_factors_swapped_is_refused():
+    """I ⊗ S and S ⊗ I have the same shape; only vec's column order tells them apart."""
+    text = PROBLEM.format(symbols="{M: dim, N: dim, A: [M, M], X: [M, N]}", expr="trace(X.T @ A @ X)",
+                          find="d2f/dX2")
+    good = solve_problem(parse_problem(text + "answer: kron(eye(N), A + A.T)\n", "k.yaml"))
+    assert not good.failed and good.parts[0].results[0].answer is not None
+    bad = solve_problem(parse_problem(text + "answer: kron(A + A.T, eye(N))\n", "k.yaml"))
+    assert bad.failed
+
+
+def test_a_jacobian_by_vec_x_is_not_transposed_silently():
+    text = PROBLEM.format(symbols="{M: dim, N: dim, A: [M, M], X: [M, N]}", expr="vec(A @ X)", find="df/dX")
+    sol = solve_problem(parse_problem(text + "layout: denominator\n", "k.yaml"))
+    (error,) = sol.failed
+    assert "numerator layout" in error

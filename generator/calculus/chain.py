@@ -349,6 +349,9 @@ def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
     f, x = target.of, target.wrt
     fshape, xshape = shapes[f], shapes[x]
     full = substitute_all(defs[f], defs)
+    if part.layout != "numerator":
+        raise UnsupportedError(f"∂{f}/∂{x}: the Jacobian with respect to vec {x} is written in numerator layout "
+                               "(Magnus & Neudecker); layout: denominator is not derived for it")
     try:
         step = vec_jacobian_step(full, x, xshape, simp, label=f)
     except UnsupportedError as exc:
