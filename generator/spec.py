@@ -892,10 +892,8 @@ class _Reader:
                 continue
             t = out[i]
             wrt_shape = symbols[t.wrt].shape if t.wrt in symbols else shapes[t.wrt]
-            want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order)
-            if want is None and _written_with_vec(t.of, define) and layout == "numerator":
-                # a column written with vec, by a matrix: its Jacobian with respect to vec X
-                want = (shapes[t.of][0], ex.dim_product(*wrt_shape))
+            want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order,
+                                    by_vec=written_with_vec(t.of, define))
             if want is None:
                 self.err(vpath, f"{t.text} is a tensor, which no expression writes; remove its answer")
             elif expr.shape != want:
@@ -907,7 +905,7 @@ class _Reader:
         return tuple(out)
 
 
-def _written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
+def written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
     """Whether the definition of ``name``, or one it uses, applies vec."""
     defs = {d.name: d.expr for d in define}
     todo, seen = [name], set()
@@ -922,10 +920,15 @@ def _written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
     return False
 
 
-def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1) -> ex.Shape | None:
+def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1,
+                     by_vec: bool = False) -> ex.Shape | None:
     """The shape of a derivative's expression (SPEC §4): in numerator layout a gradient by a vector
     is a row, a Jacobian M×N, a gradient by a matrix the matrix's shape; the denominator layout
-    transposes all but the last.  None for a tensor, which no expression writes."""
+    transposes all but the last.  None for a tensor, which no expression writes.  ``by_vec``: a
+    column written with vec, by a matrix X, has its Jacobian with respect to vec X (numerator only)."""
+    if by_vec and order == 1 and of_shape != () and of_shape[1] == 1 and wrt_shape != () \
+            and 1 not in wrt_shape and layout == "numerator":
+        return (of_shape[0], ex.dim_product(*wrt_shape))
     if order == 2 and wrt_shape != () and 1 not in wrt_shape:
         n = ex.dim_product(*wrt_shape)              # the Hessian with respect to vec X
         return (n, n)
