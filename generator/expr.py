@@ -35,7 +35,7 @@ SCALAR: Shape = ()
 ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus")
 MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron")
 
-MATRIX_FUNCS += ("vec",)     # vec(X): the columns of X stacked (Magnus & Neudecker (1999), ch. 2)
+MATRIX_FUNCS += ("vec", "commutation")     # vec(X): the columns of X stacked (Magnus & Neudecker (1999), ch. 2)
 
 MAX_TEXT = 4000        # characters in one expression
 MAX_DEPTH = 60         # nesting depth of the syntax tree
@@ -301,6 +301,18 @@ def vec(a: Expr) -> Expr:
     if a.shape == () or a.shape[1] == 1:
         return a
     return Expr("vec", (a,), (_dim_product(a.shape[0], a.shape[1]), 1))
+
+
+def commutation(m: Dim, n: Dim) -> Expr:
+    """K_{mn}: the (mn)×(mn) permutation with K vec(A) = vec(Aᵀ) for A ∈ R^{m×n} (Magnus &
+    Neudecker (1999), ch. 3); its dims are kept in ``name`` as "m,n"."""
+    d = _dim_product(m, n)
+    return ONE if d == 1 else Expr("commutation", (), (d, d), name=f"{m},{n}")
+
+
+def commutation_dims(e: Expr) -> tuple[Dim, Dim]:
+    m, n = e.name.split(",")
+    return tuple(int(d) if d.isdigit() else d for d in (m, n))
 
 
 def apply(name: str, args: tuple, shape: Shape) -> Expr:
@@ -774,6 +786,10 @@ class _Parser:
                 raise self.error(node, f"{name}() takes one dimension")
             n = self._dim_arg(node.args[0])
             return eye(n) if name == "eye" else ones(n)
+        if name == "commutation":
+            if nargs != 2:
+                raise self.error(node, "commutation() takes two dimensions, commutation(M, N)")
+            return commutation(self._dim_arg(node.args[0]), self._dim_arg(node.args[1]))
         if name in self.scope.functions:
             arg_shapes, result = self.scope.functions[name]
             args = tuple(self.visit(a, depth) for a in node.args)
@@ -896,6 +912,8 @@ def to_text(e: Expr) -> str:
         return f"{name}({to_text(e.args[0])})"
     if op == "vec":
         return f"vec({to_text(e.args[0])})"
+    if op == "commutation":
+        return "commutation({}, {})".format(*commutation_dims(e))
     if op == "pd":
         # no text form in the language: the derivative of an abstract function
         return f"d{e.name}_d{int(e.value) + 1}({', '.join(to_text(a) for a in e.args)})"

@@ -253,6 +253,10 @@ class LatexPrinter:
     def _print_diagpart(self, e: Expr) -> str:
         return self._wrap_call(r"\operatorname{diag}", e)
 
+    def _print_commutation(self, e: Expr) -> str:
+        from .expr import commutation_dims
+        return r"\mathbf{K}_{" + ", ".join(dim_latex(d) for d in commutation_dims(e)) + "}"
+
     def _print_vec(self, e: Expr) -> str:
         return self._wrap_call(r"\operatorname{vec}", e)
 

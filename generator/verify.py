@@ -26,7 +26,7 @@ from math import prod
 import numpy as np
 
 from .errors import CheckFailed, ExprError, UnsupportedError
-from .expr import MAX_NODES, MAX_TEXT, Expr, Scope, has_op, nodes, parse, to_text, tree_size
+from .expr import MAX_NODES, MAX_TEXT, Expr, Scope, commutation_dims, has_op, nodes, parse, to_text, tree_size
 from .calculus.rules import transposed_in
 from .calculus.simplify import simplify
 from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
@@ -87,6 +87,8 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
         return np.eye(*_allocate((n, n), to_text(e)))
     if op == "ones":
         return np.ones((_size(e.shape[0], sizes), 1))
+    if op == "commutation":
+        return _commutation(*(_size(d, sizes) for d in commutation_dims(e)))
     args = [evaluate(a, env, sizes) for a in e.args]
     if op == "add":
         out = args[0]
@@ -145,6 +147,15 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "pd":
         return _instance(env, e.name).jacobian(args, int(e.value), concrete(e.shape, sizes))
     raise UnsupportedError(f"cannot evaluate {op} numerically ({to_text(e)})")
+
+
+def _commutation(m: int, n: int) -> np.ndarray:
+    """K with K vec(A) = vec(Aᵀ) for A ∈ R^{m×n}: A_ij is entry i + j m of vec(A), j + i n of vec(Aᵀ)."""
+    K = np.zeros(_allocate((m * n, m * n), f"commutation({m}, {n})"))
+    for i in range(m):
+        for j in range(n):
+            K[j + i * n, i + j * m] = 1.0
+    return K
 
 
 def _scalar_if_1x1(a, e: Expr):

@@ -56,6 +56,13 @@ def _eval(n, env, dims):
             return _as_scalar(np.atleast_2d(a) @ np.atleast_2d(b))
     if isinstance(n, ast.Call):
         name = n.func.id
+        if name == "commutation":
+            m, k = (_dim(a, dims) for a in n.args)
+            K = np.zeros((m * k, m * k))
+            for i in range(m):          # K vec(A) = vec(Aᵀ): column-major vec, A is m×k
+                for j in range(k):
+                    K[j + i * k, i + j * m] = 1.0
+            return K
         if name in ("eye", "ones"):
             arg = n.args[0]
             k = _dim(arg, dims)

@@ -178,14 +178,31 @@ def test_the_quadratic_trace_has_the_textbook_hessian():
     assert ex.to_text(r.result) == "kron(eye(N), A + A.T)"
 
 
-@pytest.mark.parametrize("symbols, f, find", [
-    ("{M: dim, X: [M, M]}", "log(det(X))", "d2f/dX2"),
-    ("{M: dim, N: dim, X: [M, N]}", "vec(X.T)", "df/dX"),
+def test_the_commutation_matrix_turns_vec_x_into_vec_x_transposed():
+    r = solved("{M: dim, N: dim, X: [M, N]}", "vec(X.T)", "df/dX")
+    assert ex.to_text(r.result) == "commutation(M, N)"
+    from independent import value
+    X = np.arange(6.0).reshape(2, 3)
+    assert np.array_equal(value("commutation(M, N)", {}, SIZES) @ _vec(X), _vec(X.T))
+    values = _values({"X": (2, 3)}, np.random.default_rng(5))
+    assert vec_jacobian_error("vec(X.T)", "X", "commutation(M, N)", values) < 1e-6
+
+
+@pytest.mark.parametrize("symbols, f, shapes, want", [
+    ("{M: dim, X: [M, M]}", "log(det(X))", {"X": (2, 2)}, "-(kron(inv(X), inv(X).T) @ commutation(M, M))"),
+    ("{M: dim, X: [M, M]}", "trace(X @ X)", {"X": (2, 2)}, "2 * commutation(M, M)"),
+    ("{M: dim, N: dim, X: [M, N], A: [N, M], B: [N, M]}", "trace(A @ X @ B @ X)",
+     {"X": (2, 3), "A": (3, 2), "B": (3, 2)}, None),
 ])
-def test_what_needs_the_commutation_matrix_is_refused_saying_so(symbols, f, find):
-    sol = solve_problem(parse_problem(PROBLEM.format(symbols=symbols, expr=f, find=find), "k.yaml"))
-    (error,) = sol.failed
-    assert "commutation matrix" in error and "does not derive" in error
+def test_hessians_through_the_transpose_use_the_commutation_matrix(symbols, f, shapes, want):
+    r = solved(symbols, f, "d2f/dX2")
+    assert ex.has_op(r.result, "commutation")
+    if want:
+        assert ex.to_text(r.result) == want
+    values = _values(shapes, np.random.default_rng(6))
+    if "det" in f:
+        values["X"] = values["X"] + 3 * np.eye(2)
+    assert vec_hessian_error(f, "X", ex.to_text(r.result), values) < 1e-5
 
 
 def test_vec_in_the_language():
@@ -195,6 +212,9 @@ def test_vec_in_the_language():
     assert e.shape == ("M*N", 1) and ex.to_text(e) == "vec(2 * X)"
     assert ex.parse("vec(x)", scope) == ex.sym("x", ("M", 1))        # a column is its own vec
     assert LatexPrinter()(e) == r"\operatorname{vec}\left(2 \mathbf{X}\right)"
+    K = ex.parse("commutation(M, N)", scope)
+    assert K.shape == ("M*N", "M*N") and ex.to_text(K) == "commutation(M, N)"
+    assert LatexPrinter()(K) == r"\mathbf{K}_{M, N}"
 
 
 def test_an_answer_with_the_kronecker_factors_swapped_is_refused():

@@ -106,7 +106,7 @@ def kron_expressions(draw):
     scalars = [f"trace(kron({m1}, {m2}))", f"norm(kron({m1}, {v1}))**2", f"norm(kron({v1}, {v2}))",
                f"kron({v1}, {v2}).T @ kron({v3}, {v4})", f"vec({m1}).T @ vec({m2})",
                f"kron({v1}, {v2}).T @ kron({m1}, {m2}) @ kron({v3}, {v4})", f"sum(vec({m1}) * kron({v1}, {v2}))"]
-    vectors = [f"vec({m1})", f"kron({v1}, {v2})", f"kron({m1}, {m2}) @ kron({v1}, {v2})", f"vec(({m1}) @ ({m2}))"]
+    vectors = [f"vec({m1})", f"vec(({m1}).T)", f"kron({v1}, {v2})", f"kron({m1}, {m2}) @ kron({v1}, {v2})", f"vec(({m1}) @ ({m2}))"]
     return draw(st.sampled_from(scalars)), draw(st.sampled_from(vectors))
 
 

@@ -508,6 +508,9 @@ def _vec_term(t: Expr, h: str) -> Expr:
     scal = scal + inner
     fs = core.args if core.op == "matmul" else (core,)
     idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) == 1 and fs[idx[0]].op == "T" and _is_h(fs[idx[0]].args[0], h) and 1 not in fs[idx[0]].shape:
+        out = _vec_transposed_term(fs, idx[0])
+        return ex.mul(*scal, out) if scal else out
     if len(idx) != 1 or not _is_h(fs[idx[0]], h):
         return _scaled(t, ex.vec)
     i = idx[0]
@@ -526,6 +529,19 @@ def _vec_term(t: Expr, h: str) -> Expr:
 
 def _ends_in(core: Expr, v: Expr) -> bool:
     return core == v or (core.op == "matmul" and core.args[-1] == v)
+
+
+def _vec_transposed_term(fs: tuple, i: int) -> Expr:
+    """vec(L Hᵀ R) = (Rᵀ ⊗ L) K vec(H), with the commutation matrix K vec(H) = vec(Hᵀ) for H p×q
+    (Magnus & Neudecker (1999), ch. 3)."""
+    H = fs[i].args[0]
+    p, q = H.shape
+    K = ex.commutation(p, q)
+    if len(fs) == 1:
+        return ex.matmul(K, ex.vec(H))
+    L = ex.matmul(*fs[:i]) if i > 0 else ex.eye(q)
+    R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else ex.eye(p)
+    return ex.matmul(ex.kron(_t(R) if R.shape != () else R, L), K, ex.vec(H))
 
 
 def vec_jacobian(e: Expr, h: str, hshape: ex.Shape) -> Expr:

@@ -780,6 +780,8 @@ VEC_JACOBIAN_NOTE = (r"the Jacobian with respect to $\operatorname{vec} @1$ (the
                      r"(\mathbf{B}^\top \otimes \mathbf{A}) \operatorname{vec}(\mathbf{X})$, and read off $\mathbf{J}$")
 VEC_KRON_NOTE = (r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\mathbf{B}^\top \otimes \mathbf{A})"
                  r" \operatorname{vec}(\mathbf{X})$")
+VEC_COMMUTATION_NOTE = (r", and $\operatorname{vec}(\mathbf{X}^\top) = \mathbf{K} \operatorname{vec}(\mathbf{X})$ "
+                        r"with the commutation matrix $\mathbf{K}$ (a permutation)")
 VEC_COLLECTED_NOTE = r"the form $\mathbf{J} @0$ of the identification, with $\mathbf{J}$ written out"
 
 
@@ -803,8 +805,10 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
     steps = [sub]
     terms = [t for t in linear._expand(dfx, H.name) if ex.depends_on(t, H.name)]
     if terms and ex.add(*terms) != dfx:
-        steps.append(Dd.step("vec_kron", target, ex.add(*terms), simplify=False, cites=KRON_CITE,
-                             note=VEC_KRON_NOTE, label=label))
+        expanded = ex.add(*terms)
+        note = VEC_KRON_NOTE + (VEC_COMMUTATION_NOTE if ex.has_op(expanded, "commutation") else "")
+        steps.append(Dd.step("vec_kron", target, expanded, simplify=False, note=note, label=label,
+                             cites=KRON_CITE + ("; ch. 3" if ex.has_op(expanded, "commutation") else "")))
     steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
                          note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
     cites = KRON_CITE if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
