@@ -498,7 +498,8 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
 
 # --- vec: Jacobians with respect to vec X (Magnus & Neudecker (1999), ch. 2 and 9) ---------------
 
-COMMUTATION = ("needs the commutation matrix K (vec(dXᵀ) = K vec(dX)), which stepgen does not derive")
+COMMUTATION = ("has dXᵀ inside a term that is not L dXᵀ R, where the commutation matrix (vec(dXᵀ) = "
+               "K vec(dX)) would apply: not derived")
 
 
 def _vec_term(t: Expr, h: str) -> Expr:
