@@ -9,7 +9,7 @@ import pytest
 from generator import expr as ex
 from generator.build import solve_problem
 from generator.spec import parse_problem
-from independent import jacobian_error
+from independent import jacobian_error, vec_hessian_error as _vec_hessian_error, vec_jacobian_error as _vec_jacobian_error
 
 PROBLEM = """\
 id: k
@@ -21,6 +21,18 @@ find: {find}
 """
 
 SIZES = {"M": 2, "N": 3, "P": 4, "Q": 3}
+
+
+def _vec(a):
+    return np.asarray(a).T.reshape(-1)          # column after column
+
+
+def vec_jacobian_error(text, wrt, claimed, values):
+    return _vec_jacobian_error(text, wrt, claimed, values, SIZES)
+
+
+def vec_hessian_error(text, wrt, claimed, values):
+    return _vec_hessian_error(text, wrt, claimed, values, SIZES)
 
 
 def solved(symbols: str, expr: str, find: str = "df/dX"):
@@ -99,52 +111,6 @@ def test_a_bad_product_of_dims_is_refused_at_its_place(dim, message):
 
 
 # --- vec: Jacobians and Hessians with respect to vec X ---------------------------------------------
-
-def _vec(a):
-    return np.asarray(a).T.reshape(-1)          # column after column
-
-
-def _unvec(v, shape):
-    return np.asarray(v).reshape(shape[1], shape[0]).T
-
-
-def vec_jacobian_error(text: str, wrt: str, claimed: str, values: dict, h: float = 1e-6) -> float:
-    """The claimed ∂vec(f)/∂(vec X)ᵀ against central differences over the entries of vec X."""
-    from independent import rel_error, value
-    x0 = values[wrt]
-    cols = []
-    for k in range(x0.size):
-        step = np.zeros(x0.size)
-        step[k] = h
-        plus, minus = dict(values), dict(values)
-        plus[wrt], minus[wrt] = _unvec(_vec(x0) + step, x0.shape), _unvec(_vec(x0) - step, x0.shape)
-        cols.append((_vec(np.atleast_2d(value(text, plus, SIZES))) - _vec(np.atleast_2d(value(text, minus, SIZES)))) / (2 * h))
-    return rel_error(np.atleast_2d(value(claimed, values, SIZES)), np.stack(cols, axis=1))
-
-
-def vec_hessian_error(text: str, wrt: str, claimed: str, values: dict, h: float = 1e-4) -> float:
-    """The claimed Hessian of the scalar f with respect to vec X against second differences."""
-    from independent import rel_error, value
-    x0 = values[wrt]
-    n = x0.size
-
-    def f(v):
-        e = dict(values)
-        e[wrt] = _unvec(v, x0.shape)
-        return float(value(text, e, SIZES))
-
-    H = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            acc = 0.0
-            for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-                v = _vec(x0).copy()
-                v[i] += si * h
-                v[j] += sj * h
-                acc += w * f(v)
-            H[i, j] = acc / (4 * h * h)
-    return rel_error(np.atleast_2d(value(claimed, values, SIZES)), H)
-
 
 def test_vec_of_a_product_by_the_matrix_is_the_kronecker_product():
     r = solved("{M: dim, N: dim, P: dim, Q: dim, A: [M, N], X: [N, P], B: [P, Q]}", "vec(A @ X @ B)", "df/dX")

@@ -117,3 +117,22 @@ def test_kron_and_vec_expressions(t):
         check(t[0], wrt)
     for wrt in ("x", "s"):
         check(t[1], wrt)
+
+
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@given(trees)
+def test_hessians_by_a_matrix(t):
+    """The Hessian with respect to vec A of random scalars: derived, or unsupported, never wrong."""
+    from generator.calculus.rules import vec_jacobian_step
+    from independent import vec_hessian_error
+    e = ex.parse(t[0], SCOPE)
+    if not ex.depends_on(e, "A"):
+        return
+    simp = Simplifier()
+    try:
+        gradient = Differentiator("A", SHAPES["A"], simp).d(e).result
+        hessian = simp(vec_jacobian_step(gradient, "A", SHAPES["A"], simp).result)
+    except UnsupportedError:
+        return
+    err = vec_hessian_error(t[0], "A", ex.to_text(hessian), env(), DIMS)
+    assert err < 1e-4, (t[0], ex.to_text(hessian), err)
