@@ -555,11 +555,22 @@ def vec_jacobian(e: Expr, h: str, hshape: ex.Shape) -> Expr:
         if not _has(t, h):
             continue
         scal, core = _split_scalar(t)
+        while core.op == "vec" and core.args[0].op in ("mul", "div"):
+            a = core.args[0]                                # vec(c M) = c vec(M), vec(M / c) = vec(M) / c
+            if a.op == "mul":
+                inner, arr = _split_scalar(a)
+                if not inner:
+                    break
+                scal, core = scal + inner, ex.vec(arr)
+            elif a.args[1].shape == () and not _has(a.args[1], h):
+                scal, core = scal + (ex.power(a.args[1], ex.num(-1)),), ex.vec(a.args[0])
+            else:
+                break
         dep = [s for s in scal if _has(s, h)]
         if len(dep) == 1 and not _has(core, h) and core.shape != () and core.shape[1] == 1:
-            # s(dX) v: v times the row of the scalar s, vec(s) = s
+            # s(dX) v: v times the row of the scalar s = tr(Gᵀ dX) = vec(G)ᵀ vec(dX)
             others = [s for s in scal if s is not dep[0]]
-            j = ex.matmul(core, vec_jacobian(dep[0], h, hshape))
+            j = ex.matmul(core, _t(ex.vec(gradient(dep[0], h, hshape))))
             terms.append(ex.mul(*others, j) if others else j)
             continue
         if dep:
