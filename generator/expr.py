@@ -34,7 +34,8 @@ Shape = tuple  # () or (Dim, Dim)
 SCALAR: Shape = ()
 
 ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus")
-MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron")
+# vec(X): the columns of X stacked (Magnus & Neudecker (1999), ch. 2); commutation(M, N): K_{M,N}
+MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron", "vec", "commutation")
 
 MAX_TEXT = 4000        # characters in one expression
 MAX_DEPTH = 60         # nesting depth of the syntax tree
@@ -53,8 +54,8 @@ class Expr:
     most one array), ``had`` (Hadamard), ``div`` (elementwise / by scalar),
     ``pow``, ``matmul``, ``T``, ``fn`` (elementwise function ``name``), ``inv``,
     ``det``, ``trace``, ``diag`` (vector -> matrix), ``diagpart`` (matrix -> vector),
-    ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``apply`` (abstract
-    function ``name``).
+    ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``vec`` (columns stacked),
+    ``apply`` (abstract function ``name``).
     """
 
     op: str
@@ -91,7 +92,30 @@ def _dim_product(a: Dim, b: Dim) -> Dim:
         return b
     if b == 1:
         return a
-    return f"{a}*{b}"
+    return dim_product(a, b)
+
+
+def dim_factors(d: Dim) -> list[Dim]:
+    """The factors of a dim: ``"M*N"`` is M and N, ``"2*P"`` is 2 and P."""
+    if isinstance(d, int):
+        return [d]
+    return [int(p) if p.isdigit() else p for p in d.split("*")]
+
+
+def dim_product(*dims: Dim) -> Dim:
+    """The product of dims as one Dim, written the same whichever way it arises (``x: [N*M]`` in a
+    shape and the rows of ``kron(a, x)`` with a ∈ R^M, x ∈ R^N are both ``M*N``): numbers
+    multiplied together in front, names in alphabetical order."""
+    number, names = 1, []
+    for d in dims:
+        for f in dim_factors(d):
+            if isinstance(f, int):
+                number *= f
+            else:
+                names.append(f)
+    if not names:
+        return number
+    return "*".join(([str(number)] if number != 1 else []) + sorted(names))
 
 
 # --- constructors (shape-checked) --------------------------------------------
@@ -272,6 +296,25 @@ def kron(a: Expr, b: Expr) -> Expr:
     return Expr("kron", (a, b), norm_shape(_dim_product(ra, rb), _dim_product(ca, cb)))
 
 
+def vec(a: Expr) -> Expr:
+    """vec(X): the columns of X stacked into one column, (m·n)×1; a column vector is its own vec."""
+    if a.shape == () or a.shape[1] == 1:
+        return a
+    return Expr("vec", (a,), (_dim_product(a.shape[0], a.shape[1]), 1))
+
+
+def commutation(m: Dim, n: Dim) -> Expr:
+    """K_{mn}: the (mn)×(mn) permutation with K vec(A) = vec(Aᵀ) for A ∈ R^{m×n} (Magnus &
+    Neudecker (1999), ch. 3); its dims are kept in ``name`` as "m,n"."""
+    d = _dim_product(m, n)
+    return ONE if d == 1 else Expr("commutation", (), (d, d), name=f"{m},{n}")
+
+
+def commutation_dims(e: Expr) -> tuple[Dim, Dim]:
+    m, n = e.name.split(",")
+    return tuple(int(d) if d.isdigit() else d for d in (m, n))
+
+
 def apply(name: str, args: tuple, shape: Shape) -> Expr:
     return Expr("apply", tuple(args), shape, name=name)
 
@@ -450,6 +493,7 @@ _UNARY_BUILDERS: dict[str, Callable[[Expr], Expr]] = {
     "diag": lambda a: Expr("diag", (a,), (a.shape[0], a.shape[0])),
     "diagpart": lambda a: Expr("diagpart", (a,), (a.shape[0], 1)),
 }
+_UNARY_BUILDERS["vec"] = vec
 
 
 def has_op(e: Expr, op: str) -> bool:
@@ -871,6 +915,12 @@ class _Parser:
     def _dim_arg(self, node) -> Dim:
         if isinstance(node, ast.Name) and node.id in self.scope.dims:
             return node.id
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            # a product of dims, eye(M*N): the size of vec X or of a Kronecker product
+            d = dim_product(self._dim_arg(node.left), self._dim_arg(node.right))
+            if isinstance(d, int) and not 1 <= d <= 10000:
+                raise self.error(node, "expected a declared dimension or a positive integer")
+            return d
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
             if 1 <= node.value <= 10000:
                 return node.value
@@ -893,6 +943,10 @@ class _Parser:
                 raise self.error(node, f"{name}() takes one dimension")
             n = self._dim_arg(node.args[0])
             return eye(n) if name == "eye" else ones(n)
+        if name == "commutation":
+            if nargs != 2:
+                raise self.error(node, "commutation() takes two dimensions, commutation(M, N)")
+            return commutation(self._dim_arg(node.args[0]), self._dim_arg(node.args[1]))
         if name in self.scope.functions:
             arg_shapes, result = self.scope.functions[name]
             args = tuple(self.visit(a, depth) for a in node.args)
@@ -913,6 +967,8 @@ class _Parser:
                 return fn(name, args[0])
             if name == "kron":
                 return kron(*args)
+            if name == "vec":
+                return vec(args[0])
             builder = {"inv": inv, "det": det, "trace": trace, "tr": trace, "diag": diag,
                        "sum": vsum, "norm": norm}[name]
             return builder(args[0])
@@ -1015,6 +1071,10 @@ def to_text(e: Expr) -> str:
     if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
         name = "diag" if op == "diagpart" else op
         return f"{name}({to_text(e.args[0])})"
+    if op == "vec":
+        return f"vec({to_text(e.args[0])})"
+    if op == "commutation":
+        return "commutation({}, {})".format(*commutation_dims(e))
     if op == "pd":
         # no text form in the language: the derivative of an abstract function
         return f"d{e.name}_d{int(e.value) + 1}({', '.join(to_text(a) for a in e.args)})"

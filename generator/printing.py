@@ -253,6 +253,13 @@ class LatexPrinter:
     def _print_diagpart(self, e: Expr) -> str:
         return self._wrap_call(r"\operatorname{diag}", e)
 
+    def _print_commutation(self, e: Expr) -> str:
+        from .expr import commutation_dims
+        return r"\mathbf{K}_{" + ", ".join(dim_latex(d) for d in commutation_dims(e)) + "}"
+
+    def _print_vec(self, e: Expr) -> str:
+        return self._wrap_call(r"\operatorname{vec}", e)
+
     def _print_sum(self, e: Expr) -> str:
         return self._wrap_call(r"\operatorname{sum}", e)
 
@@ -393,6 +400,7 @@ def fill(pieces: list[str], width: float, first: float = 0.0) -> list[str]:
 
 _CALLS = {"det": r"\det", "trace": r"\operatorname{tr}", "diag": r"\operatorname{diag}",
           "diagpart": r"\operatorname{diag}", "sum": r"\operatorname{sum}"}
+_CALLS["vec"] = r"\operatorname{vec}"
 _FN_POWERS = ("sin", "cos", "tan", "tanh", "sigmoid", "softplus", "log")
 INDENT = 2.0      # ems of a continuation line's indent (\qquad)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 _SHAPE = {"type": "array", "maxItems": 2,
           "items": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 1}]},
-          "description": "[] a scalar, [D] a column vector, [M, N] a matrix"}
+          "description": "[] a scalar, [D] a column vector, [M, N] a matrix; a dim is a declared dim, a positive integer or a product of them (M*N)"}
 
 _SYMBOL = {
     "oneOf": [

@@ -595,6 +595,26 @@ class _Reader:
                     out[name] = d
         return out
 
+    def dim_product(self, text: str, path: tuple, dims: set[str]) -> ex.Dim | None:
+        """A dim written as a product, ``M*N`` (the size of vec X for X ∈ R^{M×N}, or of a
+        Kronecker product): each factor a declared dim or a positive integer."""
+        factors: list[ex.Dim] = []
+        for part in text.split("*"):
+            part = part.strip()
+            if part.isdigit() and 1 <= int(part) <= 10000:
+                factors.append(int(part))
+            elif part in dims:
+                factors.append(part)
+            else:
+                self.err(path, f"{text!r}: a product of dims is written M*N, each factor a declared dim "
+                               f"or a positive integer, not {part!r}")
+                return None
+        d = ex.dim_product(*factors)
+        if isinstance(d, int) and not 1 <= d <= 10000:
+            self.err(path, f"a dim must be between 1 and 10000, not {text} = {d}")
+            return None
+        return d
+
     def shape(self, value, path: tuple, dims: set[str]) -> ex.Shape | None:
         if not isinstance(value, list) or len(value) > 2:
             self.err(path, "a shape is a list of at most two dims: [], [D] or [M, N]")
@@ -607,7 +627,11 @@ class _Reader:
             if isinstance(d, int) and not 1 <= d <= 10000:
                 self.err(path + (i,), f"a dim must be between 1 and 10000, not {d}")
                 return None
-            if isinstance(d, str) and d not in dims:
+            if isinstance(d, str) and "*" in d:
+                d = self.dim_product(d, path + (i,), dims)
+                if d is None:
+                    return None
+            elif isinstance(d, str) and d not in dims:
                 self.err(path + (i,), f"{d!r} is not a declared dim (declare it: {d}: dim)")
                 return None
             shape.append(d)
@@ -832,8 +856,9 @@ class _Reader:
                 continue
             if order == 2:
                 fs, xshape = defs[f].expr.shape, (xs.shape if xs else defs[x].expr.shape)
-                if fs != () or (xshape != () and xshape[1] != 1):
-                    self.err(ipath, f"{item!r}: a Hessian is of a scalar with respect to a scalar or vector")
+                if fs != ():
+                    self.err(ipath, f"{item!r}: a Hessian is of a scalar (with respect to a scalar, a vector, "
+                                    "or a matrix X: then with respect to vec X)")
                     continue
             out.append(Target(f, x, order, item.strip(), self.loc(ipath)))
         return tuple(out)
@@ -876,7 +901,8 @@ class _Reader:
                 continue
             t = out[i]
             wrt_shape = symbols[t.wrt].shape if t.wrt in symbols else shapes[t.wrt]
-            want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order)
+            want = derivative_shape(shapes[t.of], wrt_shape, layout, t.order,
+                                    by_vec=written_with_vec(t.of, define))
             if want is None:
                 self.err(vpath, f"{t.text} is a tensor, which no expression writes; remove its answer")
             elif expr.shape != want:
@@ -888,10 +914,33 @@ class _Reader:
         return tuple(out)
 
 
-def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1) -> ex.Shape | None:
+def written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
+    """Whether the definition of ``name``, or one it uses, applies vec."""
+    defs = {d.name: d.expr for d in define}
+    todo, seen = [name], set()
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in defs:
+            continue
+        seen.add(n)
+        if ex.has_op(defs[n], "vec"):
+            return True
+        todo.extend(ex.free_symbols(defs[n]))
+    return False
+
+
+def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1,
+                     by_vec: bool = False) -> ex.Shape | None:
     """The shape of a derivative's expression (SPEC §4): in numerator layout a gradient by a vector
     is a row, a Jacobian M×N, a gradient by a matrix the matrix's shape; the denominator layout
-    transposes all but the last.  None for a tensor, which no expression writes."""
+    transposes all but the last.  None for a tensor, which no expression writes.  ``by_vec``: a
+    column written with vec, by a matrix X, has its Jacobian with respect to vec X (numerator only)."""
+    if by_vec and order == 1 and of_shape != () and of_shape[1] == 1 and wrt_shape != () \
+            and 1 not in wrt_shape and layout == "numerator":
+        return (of_shape[0], ex.dim_product(*wrt_shape))
+    if order == 2 and wrt_shape != () and 1 not in wrt_shape:
+        n = ex.dim_product(*wrt_shape)              # the Hessian with respect to vec X
+        return (n, n)
     if order == 2:
         return () if wrt_shape == () else ex.norm_shape(wrt_shape[0], wrt_shape[0])
     of2 = ex.as_2d(of_shape)

@@ -26,7 +26,8 @@ from math import prod
 import numpy as np
 
 from .errors import CheckFailed, ExprError, UnsupportedError
-from .expr import CONSTANTS, MAX_NODES, MAX_TEXT, Expr, Scope, has_op, nodes, parse, shadowed_in_text, to_text, tree_size
+from .expr import CONSTANTS, MAX_NODES, MAX_TEXT, Expr, Scope, commutation_dims, has_op, nodes, parse, shadowed_in_text, to_text, \
+    tree_size
 from .calculus.rules import transposed_in
 from .calculus.simplify import simplify
 from .sizes import MAX_ENTRIES, ORDERS, concrete, dim_sizes, part_size_errors, too_large
@@ -91,6 +92,8 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
         return float(_size(e.name, sizes))        # the size this check gives the dimension
     if op == "const":
         return CONSTANTS[e.name]
+    if op == "commutation":
+        return _commutation(*(_size(d, sizes) for d in commutation_dims(e)))
     args = [evaluate(a, env, sizes) for a in e.args]
     if op == "stack":
         return np.vstack([np.asarray(a, dtype=float).reshape(1, -1) for a in args])
@@ -145,11 +148,22 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
         a, b = np.atleast_2d(args[0]), np.atleast_2d(args[1])
         _allocate((a.shape[0] * b.shape[0], a.shape[1] * b.shape[1]), to_text(e))
         return np.kron(a, b)
+    if op == "vec":
+        return np.asarray(args[0]).reshape(-1, 1, order="F")      # the columns stacked
     if op == "apply":
         return _instance(env, e.name)(args)
     if op == "pd":
         return _instance(env, e.name).jacobian(args, int(e.value), concrete(e.shape, sizes))
     raise UnsupportedError(f"cannot evaluate {op} numerically ({to_text(e)})")
+
+
+def _commutation(m: int, n: int) -> np.ndarray:
+    """K with K vec(A) = vec(Aᵀ) for A ∈ R^{m×n}: A_ij is entry i + j m of vec(A), j + i n of vec(Aᵀ)."""
+    K = np.zeros(_allocate((m * n, m * n), f"commutation({m}, {n})"))
+    for i in range(m):
+        for j in range(n):
+            K[j + i * n, i + j * m] = 1.0
+    return K
 
 
 def _scalar_if_1x1(a, e: Expr):
@@ -436,8 +450,10 @@ class Checker:
                 if transpose:
                     val = np.asarray(val).T
                 c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
+                by_vec = of.shape != () and of.shape[1] == 1 and _matrix(self.shapes.get(wrt, ()))
                 return self._judge(what, f"result {to_text(claimed)}", c,
-                                   lambda scale: fd_jacobian(of, wrt, p.env, self.sizes, defs, scale), size)
+                                   lambda scale: _by_vec(fd_jacobian(of, wrt, p.env, self.sizes, defs, scale),
+                                                         p.env[wrt], by_vec, False), size)
         return self._over_points(at_point, what)
 
     def check_direction(self, of: Expr, wrt: str, direction: str, claimed: Expr, what: str) -> float:
@@ -558,8 +574,10 @@ class Checker:
                 if degenerate:
                     return degenerate
                 val = np.atleast_2d(np.asarray(evaluate(r.result, p.env, self.sizes), dtype=float))
+                by_vec = _matrix(r.shape_wrt)
                 return self._judge(what, f"Hessian {to_text(r.result)}", val,
-                                   lambda scale: self._fd_hessian(f_expr, r.wrt, p.env, scale), size,
+                                   lambda scale: _by_vec(self._fd_hessian(f_expr, r.wrt, p.env, scale),
+                                                         p.env[r.wrt], by_vec, True), size,
                                    HESSIAN_TOLERANCE, second=4.0)
         return self._over_points(at_point, what)
 
@@ -581,6 +599,21 @@ class Checker:
                     acc += w * float(evaluate(f_expr, e2, self.sizes))
                 H[i, j] = acc / (4 * steps[i] * steps[j])
         return H
+
+
+def _matrix(shape) -> bool:
+    return shape != () and shape[0] != 1 and shape[1] != 1
+
+
+def _by_vec(fd: np.ndarray, x0, by_vec: bool, rows_too: bool) -> np.ndarray:
+    """Differences taken entry by entry of X in NumPy's row-major order, reordered to vec X's
+    order (column after column): the columns of a Jacobian by vec X (and the rows of a Hessian)."""
+    if not by_vec:
+        return fd
+    p, q = np.shape(x0)
+    order = np.arange(p * q).reshape(p, q).T.reshape(-1)
+    fd = fd[:, order]
+    return fd[order, :] if rows_too else fd
 
 
 def _degenerate(of: Expr, env: dict, sizes: dict[str, int]) -> tuple[str, float]:

@@ -58,7 +58,7 @@ def random_env(symbols: dict, rng, positive=False, sizes=SIZES):
         kind, shape, assume = _decl(decl)
         if kind != "var":
             continue
-        shp = [dims[d] if isinstance(d, str) else d for d in shape]
+        shp = [_size(d, dims) for d in shape]
         if not shp:
             env[name] = float(rng.uniform(0.5, 1.5) if positive or "positive" in assume else rng.uniform(-1, 1))
             continue
@@ -80,6 +80,26 @@ def random_env(symbols: dict, rng, positive=False, sizes=SIZES):
                 a = a + n * np.eye(n)
         env[name] = a
     return dims, env
+
+
+def _size(d, dims: dict) -> int:
+    """A dim's size: a number, a dim's name, or a product of them (M*N)."""
+    if isinstance(d, int):
+        return d
+    return int(np.prod([int(p) if p.strip().isdigit() else dims[p.strip()] for p in d.split("*")]))
+
+
+def _vec_order(fd: np.ndarray, x0, rows_too: bool) -> np.ndarray:
+    """Differences over a matrix's entries in NumPy's row-major order, reordered to vec X's order
+    (column after column), for a Jacobian by vec X (and both sides of a Hessian by vec X)."""
+    p, q = np.shape(x0)
+    order = np.arange(p * q).reshape(p, q).T.reshape(-1)
+    fd = fd[:, order]
+    return fd[order, :] if rows_too else fd
+
+
+def _by_matrix(x0) -> bool:
+    return np.ndim(x0) == 2 and 1 not in np.shape(x0)
 
 
 def _arrange(val, of_shape_len: int, wrt_shape: list) -> np.ndarray:
@@ -190,6 +210,8 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                     claimed = np.atleast_2d(value(r["expr"], env, dims))
                     g = lambda xv: fd_jacobian(fun, xv, 1e-5).reshape(-1)
                     fd = fd_jacobian(g, x0, 1e-5)
+                    if _by_matrix(x0):          # the Hessian with respect to vec X
+                        fd = _vec_order(fd, x0, True)
                     err = rel_error(claimed, fd)
                     assert err < 1e-4, (problem_path, r["find"], err)
                     worst = max(worst, err)
@@ -202,6 +224,8 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                     checked += 1
                     continue
                 fd = fd_jacobian(fun, x0)
+                if _by_matrix(x0) and len(r["shape"]["of"]) == 2 and r["shape"]["of"][1] == "1":
+                    fd = _vec_order(fd, x0, False)        # a column by a matrix: the Jacobian by vec X
                 err = rel_error(_claimed(r, env, dims).reshape(fd.shape), fd)
                 assert err < tol, (problem_path, tpart["id"], r["find"], r["expr"], err)
                 worst = max(worst, err)
@@ -217,6 +241,8 @@ def check_trace(problem_path, trace: dict, points: int = 3, tol: float = 1e-5) -
                         return value(defs[p["of"]], e2, dims)
 
                     fdp = fd_jacobian(pfun, full[w])
+                    if _by_matrix(full[w]) and len(p["shape"]["of"]) == 2 and p["shape"]["of"][1] == "1":
+                        fdp = _vec_order(fdp, full[w], False)
                     errp = rel_error(_claimed(p, full, dims).reshape(fdp.shape), fdp)
                     assert errp < tol, (problem_path, tpart["id"], "partial", p["of"], p["wrt"], p["expr"], errp)
                     worst = max(worst, errp)

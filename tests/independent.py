@@ -62,9 +62,16 @@ def _eval(n, env, dims):
             return _as_scalar(np.atleast_2d(a) @ np.atleast_2d(b))
     if isinstance(n, ast.Call):
         name = n.func.id
+        if name == "commutation":
+            m, k = (_dim(a, dims) for a in n.args)
+            K = np.zeros((m * k, m * k))
+            for i in range(m):          # K vec(A) = vec(Aᵀ): column-major vec, A is m×k
+                for j in range(k):
+                    K[j + i * k, i + j * m] = 1.0
+            return K
         if name in ("eye", "ones"):
             arg = n.args[0]
-            k = dims[arg.id] if isinstance(arg, ast.Name) else arg.value
+            k = _dim(arg, dims)
             return np.eye(k) if name == "eye" else np.ones((k, 1))
         args = [_eval(a, env, dims) for a in n.args]
         if name in FUNCS:
@@ -87,7 +94,16 @@ def _eval(n, env, dims):
             return np.diag(a).reshape(-1, 1)
         if name == "kron":
             return np.kron(np.atleast_2d(args[0]), np.atleast_2d(args[1]))
+        if name == "vec":
+            return np.atleast_2d(a).T.reshape(-1, 1)       # column after column
     raise ValueError(f"unsupported: {ast.dump(n)}")
+
+
+def _dim(n, dims) -> int:
+    """A size: a dim's name, a number, or a product of them (eye(M*N))."""
+    if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult):
+        return _dim(n.left, dims) * _dim(n.right, dims)
+    return dims[n.id] if isinstance(n, ast.Name) else n.value
 
 
 def define_value(defs: dict[str, str], name: str, env: dict, dims: dict):
@@ -140,3 +156,49 @@ def jacobian_error(text: str, wrt: str, claimed_text: str, values: dict, dims: d
     if got.size != fd.size:
         return float("inf")
     return rel_error(got.reshape(fd.shape), fd)
+
+
+# --- vec X: Jacobians and Hessians with respect to the columns of X stacked -----------------------
+
+def vec_of(a):
+    return np.asarray(a).T.reshape(-1)          # column after column
+
+
+def _unvec(v, shape):
+    return np.asarray(v).reshape(shape[1], shape[0]).T
+
+
+def vec_jacobian_error(text: str, wrt: str, claimed: str, values: dict, dims: dict, h: float = 1e-6) -> float:
+    """The claimed ∂vec(f)/∂(vec X)ᵀ against central differences over the entries of vec X."""
+    x0 = values[wrt]
+    cols = []
+    for k in range(x0.size):
+        step = np.zeros(x0.size)
+        step[k] = h
+        plus, minus = dict(values), dict(values)
+        plus[wrt], minus[wrt] = _unvec(vec_of(x0) + step, x0.shape), _unvec(vec_of(x0) - step, x0.shape)
+        cols.append((vec_of(np.atleast_2d(value(text, plus, dims))) - vec_of(np.atleast_2d(value(text, minus, dims)))) / (2 * h))
+    return rel_error(np.atleast_2d(value(claimed, values, dims)), np.stack(cols, axis=1))
+
+
+def vec_hessian_error(text: str, wrt: str, claimed: str, values: dict, dims: dict, h: float = 1e-4) -> float:
+    """The claimed Hessian of the scalar f with respect to vec X against second differences."""
+    x0 = values[wrt]
+    n = x0.size
+
+    def f(v):
+        e = dict(values)
+        e[wrt] = _unvec(v, x0.shape)
+        return float(value(text, e, dims))
+
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for si, sj, w in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                v = vec_of(x0).copy()
+                v[i] += si * h
+                v[j] += sj * h
+                acc += w * f(v)
+            H[i, j] = acc / (4 * h * h)
+    return rel_error(np.atleast_2d(value(claimed, values, dims)), H)

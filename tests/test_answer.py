@@ -13,7 +13,7 @@ from generator.cli import main
 from generator.compare import Diagnosis, compare, feedback
 from generator.errors import ProblemErrors
 from generator.render.text import solution_text
-from generator.spec import collect_files, derivative_shape, load_problem, parse_problem
+from generator.spec import written_with_vec, collect_files, derivative_shape, load_problem, parse_problem
 
 LOGISTIC = """\
 id: logistic
@@ -263,7 +263,8 @@ def test_expected_shape_agrees_with_the_engine(root):
         sol = solve_problem(load_problem(f))
         for ps in sol.parts:
             for r in ps.results:
-                want = derivative_shape(_shape(ps.part, r.of), _shape(ps.part, r.wrt), r.layout, r.order)
+                want = derivative_shape(_shape(ps.part, r.of), _shape(ps.part, r.wrt), r.layout, r.order,
+                                        by_vec=written_with_vec(r.of, ps.part.define))
                 assert (want is None) == r.tensor, f
                 if want is not None:
                     assert want == r.result.shape, (f, r.text)

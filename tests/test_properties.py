@@ -90,3 +90,49 @@ def test_vector_expressions(t):
 @given(trees)
 def test_matrix_expressions_by_a_scalar(t):
     check(t[2], "s")
+
+
+# --- vec and Kronecker products (issue 11, item 6) ---------------------------------------------------
+
+kron_matrix = st.sampled_from(["A", "B", "x @ y.T", "A @ B", "s * A", "A + x @ x.T", "eye(D)"])
+kron_vector = st.sampled_from(["x", "y", "A @ x", "s * x", "tanh(x)", "ones(D)"])
+
+
+@st.composite
+def kron_expressions(draw):
+    """A scalar and a vector through kron and vec, built from the trees' leaves."""
+    m1, m2 = draw(kron_matrix), draw(kron_matrix)
+    v1, v2, v3, v4 = (draw(kron_vector) for _ in range(4))
+    scalars = [f"trace(kron({m1}, {m2}))", f"norm(kron({m1}, {v1}))**2", f"norm(kron({v1}, {v2}))",
+               f"kron({v1}, {v2}).T @ kron({v3}, {v4})", f"vec({m1}).T @ vec({m2})",
+               f"kron({v1}, {v2}).T @ kron({m1}, {m2}) @ kron({v3}, {v4})", f"sum(vec({m1}) * kron({v1}, {v2}))"]
+    vectors = [f"vec({m1})", f"vec(({m1}).T)", f"kron({v1}, {v2})", f"kron({m1}, {m2}) @ kron({v1}, {v2})", f"vec(({m1}) @ ({m2}))"]
+    return draw(st.sampled_from(scalars)), draw(st.sampled_from(vectors))
+
+
+@SETTINGS
+@given(kron_expressions())
+def test_kron_and_vec_expressions(t):
+    for wrt in ("x", "s", "A"):
+        check(t[0], wrt)
+    for wrt in ("x", "s"):
+        check(t[1], wrt)
+
+
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=list(HealthCheck))
+@given(trees)
+def test_hessians_by_a_matrix(t):
+    """The Hessian with respect to vec A of random scalars: derived, or unsupported, never wrong."""
+    from generator.calculus.rules import vec_jacobian_step
+    from independent import vec_hessian_error
+    e = ex.parse(t[0], SCOPE)
+    if not ex.depends_on(e, "A"):
+        return
+    simp = Simplifier()
+    try:
+        gradient = Differentiator("A", SHAPES["A"], simp).d(e).result
+        hessian = simp(vec_jacobian_step(gradient, "A", SHAPES["A"], simp).result)
+    except UnsupportedError:
+        return
+    err = vec_hessian_error(t[0], "A", ex.to_text(hessian), env(), DIMS)
+    assert err < 1e-4, (t[0], ex.to_text(hessian), err)

@@ -17,6 +17,7 @@ from ..expr import Expr
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
+                    vec_dims, vec_jacobian_step,
                     jacobian_dims, transposed_in)
 from .rewrite import _replace, cost, name_kept, scalar_into_kept, symmetric_inverse, textbook_form
 from .steps_of_simplify import before_collecting, plain_simplifier, symmetry, visible_simplification, with_intermediates
@@ -217,6 +218,8 @@ def _solve(part, target) -> Result:
     tensor = Differentiator(x, xshape).jshape(fshape) is None
     if tensor and target.order == 2:
         raise UnsupportedError(f"{target.text}: a second derivative of a tensor is not derived")
+    if tensor and _by_vec(defs, f, fshape, xshape):
+        return _solve_by_vec(part, target, shapes, simp)
     paths = dependency_paths(defs, f, x)
     named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)   # their signs stay
     if part.method == "direct":
@@ -261,7 +264,16 @@ def _solve(part, target) -> Result:
     extra: tuple[Step, ...] = ()
     hessian_rewrites: tuple[Step, ...] = ()
     dims = jacobian_dims(fshape, xshape)
-    if target.order == 2:
+    if target.order == 2 and _is_matrix(xshape):
+        # the Hessian with respect to vec X: d vec(∂f/∂X) = H vec(dX) (Magnus & Neudecker (1999), ch. 10)
+        step2 = vec_jacobian_step(result, x, xshape, simp, rule="vec_hessian")
+        extra = (step2,)
+        result, hessian_rewrites = visible_simplification(step2.result, simp, assumptions_of(part), values)
+        result, more = textbook_form(result, simp, assumptions_of(part), named)
+        hessian_rewrites += with_intermediates(more, assumptions_of(part))
+        dims = vec_dims(xshape, xshape)
+        used = tuple(simp.used)
+    elif target.order == 2:
         grad = simp(ex.transpose(result)) if result.shape != () else result
         step2 = Differentiator(x, xshape, simp).d(grad)
         extra = (step2,)
@@ -317,6 +329,43 @@ def _solve(part, target) -> Result:
                                    + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
+
+
+def _is_matrix(shape: ex.Shape) -> bool:
+    return shape != () and shape[0] != 1 and shape[1] != 1
+
+
+def _by_vec(defs: dict[str, Expr], f: str, fshape: ex.Shape, xshape: ex.Shape) -> bool:
+    """A column vector written with vec, by a matrix: its Jacobian with respect to vec X
+    (Magnus & Neudecker), rather than a tensor given by its differential."""
+    return (_is_matrix(xshape) and fshape != () and fshape[1] == 1
+            and ex.has_op(substitute_all(defs[f], defs), "vec"))
+
+
+def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
+    """∂vec(F)/∂(vec X)ᵀ, of the whole definition at once: d vec(F) = J vec(dX), J read off by
+    vec(A dX B) = (Bᵀ ⊗ A) vec(dX)."""
+    defs = {d.name: d.expr for d in part.define}
+    f, x = target.of, target.wrt
+    fshape, xshape = shapes[f], shapes[x]
+    full = substitute_all(defs[f], defs)
+    if part.layout != "numerator":
+        raise UnsupportedError(f"∂{f}/∂{x}: the Jacobian with respect to vec {x} is written in numerator layout "
+                               "(Magnus & Neudecker); layout: denominator is not derived for it")
+    try:
+        step = vec_jacobian_step(full, x, xshape, simp, label=f)
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"∂{f}/∂{x}: {exc}") from None
+    partial = Partial(f, x, fshape, xshape, full, step)
+    values = tuple((ex.sym(n, shapes[n]), simp(substitute_all(defs[n], defs))) for n in defs if n != f)
+    result, rewrites = visible_simplification(step.result, simp, assumptions_of(part), values)
+    paths = dependency_paths(defs, f, x)
+    return Result(
+        of=f, wrt=x, order=1, text=target.text, layout=part.layout, paths=((f, x),), partials=(partial,),
+        chain=((partial,),), product=step.result,
+        substitutions=tuple((n, defs[n]) for n in _ordered_defs(paths, f, x)), expanded=step.result,
+        result=result, dims=step.dims, shape_of=fshape, shape_wrt=xshape, assumptions_used=tuple(simp.used),
+        expand_product=part.expand_product, rewrites=rewrites)
 
 
 AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat

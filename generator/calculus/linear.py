@@ -50,6 +50,10 @@ def _expand(e: Expr, h: str) -> list[Expr]:
             if _has(f, h):
                 others = e.args[:i] + e.args[i + 1:]
                 return [ex.mul(*others, t) if others else t for t in _expand(f, h)]
+    if op == "matmul" and len(e.args) == 2 and e.shape == () and all(_is_vec(f) for f in e.args):
+        # vec(P)ᵀ vec(Q) = tr(Pᵀ Q) (Magnus & Neudecker (1999), ch. 2)
+        p, q = (_unvec(f) for f in e.args)
+        return _expand(ex.trace(ex.matmul(_t(p), q)), h)
     if op == "matmul":
         for i, f in enumerate(e.args):
             if _has(f, h):
@@ -105,13 +109,43 @@ def _expand(e: Expr, h: str) -> list[Expr]:
             return [ex.matmul(ex.kron(a, ex.eye(b.shape[0])), b)]          # a ⊗ h = (a ⊗ I) h
         if _is_h(a, h) and not _has(b, h) and b.shape != () and b.shape[1] == 1 and a.shape[1] == 1:
             return [ex.matmul(ex.kron(ex.eye(a.shape[0]), b), a)]          # h ⊗ b = (I ⊗ b) h
-        return [e]
+        return _kron_terms(a, b, h) or [e]
+    if op == "vec":
+        return [_vec_term(t, h) for t in _expand(e.args[0], h)]
     if op == "sum":
         v = e.args[0]
         r, c = ex.as_2d(v.shape)
         return _expand(ex.matmul(ex.transpose(ex.ones(r)), v, ex.ones(c)) if c != 1 else
                        ex.matmul(ex.transpose(ex.ones(r)), v), h)
     return [e]
+
+
+def _is_vec(f: Expr) -> bool:
+    """vec(P) or vec(P)ᵀ."""
+    return f.op == "vec" or (f.op == "T" and f.args[0].op == "vec")
+
+
+def _unvec(f: Expr) -> Expr:
+    return f.args[0].args[0] if f.op == "T" else f.args[0]
+
+
+def _kron_terms(a: Expr, b: Expr, h: str) -> list[Expr] | None:
+    """a ⊗ (L h) = (a ⊗ L) h and (L h) ⊗ b = (L ⊗ b) h for columns, by the mixed product
+    (Magnus & Neudecker (1999), ch. 2): the factor that depends on the vector h, term by term."""
+    if _has(a, h) == _has(b, h) or ex.as_2d(a.shape)[1] != 1 or ex.as_2d(b.shape)[1] != 1:
+        return None
+    inner, const = (b, a) if _has(b, h) else (a, b)
+    out = []
+    for t in _expand(inner, h):
+        scal, core = _split_scalar(t)
+        fs = core.args if core.op == "matmul" else (core,)
+        if not _is_h(fs[-1], h) or any(_has(f, h) for f in fs[:-1]) or any(_has(s, h) for s in scal):
+            return None
+        L = ex.matmul(*fs[:-1]) if len(fs) > 1 else ex.eye(fs[-1].shape[0])
+        k = ex.kron(const, L) if inner is b else ex.kron(L, const)
+        m = ex.matmul(k, fs[-1])
+        out.append(ex.mul(*scal, m) if scal else m)
+    return out
 
 
 def _scaled(t: Expr, wrap) -> Expr:
@@ -460,3 +494,99 @@ def _term_moves(t: Expr, h: str, hshape: ex.Shape) -> list[tuple[str, Expr]]:
     rotated = ex.matmul(*right, *left, ex.sym(h, hshape)) if (right or left) else ex.sym(h, hshape)
     moves.append(("trace_cyclic" if traced else "scalar_trace", wrap(ex.trace(rotated))))
     return moves
+
+
+# --- vec: Jacobians with respect to vec X (Magnus & Neudecker (1999), ch. 2 and 9) ---------------
+
+COMMUTATION = ("has dXᵀ inside a term that is not L dXᵀ R, where the commutation matrix (vec(dXᵀ) = "
+               "K vec(dX)) would apply: not derived")
+
+
+def _vec_term(t: Expr, h: str) -> Expr:
+    """vec(c L H R) = c (Rᵀ ⊗ L) vec(H) (Magnus & Neudecker (1999), ch. 2); other terms stay vec(t)."""
+    scal, core = _split_scalar(t)
+    inner, core = _scalars_out(core) if core.op == "matmul" else ((), core)
+    scal = scal + inner
+    fs = core.args if core.op == "matmul" else (core,)
+    idx = [i for i, f in enumerate(fs) if _has(f, h)]
+    if len(idx) == 1 and fs[idx[0]].op == "T" and _is_h(fs[idx[0]].args[0], h) and 1 not in fs[idx[0]].shape:
+        out = _vec_transposed_term(fs, idx[0])
+        return ex.mul(*scal, out) if scal else out
+    if len(idx) != 1 or not _is_h(fs[idx[0]], h):
+        return _scaled(t, ex.vec)
+    i = idx[0]
+    H = fs[i]
+    if len(fs) == 1:
+        return _scaled(t, ex.vec)                       # vec(dX) itself
+    p, q = H.shape if H.shape != () else (1, 1)
+    L = ex.matmul(*fs[:i]) if i > 0 else ex.eye(p)
+    R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else ex.eye(q)
+    if q == 1 and R == ex.eye(q):
+        out = ex.matmul(L, H) if i > 0 else H            # a column: vec(L h) = L h
+    else:
+        out = ex.matmul(ex.kron(_t(R) if R.shape != () else R, L), ex.vec(H))
+    return ex.mul(*scal, out) if scal else out
+
+
+def _ends_in(core: Expr, v: Expr) -> bool:
+    return core == v or (core.op == "matmul" and core.args[-1] == v)
+
+
+def _vec_transposed_term(fs: tuple, i: int) -> Expr:
+    """vec(L Hᵀ R) = (Rᵀ ⊗ L) K vec(H), with the commutation matrix K vec(H) = vec(Hᵀ) for H p×q
+    (Magnus & Neudecker (1999), ch. 3)."""
+    H = fs[i].args[0]
+    p, q = H.shape
+    K = ex.commutation(p, q)
+    if len(fs) == 1:
+        return ex.matmul(K, ex.vec(H))
+    L = ex.matmul(*fs[:i]) if i > 0 else ex.eye(q)
+    R = ex.matmul(*fs[i + 1:]) if i < len(fs) - 1 else ex.eye(p)
+    return ex.matmul(ex.kron(_t(R) if R.shape != () else R, L), K, ex.vec(H))
+
+
+def vec_jacobian(e: Expr, h: str, hshape: ex.Shape) -> Expr:
+    """J with vec(e) = J vec(H), for an array ``e`` linear in the matrix H (p×q): a term
+    c L H R gives c (Rᵀ ⊗ L), by vec(L H R) = (Rᵀ ⊗ L) vec(H) (Magnus & Neudecker (1999), ch. 2)."""
+    rows = ex.dim_product(*ex.as_2d(e.shape)) if e.op != "vec" else e.shape[0]
+    vec_h = ex.vec(ex.sym(h, hshape))
+    terms = []
+    for t in _expand(ex.vec(e) if e.op != "vec" else e, h):
+        if not _has(t, h):
+            continue
+        scal, core = _split_scalar(t)
+        while core.op == "vec" and core.args[0].op in ("mul", "div"):
+            a = core.args[0]                                # vec(c M) = c vec(M), vec(M / c) = vec(M) / c
+            if a.op == "mul":
+                inner, arr = _split_scalar(a)
+                if not inner:
+                    break
+                scal, core = scal + inner, ex.vec(arr)
+            elif a.args[1].shape == () and not _has(a.args[1], h):
+                scal, core = scal + (ex.power(a.args[1], ex.num(-1)),), ex.vec(a.args[0])
+            else:
+                break
+        dep = [s for s in scal if _has(s, h)]
+        if len(dep) == 1 and not _has(core, h) and core.shape != () and core.shape[1] == 1:
+            # s(dX) v: v times the row of the scalar s = tr(Gᵀ dX) = vec(G)ᵀ vec(dX)
+            others = [s for s in scal if s is not dep[0]]
+            j = ex.matmul(core, _t(ex.vec(gradient(dep[0], h, hshape))))
+            terms.append(ex.mul(*others, j) if others else j)
+            continue
+        if dep:
+            raise UnsupportedError(f"cannot read a Jacobian with respect to vec({h[2:] or h}) off {ex.to_text(t)}")
+        if core.op != "vec" and not _ends_in(core, vec_h):
+            scal, core = _split_scalar(_vec_term(t, h))     # a column or a scalar: its own vec
+        if core == vec_h:
+            j = ex.eye(vec_h.shape[0])
+        elif core.op == "matmul" and core.args[-1] == vec_h and not _has(ex.matmul(*core.args[:-1]), h):
+            j = ex.matmul(*core.args[:-1])
+        elif ex.has_op(core, "T") and any(n.op == "T" and _is_h(n.args[0], h) for n in ex.nodes(core)):
+            raise UnsupportedError(f"{ex.to_text(core)}: the Jacobian with respect to vec({h[2:] or h}) "
+                                   + COMMUTATION)
+        else:
+            raise UnsupportedError(f"cannot read a Jacobian with respect to vec({h[2:] or h}) off {ex.to_text(core)}")
+        terms.append(ex.mul(*scal, j) if scal else j)
+    if not terms:
+        return ex.zero((rows, vec_h.shape[0]))
+    return ex.add(*terms)

@@ -65,6 +65,13 @@ TITLES = {
     "trace_scalar": "Derivative of the trace",
     "diag_scalar": "Derivative of a diagonal matrix",
     "kron_scalar": "Product rule for the Kronecker product",
+    "kron_trace": "Trace of a Kronecker product",
+    "kron_norm": "Frobenius norm of a Kronecker product",
+    "kron_mixed_product": "Mixed-product property of the Kronecker product",
+    "vec_linear": "vec is linear",
+    "vec_kron": "vec of a product",
+    "vec_jacobian": "Jacobian with respect to vec X",
+    "vec_hessian": "Hessian with respect to vec X",
     "differential": "Differential, then identification",
     "differential_terms": "Expanding the differential",
     "trace_transpose": "Transpose inside a trace",
@@ -673,6 +680,144 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     return None
 
 
+# The Cookbook's numbers for the Kronecker identities (section 10.2) are not in the verified table
+# (/work/shared/IDENTITIES.md): these cite Magnus & Neudecker (1999), chapter 2, instead.
+KRON_CITE = "Magnus & Neudecker (1999), ch. 2"
+
+
+def _kron_factors(f: Expr) -> tuple[Expr, Expr] | None:
+    """(A, B) with f = A ⊗ B; a transposed product (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ."""
+    if f.op == "kron":
+        return f.args
+    if f.op == "T" and f.args[0].op == "kron":
+        a, b = f.args[0].args
+        return ex.transpose(a), ex.transpose(b)
+    return None
+
+
+def _square(a: Expr) -> bool:
+    return a.shape != () and a.shape[0] == a.shape[1]
+
+
+def rule_kron_trace(e: Expr, D: Differentiator) -> Step | None:
+    """tr(A ⊗ B) = tr(A) tr(B) for square A, B — Magnus & Neudecker (1999), ch. 2."""
+    if e.op != "trace" or e.args[0].op != "kron":
+        return None
+    a, b = e.args[0].args
+    if not (_square(a) and _square(b)):
+        return None
+    split = ex.mul(ex.trace(a), ex.trace(b))
+    sub = D.d(split)
+    return D.step("kron_trace", e, sub.result, cites=KRON_CITE, args=(split,), subs=(sub,),
+                  note=r"$\operatorname{tr}(\mathbf{A} \otimes \mathbf{B}) = \operatorname{tr}(\mathbf{A})\,"
+                       r"\operatorname{tr}(\mathbf{B})$ for square $\mathbf{A}$, $\mathbf{B}$: the function is $@0$")
+
+
+def rule_kron_norm(e: Expr, D: Differentiator) -> Step | None:
+    """‖A ⊗ B‖_F = ‖A‖_F ‖B‖_F, so ‖A ⊗ B‖_F^p = ‖A‖_F^p ‖B‖_F^p — Magnus & Neudecker (1999), ch. 2
+    (tr((A ⊗ B)ᵀ(A ⊗ B)) = tr(AᵀA ⊗ BᵀB) = tr(AᵀA) tr(BᵀB))."""
+    inner, p = (e.args[0], e.args[1]) if e.op == "pow" and D.const(e.args[1]) else (e, None)
+    if inner.op != "norm" or inner.args[0].op != "kron":
+        return None
+    a, b = inner.args[0].args
+    na, nb = ex.norm(a), ex.norm(b)
+    split = ex.mul(na, nb) if p is None else ex.mul(ex.power(na, p), ex.power(nb, p))
+    sub = D.d(split)
+    return D.step("kron_norm", e, sub.result, cites=KRON_CITE, args=(split,), subs=(sub,),
+                  note=r"$\lVert \mathbf{A} \otimes \mathbf{B} \rVert_F = \lVert \mathbf{A} \rVert_F\,"
+                       r"\lVert \mathbf{B} \rVert_F$, as $\operatorname{tr}((\mathbf{A} \otimes \mathbf{B})^\top"
+                       r"(\mathbf{A} \otimes \mathbf{B})) = \operatorname{tr}(\mathbf{A}^\top\mathbf{A})\,"
+                       r"\operatorname{tr}(\mathbf{B}^\top\mathbf{B})$: the function is $@0$")
+
+
+def kron_mixed_product(e: Expr) -> Expr | None:
+    """``e`` with one pair of adjacent Kronecker factors multiplied out, (A ⊗ B)(C ⊗ D) = AC ⊗ BD
+    (where the sizes conform), a 1×1 factor written as a scalar (s ⊗ B = sB); None if none."""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i in range(len(fs) - 1):
+        left, right = _kron_factors(fs[i]), _kron_factors(fs[i + 1])
+        if left is None or right is None:
+            continue
+        (a, b), (c, d) = left, right
+        if ex.as_2d(a.shape)[1] != ex.as_2d(c.shape)[0] or ex.as_2d(b.shape)[1] != ex.as_2d(d.shape)[0]:
+            continue
+        ac, bd = ex.matmul(a, c), ex.matmul(b, d)
+        joined = ex.mul(ac, bd) if ac.shape == () or bd.shape == () else ex.kron(ac, bd)
+        rest = fs[:i] + (joined,) + fs[i + 2:]
+        return ex.matmul(*rest) if len(rest) > 1 else joined
+    return None
+
+
+def rule_kron_mixed_product(e: Expr, D: Differentiator) -> Step | None:
+    """(A ⊗ B)ᵀ(C ⊗ D) = AᵀC ⊗ BᵀD, the mixed-product property — Magnus & Neudecker (1999), ch. 2;
+    1×1 factors are scalars: (a ⊗ x)ᵀ(a ⊗ x) = (aᵀa)(xᵀx)."""
+    joined = kron_mixed_product(e)
+    if joined is None or joined.shape != e.shape:
+        return None
+    sub = D.d(joined)
+    return D.step("kron_mixed_product", e, sub.result, cites=KRON_CITE, args=(e, joined), subs=(sub,),
+                  note=r"$(\mathbf{A} \otimes \mathbf{B})(\mathbf{C} \otimes \mathbf{D}) = "
+                       r"\mathbf{A}\mathbf{C} \otimes \mathbf{B}\mathbf{D}$ and "
+                       r"$(\mathbf{A} \otimes \mathbf{B})^\top = \mathbf{A}^\top \otimes \mathbf{B}^\top$ "
+                       r"(a $1 \times 1$ factor is a scalar): $@0 = @1$")
+
+
+def rule_vec(e: Expr, D: Differentiator) -> Step | None:
+    """d vec(F) = vec(dF): vec is linear — Magnus & Neudecker (1999), ch. 2.  (By a vector, the
+    differential below reads the Jacobian; by a matrix, ``vec_jacobian_step``.)"""
+    if e.op != "vec" or D.kind != "scalar":
+        return None
+    sub = D.d(e.args[0])
+    return D.step("vec_linear", e, ex.vec(sub.result), cites=KRON_CITE, subs=(sub,),
+                  note=r"$\operatorname{vec}$ stacks the columns, a linear map: "
+                       r"$\operatorname{d}\operatorname{vec}(\mathbf{F}) = \operatorname{vec}(\mathrm{d}\mathbf{F})$")
+
+
+VEC_JACOBIAN_NOTE = (r"the Jacobian with respect to $\operatorname{vec} @1$ (the columns of $@1$ stacked, "
+                     r"Magnus & Neudecker): take the differential in the direction $@0$, write it as "
+                     r"$\mathbf{J} \operatorname{vec}(@0)$ by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = "
+                     r"(\mathbf{B}^\top \otimes \mathbf{A}) \operatorname{vec}(\mathbf{X})$, and read off $\mathbf{J}$")
+VEC_KRON_NOTE = (r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\mathbf{B}^\top \otimes \mathbf{A})"
+                 r" \operatorname{vec}(\mathbf{X})$")
+VEC_COMMUTATION_NOTE = (r", and $\operatorname{vec}(\mathbf{X}^\top) = \mathbf{K} \operatorname{vec}(\mathbf{X})$ "
+                        r"with the commutation matrix $\mathbf{K}$ (a permutation)")
+VEC_COLLECTED_NOTE = r"the form $\mathbf{J} @0$ of the identification, with $\mathbf{J}$ written out"
+
+
+def vec_dims(of_shape: ex.Shape, wrt_shape: ex.Shape) -> str:
+    """(m·n)×(p·q): the dims of a Jacobian of vec F by vec X."""
+    return f"{ex.dim_product(*ex.as_2d(of_shape))}×{ex.dim_product(*wrt_shape)}"
+
+
+def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label: str = "",
+                      rule: str = "vec_jacobian") -> Step:
+    """∂vec(F)/∂(vec X)ᵀ for an array F of the matrix X: the differential d vec(F) = J vec(dX),
+    each term c L dX R written c (Rᵀ ⊗ L) vec(dX) — Magnus & Neudecker (1999), ch. 2 and 9 (the
+    first identification theorem).  A term in dXᵀ needs the commutation matrix: refused, saying so."""
+    from . import linear
+    H = direction_symbol(x, xshape)
+    Dd = Differentiator(x, xshape, simp, direction=H)
+    target = e if e.shape != () and e.shape[1] == 1 else ex.vec(e)
+    sub = Dd.d(target)
+    dfx = simp(sub.result)
+    J = simp(linear.vec_jacobian(dfx, H.name, xshape))
+    steps = [sub]
+    terms = [t for t in linear._expand(dfx, H.name) if ex.depends_on(t, H.name)]
+    if terms and ex.add(*terms) != dfx:
+        expanded = ex.add(*terms)
+        note = VEC_KRON_NOTE + (VEC_COMMUTATION_NOTE if ex.has_op(expanded, "commutation") else "")
+        steps.append(Dd.step("vec_kron", target, expanded, simplify=False, note=note, label=label,
+                             cites=KRON_CITE + ("; ch. 3" if ex.has_op(expanded, "commutation") else "")))
+    steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
+                         note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
+    cites = KRON_CITE if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
+    return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=cites,
+                note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
+                wrt_shape=xshape, label=label)
+
+
 def rule_apply(e: Expr, D: Differentiator) -> Step | None:
     """∂p(a₁, …, aₙ)/∂x = Σᵢ (∂p/∂aᵢ)(∂aᵢ/∂x): the Jacobians of p stay symbols of the right dims."""
     if e.op != "apply":
@@ -861,6 +1006,9 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_transpose,
     rule_sum,
     rule_mul,
+    rule_kron_trace,
+    rule_kron_norm,
+    rule_kron_mixed_product,
     rule_factor_out_of_product,
     rule_matmul,
     rule_log_det,
@@ -875,5 +1023,6 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_scalar_wrt,
     rule_apply,
     rule_stacking,
+    rule_vec,
     rule_differential,
 )

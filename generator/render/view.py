@@ -346,6 +346,7 @@ class PartView:
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
             "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
+            "hessian_by_vec": any(s.rule == "vec_hessian" for s in r.extra_steps),
             "chain_steps": [self.step_view(s, 1) for s in r.chain_steps],
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
