@@ -47,6 +47,7 @@ METHODS = ("chain_rule", "componentwise", "direct")
 LAYOUTS = ("numerator", "denominator")
 ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
 RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}
+RESERVED |= set(ex.MAX_FUNCS) | set(ex.VECTOR_FUNCS)
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")
