@@ -492,10 +492,6 @@ def _indicator_times(s: Expr, t: Expr, jt: Expr, e: Expr, D: Differentiator) -> 
                            "stepgen does not yet derive it")
 
 
-KINK_NOTE = (r"; at a kink ($@0 = 0$) the derivative does not exist, and the value chosen there, "
-             r"$\mathbb{1}[0 > 0] = 0$, is a subgradient")
-
-
 def rule_max(e: Expr, D: Differentiator) -> Step | None:
     """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5–6
     (the neuron max(0, wᵀx + b)); 1[u > 0] is the step function, 0 at the kink u = 0."""
@@ -514,8 +510,8 @@ def rule_max(e: Expr, D: Differentiator) -> Step | None:
         sub = D.d(u)
         res = _indicator_times(ind, u, sub.result, e, D)
         note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u - c > 0]$, with $c = @1$ fixed"
-                if c != ex.ZERO else r"$\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]$") + KINK_NOTE
-        return D.step("maximum", e, res, cites="Parr & Howard §5–6", note=note, args=(gap, c),
+                if c != ex.ZERO else r"$\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]$") + _with("u", u, 2)
+        return D.step("maximum", e, res, cites="Parr & Howard §5–6", note=note, args=(gap, c, u),
                       subs=() if u == D.xvar else (sub,))
     gap = ex.sub(a, b)
     ind = ex.fn("step", gap)
@@ -524,7 +520,7 @@ def rule_max(e: Expr, D: Differentiator) -> Step | None:
     res = ex.add(_indicator_times(ind, a, sa.result, e, D), _indicator_times(other, b, sb.result, e, D))
     return D.step("maximum", e, res, cites="Parr & Howard §5–6", args=(gap,), subs=(sa, sb),
                   note=r"$\max(a, b)$ follows $a$ where $a > b$ and $b$ elsewhere: "
-                       r"$\mathbb{1}[a - b > 0]\,\partial a + (1 - \mathbb{1}[a - b > 0])\,\partial b$" + KINK_NOTE)
+                       r"$\mathbb{1}[a - b > 0]\,\partial a + (1 - \mathbb{1}[a - b > 0])\,\partial b$")
 
 
 def _n_entries(v: Expr) -> Expr:
