@@ -531,11 +531,12 @@ def _n_entries(v: Expr) -> Expr:
 
 VECTOR_FN_NOTES = {
     "softmax": (r"$\frac{\partial \operatorname{softmax}(\mathbf{u})}{\partial \mathbf{u}} = "
-                r"\operatorname{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ with $\mathbf{p} = @0$", "Bishop, PRML (4.106)"),
+                r"\operatorname{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$",
+                "Bishop, PRML (4.106)"),
     "log_softmax": (r"$\log\operatorname{softmax}(\mathbf{u}) = \mathbf{u} - \operatorname{logsumexp}(\mathbf{u})\,\mathbf{1}$, "
-                    r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = @0$", ""),
+                    r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$", ""),
     "logsumexp": (r"$\frac{\partial}{\partial \mathbf{u}} \log \sum_i e^{u_i} = \frac{\exp(\mathbf{u})^\top}{\sum_i e^{u_i}}"
-                  r" = \operatorname{softmax}(\mathbf{u})^\top$, with $\operatorname{softmax}(\mathbf{u}) = @0$", ""),
+                  r" = \operatorname{softmax}(\mathbf{u})^\top$", ""),
     "mean": (r"$\operatorname{mean}(\mathbf{u}) = \frac{1}{n} \mathbf{1}^\top \mathbf{u}$ is linear in $\mathbf{u}$, "
              r"with $n = @0$ entries", ""),
 }
@@ -568,8 +569,8 @@ def rule_vector_fn(e: Expr, D: Differentiator) -> Step | None:
     else:
         res = ex.matmul(J, sub.result)
     note, cites = VECTOR_FN_NOTES[e.name]
-    return D.step(e.name, e, res, cites=cites, note=note,
-                  args=(_n_entries(u),) if e.name == "mean" else (p,), subs=() if u == D.xvar else (sub,))
+    return D.step(e.name, e, res, cites=cites, note=note + _with("u", uc, 1),
+                  args=(_n_entries(u), uc), subs=() if u == D.xvar else (sub,))
 
 
 def rule_norm_squared(e: Expr, D: Differentiator) -> Step | None:
