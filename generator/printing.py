@@ -408,6 +408,7 @@ def fill(pieces: list[str], width: float, first: float = 0.0) -> list[str]:
 _CALLS = {"det": r"\det", "trace": r"\operatorname{tr}", "diag": r"\operatorname{diag}",
           "diagpart": r"\operatorname{diag}", "sum": r"\operatorname{sum}"}
 _FN_POWERS = ("sin", "cos", "tan", "tanh", "sigmoid", "softplus", "log")
+_FN_POWERS += ("cosh", "sinh")
 _SPECIAL_FN = ("log1p", "abs", "step")      # not written name(argument)
 INDENT = 2.0      # ems of a continuation line's indent (\qquad)
 
