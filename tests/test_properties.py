@@ -39,7 +39,7 @@ def combine(c1, c2, i, j, k, f):
         f"cosh({s1} / 4)", f"-({v2}).T @ log_softmax({v1})",
     ]
     vectors = [v1, f"({v1} + {v2})", f"({s1}) * ({v1})", f"({m1}) @ ({v1})", f"({v1}) * ({v2})", f"{f}({v1})",
-               f"max(0, {v1})", f"maximum({v1}, {s1})", f"max({v1}, {v2})", f"softmax({v1})", f"relu({m1} @ {v1})"]
+               f"max(0, {v1})", f"maximum({v1}, {s1})", f"max({v1}, {v2})", f"softmax({v1})", f"relu(({m1}) @ ({v1}))"]
     matrices = [m1, f"({m1} + {m2})", f"({m1}) @ ({m2})", f"({m1}).T", f"({s1}) * ({m1})", f"({v1}) @ ({v2}).T"]
     return scalars[i % len(scalars)], vectors[j % len(vectors)], matrices[k % len(matrices)]
 
