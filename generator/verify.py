@@ -65,6 +65,7 @@ _FN = {
 
 KINK_MARGIN = 1e-2     # a point is this far (times its scale) from every kink: |u| for relu(u), |a - b| for max(a, b)
 KINK_TRIES = 20        # draws before a point near a kink is given up
+KINK_SAFETY = 10       # ... and this many times what the widest difference step moves its argument
 
 
 def _logsumexp(v):
@@ -278,7 +279,7 @@ class Point:
                 if not (all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str))
                         and self._well_conditioned()):
                     break
-                if not near_kink(self.defs.values(), self.env, sizes, KINK_MARGIN * scale):
+                if not self._near_kink(scale):
                     return
                 kinked = True   # near a kink of relu, abs or max: another point (other problems' points stay)
         if kinked:
@@ -287,6 +288,29 @@ class Point:
         raise UnsupportedError("no random point where every definition is finite was found (a log of a "
                                "non-positive number, or a singular matrix at sizes "
                                + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "?)")
+
+    def _near_kink(self, scale: float) -> bool:
+        """Whether an argument of relu, abs, step, sign or max (a - b) has an entry within
+        ``KINK_MARGIN`` of 0 here, or within ``KINK_SAFETY`` times what the widest step of the
+        differences (a Hessian's) moves it: differences across a kink say nothing."""
+        kinks = [u for e in self.defs.values() for u in kink_arguments(e)]
+        if not kinks:
+            return False
+        moved = dict(self.env)
+        rng = np.random.default_rng(0)
+        for s in self.env:
+            if isinstance(s, str) and s not in self.defs:
+                a = np.asarray(self.env[s], dtype=float)
+                step = 2 * HESSIAN_STEP_SCALE * fd_steps(a) * rng.choice([-1.0, 1.0], size=a.shape)
+                moved[s] = a + step if a.shape else float(a + step)
+        with np.errstate(all="ignore"):
+            _recompute(moved, self.defs, self.sizes, "")
+            for u in kinks:
+                here = np.asarray(evaluate(u, self.env, self.sizes), dtype=float)
+                there = np.asarray(evaluate(u, moved, self.sizes), dtype=float)
+                if np.any(~(np.abs(here) >= np.maximum(KINK_MARGIN * scale, KINK_SAFETY * np.abs(there - here)))):
+                    return True
+        return False
 
     def _well_conditioned(self) -> bool:
         """Every matrix that a definition inverts or takes the determinant of is far from

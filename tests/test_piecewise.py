@@ -43,6 +43,17 @@ def test_the_check_draws_its_points_away_from_kinks():
     assert check.points >= 1 and check.max_rel_error <= 1e-6
 
 
+def test_near_a_kink_is_measured_against_the_steps_of_the_differences():
+    # relu(1000 s - 500): 0.01 from the kink in u is 1e-5 in s, inside the stencil (±1e-4 at s = 0.5);
+    # a point is near when the widest step moves u by more than a tenth of its distance to 0
+    problem = parse_problem("id: kinks\nsymbols: {s: scalar}\ndefine:\n  f: relu(1000 * s - 500)\n"
+                            "find: df/ds\n", "kinks.yaml")
+    p = Point(problem.parts[0], {}, np.random.default_rng(1))
+    for s, near in ((0.5 + 5e-5, True), (0.5 - 3e-4, True), (0.5 + 0.05, False), (0.2, False)):
+        p.env["s"] = s
+        assert p._near_kink(1.0) == near, s
+
+
 def test_a_function_that_is_near_a_kink_everywhere_is_not_called_checked():
     problem = parse_problem("id: kinks\nsymbols: {s: scalar}\ndefine:\n  f: abs(s / 1000)\nfind: df/ds\n",
                             "kinks.yaml")
