@@ -230,4 +230,4 @@ def test_the_piecewise_and_softmax_rules_are_cited():
     _, step = derive("max(0, a.T @ x + s)", "x")
     assert step.cites == "Parr & Howard §5–6"
     _, step = derive("softmax(x)", "x")
-    assert step.cites == "Bishop, PRML (4.106)"
+    assert step.cites == "Bishop, PRML §4.3.4"

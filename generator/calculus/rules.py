@@ -532,7 +532,7 @@ def _n_entries(v: Expr) -> Expr:
 VECTOR_FN_NOTES = {
     "softmax": (r"$\frac{\partial \operatorname{softmax}(\mathbf{u})}{\partial \mathbf{u}} = "
                 r"\operatorname{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$",
-                "Bishop, PRML (4.106)"),
+                "Bishop, PRML §4.3.4"),
     "log_softmax": (r"$\log\operatorname{softmax}(\mathbf{u}) = \mathbf{u} - \operatorname{logsumexp}(\mathbf{u})\,\mathbf{1}$, "
                     r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$", ""),
     "logsumexp": (r"$\frac{\partial}{\partial \mathbf{u}} \log \sum_i e^{u_i} = \frac{\exp(\mathbf{u})^\top}{\sum_i e^{u_i}}"
@@ -543,7 +543,7 @@ VECTOR_FN_NOTES = {
 
 
 def rule_vector_fn(e: Expr, D: Differentiator) -> Step | None:
-    """∂softmax(u)/∂u = diag(p) − ppᵀ with p = softmax(u) — Bishop, PRML (4.106); ∂ log softmax(u)/∂u
+    """∂softmax(u)/∂u = diag(p) − ppᵀ with p = softmax(u) — Bishop, PRML §4.3.4; ∂ log softmax(u)/∂u
     = I − 1pᵀ; ∂ logsumexp(u)/∂u = pᵀ; ∂ mean(u)/∂u = 1ᵀ/n; then the chain rule."""
     if e.op != "vfn":
         return None
