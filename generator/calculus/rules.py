@@ -537,8 +537,8 @@ VECTOR_FN_NOTES = {
                     r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$", ""),
     "logsumexp": (r"$\frac{\partial}{\partial \mathbf{u}} \log \sum_i e^{u_i} = \frac{\exp(\mathbf{u})^\top}{\sum_i e^{u_i}}"
                   r" = \operatorname{softmax}(\mathbf{u})^\top$", ""),
-    "mean": (r"$\operatorname{mean}(\mathbf{u}) = \frac{1}{n} \mathbf{1}^\top \mathbf{u}$ is linear in $\mathbf{u}$, "
-             r"with $n = @0$ entries", ""),
+    "mean": (r"$\operatorname{mean}(\mathbf{u}) = \frac{1}{n} \mathbf{1}^\top \mathbf{u}$, linear in $\mathbf{u}$ "
+             r"($n = @0$ entries)", ""),
 }
 
 
