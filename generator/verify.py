@@ -95,13 +95,17 @@ def kink_arguments(e: Expr):
             yield sub(n.args[0], n.args[1])
 
 
-def near_kink(exprs, env: dict, sizes: dict[str, int], margin: float) -> bool:
-    """Whether some kink argument of ``exprs`` is within ``margin`` of 0 at this point (finite
-    differences across a kink say nothing about the derivative on either side)."""
+def near_kink(exprs, env: dict, sizes: dict[str, int], margin: float, moved: dict | None = None) -> bool:
+    """Whether some kink argument of ``exprs`` has an entry within ``margin`` of 0 at this point, or
+    (given ``moved``, the point moved by a step of the differences) within ``KINK_SAFETY`` times what
+    that step moves it: finite differences across a kink say nothing about either side."""
     for u in (u for e in exprs for u in kink_arguments(e)):
         with np.errstate(all="ignore"):
-            v = np.asarray(evaluate(u, env, sizes), dtype=float)
-        if np.any(np.abs(v) < margin):
+            here = np.asarray(evaluate(u, env, sizes), dtype=float)
+            gap = np.full(here.shape, margin)
+            if moved is not None:
+                gap = np.maximum(gap, KINK_SAFETY * np.abs(np.asarray(evaluate(u, moved, sizes), dtype=float) - here))
+        if np.any(~(np.abs(here) >= gap)):
             return True
     return False
 
@@ -290,11 +294,9 @@ class Point:
                                + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "?)")
 
     def _near_kink(self, scale: float) -> bool:
-        """Whether an argument of relu, abs, step, sign or max (a - b) has an entry within
-        ``KINK_MARGIN`` of 0 here, or within ``KINK_SAFETY`` times what the widest step of the
-        differences (a Hessian's) moves it: differences across a kink say nothing."""
-        kinks = [u for e in self.defs.values() for u in kink_arguments(e)]
-        if not kinks:
+        """Whether the point is near a kink of relu, abs, step, sign or max (``near_kink``), measured
+        against the widest step of the differences (a Hessian's), each entry moved up or down."""
+        if not any(True for e in self.defs.values() for _ in kink_arguments(e)):
             return False
         moved = dict(self.env)
         rng = np.random.default_rng(0)
@@ -305,12 +307,7 @@ class Point:
                 moved[s] = a + step if a.shape else float(a + step)
         with np.errstate(all="ignore"):
             _recompute(moved, self.defs, self.sizes, "")
-            for u in kinks:
-                here = np.asarray(evaluate(u, self.env, self.sizes), dtype=float)
-                there = np.asarray(evaluate(u, moved, self.sizes), dtype=float)
-                if np.any(~(np.abs(here) >= np.maximum(KINK_MARGIN * scale, KINK_SAFETY * np.abs(there - here)))):
-                    return True
-        return False
+        return near_kink(self.defs.values(), self.env, self.sizes, KINK_MARGIN * scale, moved)
 
     def _well_conditioned(self) -> bool:
         """Every matrix that a definition inverts or takes the determinant of is far from
