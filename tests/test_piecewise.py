@@ -12,6 +12,7 @@ import pytest
 from generator import expr as ex
 from generator.build import render_outputs, solve_problem
 from generator.errors import ExprError
+from generator.render.text import solution_text
 from generator.spec import load_problem, parse_problem
 from generator.verify import KINK_MARGIN, Point, evaluate, near_kink
 from independent import define_value, fd_jacobian, rel_error, value
@@ -70,8 +71,10 @@ def test_the_document_states_the_convention_at_a_kink_once():
     md = out["md"].decode()
     assert md.index("The derivative $dL / d\\mathbf{b}_{2}$") < md.index("At a kink") \
         < md.index("The derivative $dL / d\\mathbf{W}_{1}$") + 60
+    assert solution_text(sol).count("at a kink: step(u) = 1 where u > 0") == 1      # stepgen show
     sol = solve_problem(load_problem(ROOT / "problems/vector/logsumexp-builtin.yaml"))
     assert "At a kink" not in render_outputs(sol, ("md",))["md"].decode()
+    assert "at a kink" not in solution_text(sol)
 
 
 @pytest.mark.parametrize("path", ["vector/relu-neuron", "vector/relu-two-layer", "vector/residual-block",
