@@ -148,3 +148,26 @@ def test_the_evaluator_agrees_with_numpy():
     assert np.allclose(evaluate(ex.parse("max(x, s)", SCOPE), env, sizes), np.maximum(z, 0.3))
     assert np.allclose(evaluate(ex.parse("step(x) - sign(x) + abs(x)", SCOPE), env, sizes),
                        (z > 0) - np.sign(z) + np.abs(z))
+
+
+def test_check_accepts_the_examples_of_the_issue(tmp_path):
+    from click.testing import CliRunner
+    from generator.cli import main
+    f = tmp_path / "ml.yaml"
+    f.write_text("""\
+id: ml
+symbols: {D: dim, H: dim, K: dim, w: [D], x: [D], b: scalar, y: scalar, s: scalar, W1: [H, D], W2: [K, H],
+          V: [D, H], U: [H, D], t: [K], z: [K]}
+define:
+  a: max(0, w.T @ x + b)
+  hinge: max(0, 1 - y * s)
+  r: x + V @ relu(U @ x)
+  L: norm(W2 @ maximum(W1 @ x, 0) - t)**2
+  c: -t.T @ log(softmax(z)) - t.T @ log_softmax(z) + logsumexp(z) + mean(z)
+  g: cosh(s) + sinh(s) + log1p(s**2) + abs(s)
+find: [da/dw, da/db, dhinge/ds, dr/dx, dL/dW1, dL/dW2, dc/dz, dg/ds]
+""")
+    res = CliRunner().invoke(main, ["check", str(f)])
+    assert res.exit_code == 0, res.output
+    sol = solve_problem(load_problem(f))
+    assert not sol.failed and all(r.check.max_rel_error <= 1e-6 for r in sol.parts[0].results)
