@@ -12,7 +12,9 @@ second opinion) before a step is called wrong (``CheckFailed``, never a
 footnote).  A point that says nothing (values 0, infinite, undefined or too small
 to compare; differences unstable) is replaced by another, drawn at smaller scales
 too; a check where no point says anything fails the problem, it is never
-reported as checked.
+reported as checked.  A point near a kink (where the argument of relu, abs, step
+or sign, or a - b of max(a, b), is near 0) is drawn again: differences across a
+kink say nothing about the derivative on either side.
 
 The random points are seeded from the problem's id, so documents are
 byte-identical from run to run.
