@@ -33,7 +33,13 @@ Shape = tuple  # () or (Dim, Dim)
 
 SCALAR: Shape = ()
 
-ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus")
+ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "softplus",
+               "cosh", "sinh", "log1p", "relu", "abs", "step", "sign")
+# Piecewise functions: differentiable except where their argument is 0 (a kink); their derivatives
+# use step(u) = 1[u > 0] (0 at the kink) and sign(u) (0 at 0), whose own derivative is 0 away from 0.
+PIECEWISE = ("relu", "abs", "step", "sign")
+MAX_FUNCS = ("max", "maximum")       # the elementwise maximum of two arrays, a scalar broadcast
+VECTOR_FUNCS = ("softmax", "log_softmax", "logsumexp", "mean")     # functions of a whole vector
 # vec(X): the columns of X stacked (Magnus & Neudecker (1999), ch. 2); commutation(M, N): K_{M,N}
 MATRIX_FUNCS = ("inv", "det", "trace", "tr", "diag", "sum", "norm", "eye", "ones", "kron", "vec", "commutation")
 
@@ -55,7 +61,8 @@ class Expr:
     ``pow``, ``matmul``, ``T``, ``fn`` (elementwise function ``name``), ``inv``,
     ``det``, ``trace``, ``diag`` (vector -> matrix), ``diagpart`` (matrix -> vector),
     ``sum``, ``norm``, ``eye``, ``ones``, ``zero``, ``kron``, ``vec`` (columns stacked),
-    ``apply`` (abstract function ``name``).
+    ``apply`` (abstract function ``name``), ``max`` (elementwise maximum), ``vfn`` (``softmax``,
+    ``log_softmax``, ``logsumexp``, ``mean`` of a vector: ``name``).
     """
 
     op: str
@@ -315,6 +322,21 @@ def commutation_dims(e: Expr) -> tuple[Dim, Dim]:
     return tuple(int(d) if d.isdigit() else d for d in (m, n))
 
 
+def maximum(a: Expr, b: Expr) -> Expr:
+    """max(a, b) entry by entry; a scalar is compared with every entry of the other."""
+    if a.shape != () and b.shape != () and a.shape != b.shape:
+        raise ExprError(f"max({shape_str(a.shape)}, {shape_str(b.shape)}): the arguments need equal "
+                        "shapes, or one of them a scalar")
+    return Expr("max", (a, b), a.shape if a.shape != () else b.shape)
+
+
+def vector_fn(name: str, a: Expr) -> Expr:
+    """softmax, log_softmax (a vector of the same shape), logsumexp, mean (a scalar) of a vector."""
+    if a.shape == () or 1 not in a.shape:
+        raise ExprError(f"{name} needs a vector, got {shape_str(a.shape)}")
+    return Expr("vfn", (a,), a.shape if name in ("softmax", "log_softmax") else (), name=name)
+
+
 def apply(name: str, args: tuple, shape: Shape) -> Expr:
     return Expr("apply", tuple(args), shape, name=name)
 
@@ -388,7 +410,7 @@ def into_stack(op: str, args: tuple) -> Expr | None:
 def function_names() -> frozenset[str]:
     """Every built-in function name: the one list that errors, shadowing and notes use (a new
     table of functions joins here)."""
-    return frozenset(ELEMENTWISE) | frozenset(MATRIX_FUNCS)
+    return frozenset(ELEMENTWISE) | frozenset(MATRIX_FUNCS) | frozenset(MAX_FUNCS) | frozenset(VECTOR_FUNCS)
 
 
 def builtin_calls(e: Expr) -> frozenset[str]:
@@ -396,7 +418,7 @@ def builtin_calls(e: Expr) -> frozenset[str]:
     out = set()
     names = function_names()
     for n in nodes(e):
-        if n.op == "fn":
+        if n.op in ("fn", "vfn"):
             out.add(n.name)
         elif n.op in names:
             out.add(n.op)
@@ -481,6 +503,10 @@ def rebuild(e: Expr, args: tuple) -> Expr:
         return kron(*args)
     if op == "apply":
         return apply(e.name, args, e.shape)
+    if op == "max":
+        return maximum(*args)
+    if op == "vfn":
+        return vector_fn(e.name, args[0])
     if op == "pd":
         return Expr("pd", tuple(args), e.shape, name=e.name, value=e.value)
     if op == "stack":
@@ -593,6 +619,8 @@ def _softplus(a: float) -> float:
 _SCALAR_FN = {
     "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan, "tanh": math.tanh,
     "sigmoid": lambda a: 0.5 * (1.0 + math.tanh(0.5 * a)), "sqrt": math.sqrt, "softplus": _softplus,
+    "cosh": math.cosh, "sinh": math.sinh, "log1p": math.log1p, "relu": lambda a: max(a, 0.0), "abs": abs,
+    "step": lambda a: float(a > 0), "sign": lambda a: float((a > 0) - (a < 0)),
 }
 
 
@@ -632,6 +660,8 @@ def _constant_value(e: Expr, memo: dict) -> float | None:
             return _SCALAR_FN[e.name](vals[0])
         if e.op == "norm":
             return abs(vals[0])
+        if e.op == "max":
+            return max(vals)
         if e.op in ("det", "trace", "sum", "diag", "diagpart", "T"):
             return vals[0]
     except OverflowError:
@@ -770,7 +800,7 @@ class _Parser:
             return dim_value(name)          # N as a number: the size of the dimension
         if name in self.scope.functions:
             raise self.error(node, f"{name} is a function; call it with its arguments")
-        if name in ELEMENTWISE or name in MATRIX_FUNCS:
+        if name in function_names():
             raise self.error(node, f"{name} is a function; call it with its arguments")
         if name in CONSTANTS:
             return const(name)
@@ -956,6 +986,8 @@ class _Parser:
                 if a.shape != s:
                     raise self.error(an, f"argument of {name}: expected {shape_str(s)}, got {shape_str(a.shape)}")
             return apply(name, args, result)
+        if name in MAX_FUNCS or name in VECTOR_FUNCS:
+            return self._function_of_arrays(node, name, depth)
         arity = 2 if name == "kron" else 1
         if name not in ELEMENTWISE and name not in MATRIX_FUNCS:
             raise self.error(node, self._unknown_function(name))
@@ -972,6 +1004,18 @@ class _Parser:
             builder = {"inv": inv, "det": det, "trace": trace, "tr": trace, "diag": diag,
                        "sum": vsum, "norm": norm}[name]
             return builder(args[0])
+        except ExprError as exc:
+            raise ExprError(exc.message, col=node.col_offset) from None
+
+    def _function_of_arrays(self, node, name: str, depth: int) -> Expr:
+        """max(a, b) / maximum(a, b), and the functions of a whole vector (softmax, ...)."""
+        arity = 2 if name in MAX_FUNCS else 1
+        if len(node.args) != arity:
+            raise self.error(node, f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, "
+                                   f"got {len(node.args)}")
+        args = [self.visit(a, depth) for a in node.args]
+        try:
+            return maximum(*args) if arity == 2 else vector_fn(name, args[0])
         except ExprError as exc:
             raise ExprError(exc.message, col=node.col_offset) from None
 
@@ -1078,6 +1122,10 @@ def to_text(e: Expr) -> str:
     if op == "pd":
         # no text form in the language: the derivative of an abstract function
         return f"d{e.name}_d{int(e.value) + 1}({', '.join(to_text(a) for a in e.args)})"
+    if op == "vfn":
+        return f"{e.name}({to_text(e.args[0])})"
+    if op == "max":
+        return f"max({to_text(e.args[0])}, {to_text(e.args[1])})"
     if op in ("kron", "apply"):
         name = "kron" if op == "kron" else e.name
         return f"{name}({', '.join(to_text(a) for a in e.args)})"

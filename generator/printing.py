@@ -23,7 +23,12 @@ _NAME = re.compile(r"^([A-Za-z]+?)(\d*)(?:_([A-Za-z0-9]+))?$")
 _FN_LATEX = {
     "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "tanh": r"\tanh",
     "sigmoid": r"\sigma", "softplus": r"\operatorname{softplus}",
+    "cosh": r"\cosh", "sinh": r"\sinh", "log1p": r"\log", "relu": r"\operatorname{ReLU}",
+    "abs": "", "step": r"\mathbb{1}", "sign": r"\operatorname{sign}",
 }
+# The functions of a whole vector, as the books write them.
+_VFN_LATEX = {"softmax": r"\operatorname{softmax}", "log_softmax": r"\log\operatorname{softmax}",
+              "logsumexp": r"\operatorname{logsumexp}", "mean": r"\operatorname{mean}"}
 
 
 def symbol_latex(name: str, is_array: bool) -> str:
@@ -220,7 +225,7 @@ class LatexPrinter:
             return self.print(a.args[0]) + r"^{-\top}"
         if a.op == "inv":       # (X + sA)⁻ᵀ, not ((X + sA)⁻¹)ᵀ
             return self.LEFT + self.print(a.args[0]) + self.RIGHT + r"^{-\top}"
-        if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn",)):
+        if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn", "vfn")):
             return self.print(a) + r"^\top"
         return self.LEFT + self.print(a) + self.RIGHT + r"^\top"
 
@@ -234,7 +239,24 @@ class LatexPrinter:
         a = e.args[0]
         if e.name == "sqrt":
             return r"\sqrt{" + self.print(a) + "}"
+        if e.name in _SPECIAL_FN:
+            return self._print_special_fn(e)
         return _FN_LATEX[e.name] + self.LEFT + self.print(a) + self.RIGHT
+
+    def _print_special_fn(self, e: Expr) -> str:
+        """log(1 + u), |u| and the step function 1[u > 0]: written as the books write them."""
+        a = self.print(e.args[0])
+        if e.name == "log1p":
+            return r"\log" + self.LEFT + "1 + " + a + self.RIGHT
+        if e.name == "abs":
+            return self.LEFT.replace("(", r"\lvert ") + a + self.RIGHT.replace(")", r" \rvert")
+        return r"\mathbb{1}" + self.LEFT.replace("(", "[") + a + " > 0" + self.RIGHT.replace(")", "]")
+
+    def _print_max(self, e: Expr) -> str:
+        return r"\max" + self.LEFT + self.print(e.args[0]) + ", " + self.print(e.args[1]) + self.RIGHT
+
+    def _print_vfn(self, e: Expr) -> str:
+        return self._wrap_call(_VFN_LATEX[e.name], e)
 
     def _wrap_call(self, name: str, e: Expr) -> str:
         return name + self.LEFT + self.print(e.args[0]) + self.RIGHT
@@ -261,6 +283,8 @@ class LatexPrinter:
         return self._wrap_call(r"\operatorname{vec}", e)
 
     def _print_sum(self, e: Expr) -> str:
+        if e.args[0].op == "ones":          # sum(1_N) is the dimension N (as tr(I_N) is)
+            return dim_latex(e.args[0].name)
         return self._wrap_call(r"\operatorname{sum}", e)
 
     def _print_norm(self, e: Expr) -> str:
@@ -345,8 +369,10 @@ class LatexPrinter:
     def _opened(self, e: Expr):
         """A call or a bracketed power as (head, argument, tail), to break inside its brackets."""
         a = e.args[0] if e.args else None
-        if e.op == "fn" and e.name != "sqrt":
+        if e.op == "fn" and e.name != "sqrt" and e.name not in _SPECIAL_FN:
             return _FN_LATEX[e.name] + r"\bigl(", a, r"\bigr)"
+        if e.op == "vfn":
+            return _VFN_LATEX[e.name] + r"\bigl(", a, r"\bigr)"
         if e.op in _CALLS:
             return _CALLS[e.op] + r"\bigl(", a, r"\bigr)"
         if e.op == "norm":
@@ -402,6 +428,8 @@ _CALLS = {"det": r"\det", "trace": r"\operatorname{tr}", "diag": r"\operatorname
           "diagpart": r"\operatorname{diag}", "sum": r"\operatorname{sum}"}
 _CALLS["vec"] = r"\operatorname{vec}"
 _FN_POWERS = ("sin", "cos", "tan", "tanh", "sigmoid", "softplus", "log")
+_FN_POWERS += ("cosh", "sinh")
+_SPECIAL_FN = ("log1p", "abs", "step")      # not written name(argument)
 INDENT = 2.0      # ems of a continuation line's indent (\qquad)
 
 

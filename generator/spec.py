@@ -46,7 +46,6 @@ FIND2_RE = re.compile(r"^\s*d2(?P<f>[A-Za-z][A-Za-z0-9_]*)\s*/\s*d(?P<x>[A-Za-z]
 METHODS = ("chain_rule", "componentwise", "direct")
 LAYOUTS = ("numerator", "denominator")
 ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
-RESERVED = set(ex.ELEMENTWISE) | set(ex.MATRIX_FUNCS) | {"T", "pi", "e"}   # declared, they shadow (not refused)
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")

@@ -12,7 +12,9 @@ second opinion) before a step is called wrong (``CheckFailed``, never a
 footnote).  A point that says nothing (values 0, infinite, undefined or too small
 to compare; differences unstable) is replaced by another, drawn at smaller scales
 too; a check where no point says anything fails the problem, it is never
-reported as checked.
+reported as checked.  A point near a kink (where the argument of relu, abs, step
+or sign, or a - b of max(a, b), is near 0) is drawn again: differences across a
+kink say nothing about the derivative on either side.
 
 The random points are seeded from the problem's id, so documents are
 byte-identical from run to run.
@@ -60,7 +62,55 @@ def _sigmoid(a):
 _FN = {
     "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
     "sigmoid": _sigmoid, "sqrt": np.sqrt, "softplus": lambda a: np.logaddexp(0.0, a),
+    "cosh": np.cosh, "sinh": np.sinh, "log1p": np.log1p, "relu": lambda a: np.maximum(a, 0.0),
+    "abs": np.abs, "step": lambda a: np.heaviside(a, 0.0), "sign": np.sign,
 }
+
+KINK_MARGIN = 1e-2     # a point is this far (times its scale) from every kink: |u| for relu(u), |a - b| for max(a, b)
+KINK_TRIES = 20        # draws before a point near a kink is given up
+KINK_SAFETY = 10       # ... and this many times what the widest difference step moves its argument
+
+
+def _logsumexp(v):
+    m = float(np.max(v))
+    return m + float(np.log(np.sum(np.exp(v - m))))
+
+
+def _vector_fn(name: str, v):
+    """softmax, log_softmax, logsumexp, mean of a vector (a column or a row), stably."""
+    v = np.asarray(v, dtype=float)
+    if name == "mean":
+        return float(np.mean(v))
+    lse = _logsumexp(v)
+    if name == "logsumexp":
+        return lse
+    return v - lse if name == "log_softmax" else np.exp(v - lse)
+
+
+def kink_arguments(e: Expr):
+    """The arguments whose sign changes where ``e`` has a kink: u of relu(u), abs(u), step(u),
+    sign(u), and a - b of max(a, b)."""
+    from .expr import PIECEWISE, sub
+    for n in nodes(e):
+        if n.op == "fn" and n.name in PIECEWISE:
+            yield n.args[0]
+        elif n.op == "max":
+            yield sub(n.args[0], n.args[1])
+
+
+def near_kink(exprs, env: dict, sizes: dict[str, int], margin: float, moved: dict | None = None) -> bool:
+    """Whether some kink argument of ``exprs`` has an entry within ``margin`` of 0 at this point, or
+    (given ``moved``, the point moved by a step of the differences) within ``KINK_SAFETY`` times what
+    that step moves it: finite differences across a kink say nothing about either side."""
+    for u in (u for e in exprs for u in kink_arguments(e)):
+        with np.errstate(all="ignore"):
+            here = np.asarray(evaluate(u, env, sizes), dtype=float)
+            gap = np.full(here.shape, margin)
+            if moved is not None:
+                gap = np.maximum(gap, KINK_SAFETY * np.abs(np.asarray(evaluate(u, moved, sizes), dtype=float) - here))
+        if np.any(~(np.abs(here) >= gap)):
+            return True
+    return False
 
 
 def _allocate(shape: tuple[int, ...], what: str) -> tuple[int, ...]:
@@ -128,6 +178,11 @@ def evaluate(e: Expr, env: dict[str, np.ndarray], sizes: dict[str, int]):
     if op == "fn":
         with np.errstate(all="ignore"):
             return _FN[e.name](args[0])
+    if op == "max":
+        return _scalar_if_1x1(np.maximum(args[0], args[1]), e)
+    if op == "vfn":
+        with np.errstate(all="ignore"):
+            return _vector_fn(e.name, args[0])
     if op == "inv":
         return np.linalg.inv(args[0])
     if op == "det":
@@ -234,24 +289,48 @@ class Point:
     def __init__(self, part, sizes: dict[str, int], rng: np.random.Generator, scale: float = 1.0):
         self.sizes = sizes
         self.defs = {d.name: d.expr for d in part.define}
+        kinked = False
         for positive in (False, True):
-            self.env = {}
-            for s in part.symbols:
-                if s.kind in ("scalar", "array"):
-                    self.env[s.name] = random_value(s, sizes, rng, positive, scale)
-                elif s.kind == "function":
-                    self.env[("fn", s.name)] = RandomFunction(
-                        [concrete(a, sizes) for a in s.args], concrete(s.shape, sizes), rng)
-            try:
-                self._fill()
-            except (FloatingPointError, np.linalg.LinAlgError):
-                continue
-            if all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str)) \
-                    and self._well_conditioned():
-                return
+            for _ in range(KINK_TRIES):
+                self.env = {}
+                for s in part.symbols:
+                    if s.kind in ("scalar", "array"):
+                        self.env[s.name] = random_value(s, sizes, rng, positive, scale)
+                    elif s.kind == "function":
+                        self.env[("fn", s.name)] = RandomFunction(
+                            [concrete(a, sizes) for a in s.args], concrete(s.shape, sizes), rng)
+                try:
+                    self._fill()
+                except (FloatingPointError, np.linalg.LinAlgError):
+                    break
+                if not (all(np.all(np.isfinite(np.asarray(v))) for k, v in self.env.items() if isinstance(k, str))
+                        and self._well_conditioned()):
+                    break
+                if not self._near_kink(scale):
+                    return
+                kinked = True   # near a kink of relu, abs or max: another point (other problems' points stay)
+        if kinked:
+            raise UnsupportedError(f"no random point away from the kinks (relu, abs, max: where their argument "
+                                   f"is 0) was found in {2 * KINK_TRIES} tries")
         raise UnsupportedError("no random point where every definition is finite was found (a log of a "
                                "non-positive number, or a singular matrix at sizes "
                                + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "?)")
+
+    def _near_kink(self, scale: float) -> bool:
+        """Whether the point is near a kink of relu, abs, step, sign or max (``near_kink``), measured
+        against the widest step of the differences (a Hessian's), each entry moved up or down."""
+        if not any(True for e in self.defs.values() for _ in kink_arguments(e)):
+            return False
+        moved = dict(self.env)
+        rng = np.random.default_rng(0)
+        for s in self.env:
+            if isinstance(s, str) and s not in self.defs:
+                a = np.asarray(self.env[s], dtype=float)
+                step = 2 * HESSIAN_STEP_SCALE * fd_steps(a) * rng.choice([-1.0, 1.0], size=a.shape)
+                moved[s] = a + step if a.shape else float(a + step)
+        with np.errstate(all="ignore"):
+            _recompute(moved, self.defs, self.sizes, "")
+        return near_kink(self.defs.values(), self.env, self.sizes, KINK_MARGIN * scale, moved)
 
     def _well_conditioned(self) -> bool:
         """Every matrix that a definition inverts or takes the determinant of is far from

@@ -15,6 +15,23 @@ FUNCS = {
     "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
     "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)), "sqrt": np.sqrt,
     "softplus": lambda a: np.log1p(np.exp(a)),
+    "cosh": lambda a: (np.exp(a) + np.exp(-a)) / 2, "sinh": lambda a: (np.exp(a) - np.exp(-a)) / 2,
+    "log1p": lambda a: np.log(1.0 + a), "relu": lambda a: np.where(np.asarray(a) > 0, a, 0.0) * 1.0,
+    "abs": lambda a: np.sqrt(np.square(a)), "step": lambda a: (np.asarray(a) > 0) * 1.0,
+    "sign": lambda a: (np.asarray(a) > 0) * 1.0 - (np.asarray(a) < 0) * 1.0,
+}
+
+
+def _softmax(v):
+    e = np.exp(np.asarray(v, dtype=float) - np.max(v))
+    return e / np.sum(e)
+
+
+VECTOR_FUNCS = {
+    "softmax": _softmax,
+    "log_softmax": lambda v: np.log(_softmax(v)),
+    "logsumexp": lambda v: float(np.log(np.sum(np.exp(np.asarray(v, dtype=float))))),
+    "mean": lambda v: float(np.sum(v)) / np.size(v),
 }
 
 
@@ -75,7 +92,13 @@ def _eval(n, env, dims):
             return np.eye(k) if name == "eye" else np.ones((k, 1))
         args = [_eval(a, env, dims) for a in n.args]
         if name in FUNCS:
-            return FUNCS[name](args[0])
+            return _as_scalar(FUNCS[name](args[0])) if np.ndim(args[0]) == 0 else FUNCS[name](args[0])
+        if name in VECTOR_FUNCS:
+            return VECTOR_FUNCS[name](args[0])
+        if name in ("max", "maximum"):
+            a, b = args
+            return np.where(np.asarray(a) >= np.asarray(b), a, b) * 1.0 if np.ndim(a) or np.ndim(b) \
+                else float(a if a >= b else b)
         a = args[0]
         if name == "inv":
             return np.linalg.inv(a)

@@ -168,7 +168,11 @@ def test_build_a_hostile_folder(data):
 BUILD_SCOPE = ex.Scope(dims=frozenset({"D"}), shapes={"x": ("D", 1), "A": ("D", "D"), "s": ()})
 LEAVES = ["x", "A @ x", "s * x", "ones(D)", "exp(x)", "tanh(x)", "x * x", "x / (2 + s**2)"]
 SCALAR_OPS = ["({a}).T @ ({b})", "sum({a})", "norm({a})", "log(1 + ({a}).T @ ({b}))", "sum(sigmoid({a}))",
-              "({a}).T @ A @ ({b})", "(({a}).T @ ({b}))**{n}", "sum({a}) / ({k} + s**2)", "{c} * sum({a})"]
+              "({a}).T @ A @ ({b})", "(({a}).T @ ({b}))**{n}", "sum({a}) / ({k} + s**2)", "{c} * sum({a})",
+              # piecewise functions and the functions of a whole vector
+              "sum(relu({a}))", "max(0, 1 - ({a}).T @ ({b}))", "logsumexp({a})", "mean(abs({a}))",
+              "({a}).T @ softmax({b})", "-({a}).T @ log_softmax({b})", "sum(max({a}, {b}))"]
+LEAVES += ["relu(A @ x)", "softmax(x)", "sinh(x)", "maximum(x, s)"]
 BUILD_PROBLEM = """\
 id: fuzz
 symbols: {{D: dim, x: [D], A: [D, D], s: scalar}}

@@ -28,7 +28,10 @@ _FUNCS = {
     "sqrt": sp.sqrt,
     "sigmoid": lambda u: 1 / (1 + sp.exp(-u)),
     "softplus": lambda u: sp.log(1 + sp.exp(u)),
+    "cosh": sp.cosh, "sinh": sp.sinh, "log1p": lambda u: sp.log(1 + u),
 }
+# relu, abs, step and sign are not given to SymPy: its derivatives of Max and Abs are Heaviside and
+# sign functions with its own values at the kink, not the convention the documents state.
 _SIGMA = sp.Function("sigma")          # opaque: the entries shown keep the name σ
 
 
@@ -122,6 +125,9 @@ class _Translator:
             return self.c(e.args[0], j, i)
         if op == "fn" and self.display and e.name == "sigmoid":
             return _SIGMA(self.c(e.args[0], i, j))      # written out as σ(z₁), not 1/(1 + e^{−z₁})
+        if op == "fn" and e.name not in _FUNCS:
+            raise UnsupportedError(f"componentwise: {e.name} is piecewise; it is not written out entry by "
+                                   "entry (use method: chain_rule)")
         if op == "fn":
             return _FUNCS[e.name](self.c(e.args[0], i, j))
         if op == "matmul":

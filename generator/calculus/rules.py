@@ -85,6 +85,11 @@ TITLES = {
     "differential_chain": "Chain rule with differentials",
     "abstract_chain": "Chain rule through an abstract function",
     "stacking": "Stacking: the Jacobian row by row",
+    "maximum": "Derivative of the maximum",
+    "softmax": "Jacobian of the softmax",
+    "log_softmax": "Jacobian of the log-softmax",
+    "logsumexp": "Gradient of the log-sum-exp",
+    "mean": "Derivative of the mean",
 }
 TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
 TITLES.update(SIMPLIFY_TITLES)      # its symmetry and scalar algebra (calculus/steps_of_simplify.py)
@@ -478,6 +483,102 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     return D.step("elementwise", e, res,
                   note=r"the function acts on each entry of $@0$, so $\frac{\partial f_i}{\partial u_j} = f'(u_i)\,\delta_{ij}$: the Jacobian is diagonal, with $" + scalar.LATEX_RULES[e.name] + "$",
                   args=(u,), subs=() if direct else (sub,))
+
+
+def _indicator_times(s: Expr, t: Expr, jt: Expr, e: Expr, D: Differentiator) -> Expr:
+    """The Jacobian of an entrywise ``s ⊙ t`` through ``t`` alone, ``s`` held fixed (``jt`` the
+    Jacobian of ``t``; a scalar ``t`` is broadcast to the shape of ``e``, as in max(0, z))."""
+    if e.shape == ():
+        return ex.mul(s, jt)
+    if D.kind == "scalar":
+        return ex.mul(jt, s) if t.shape == () else ex.hadamard(s, jt)
+    if t.shape == ():
+        return ex.matmul(col(s), jt) if jt.shape != () else ex.mul(jt, col(s))
+    if 1 in t.shape:
+        return ex.matmul(ex.diag(col(s)), jt)
+    raise UnsupportedError(f"the Jacobian of {ex.to_text(e)} with respect to {D.x} is a tensor; "
+                           "stepgen does not yet derive it")
+
+
+def rule_max(e: Expr, D: Differentiator) -> Step | None:
+    """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5–6
+    (the neuron max(0, wᵀx + b)); 1[u > 0] is the step function, 0 at the kink u = 0."""
+    if e.op != "max":
+        return None
+    a, b = e.args
+    ca, cb = D.const(a), D.const(b)
+
+    def minus(u: Expr, v: Expr) -> Expr:
+        return u if v == ex.ZERO else ex.sub(u, v)
+
+    if ca or cb:        # max(c, u): 1[u > c] ∂u/∂x
+        c, u = (a, b) if ca else (b, a)
+        gap = minus(u, c)
+        ind = ex.fn("step", gap)
+        sub = D.d(u)
+        res = _indicator_times(ind, u, sub.result, e, D)
+        note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u - c > 0]$, with $c = @1$ fixed"
+                if c != ex.ZERO else r"$\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]$") + _with("u", u, 2)
+        return D.step("maximum", e, res, cites="Parr & Howard §5–6", note=note, args=(gap, c, u),
+                      subs=() if u == D.xvar else (sub,))
+    gap = ex.sub(a, b)
+    ind = ex.fn("step", gap)
+    sa, sb = D.d(a), D.d(b)
+    other = ex.add(ex.ONE, ex.neg(ind))
+    res = ex.add(_indicator_times(ind, a, sa.result, e, D), _indicator_times(other, b, sb.result, e, D))
+    return D.step("maximum", e, res, cites="Parr & Howard §5–6", args=(gap,), subs=(sa, sb),
+                  note=r"$\max(a, b)$ follows $a$ where $a > b$ and $b$ elsewhere: "
+                       r"$\mathbb{1}[a - b > 0]\,\partial a + (1 - \mathbb{1}[a - b > 0])\,\partial b$")
+
+
+def _n_entries(v: Expr) -> Expr:
+    """The number of entries of the vector ``v``: a number, or sum(1_N) (printed N)."""
+    n = col(v).shape[0]
+    return ex.num(n) if isinstance(n, int) else ex.vsum(ex.ones(n))
+
+
+VECTOR_FN_NOTES = {
+    "softmax": (r"$\frac{\partial \operatorname{softmax}(\mathbf{u})}{\partial \mathbf{u}} = "
+                r"\operatorname{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$",
+                "Bishop, PRML §4.3.4"),
+    "log_softmax": (r"$\log\operatorname{softmax}(\mathbf{u}) = \mathbf{u} - \operatorname{logsumexp}(\mathbf{u})\,\mathbf{1}$, "
+                    r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$", ""),
+    "logsumexp": (r"$\frac{\partial}{\partial \mathbf{u}} \log \sum_i e^{u_i} = \frac{\exp(\mathbf{u})^\top}{\sum_i e^{u_i}}"
+                  r" = \operatorname{softmax}(\mathbf{u})^\top$", ""),
+    "mean": (r"$\operatorname{mean}(\mathbf{u}) = \frac{1}{n} \mathbf{1}^\top \mathbf{u}$, linear in $\mathbf{u}$ "
+             r"($n = @0$ entries)", ""),
+}
+
+
+def rule_vector_fn(e: Expr, D: Differentiator) -> Step | None:
+    """∂softmax(u)/∂u = diag(p) − ppᵀ with p = softmax(u) — Bishop, PRML §4.3.4; ∂ log softmax(u)/∂u
+    = I − 1pᵀ; ∂ logsumexp(u)/∂u = pᵀ; ∂ mean(u)/∂u = 1ᵀ/n; then the chain rule."""
+    if e.op != "vfn":
+        return None
+    if D.kind == "matrix":
+        return None         # through the differential (rule_differential)
+    u = e.args[0]
+    uc = col(u)
+    n = uc.shape[0]
+    p = ex.vector_fn("softmax", uc)
+    if e.name == "softmax":
+        J = ex.add(ex.diag(p), ex.neg(ex.matmul(p, ex.transpose(p))))
+    elif e.name == "log_softmax":
+        J = ex.add(ex.eye(n), ex.neg(ex.matmul(ex.ones(n), ex.transpose(p))))
+    elif e.name == "logsumexp":
+        J = ex.transpose(p)
+    else:
+        J = ex.div(ex.transpose(ex.ones(n)), _n_entries(u))
+    sub = D.d(u)
+    if D.kind == "scalar":
+        res = ex.matmul(J, col(sub.result))
+        if e.shape != () and e.shape[0] == 1:
+            res = ex.transpose(res)
+    else:
+        res = ex.matmul(J, sub.result)
+    note, cites = VECTOR_FN_NOTES[e.name]
+    return D.step(e.name, e, res, cites=cites, note=note + _with("u", uc, 1),
+                  args=(_n_entries(u), uc), subs=() if u == D.xvar else (sub,))
 
 
 def rule_norm_squared(e: Expr, D: Differentiator) -> Step | None:
@@ -1013,6 +1114,8 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_matmul,
     rule_log_det,
     rule_fn,
+    rule_max,
+    rule_vector_fn,
     rule_norm_squared,
     rule_power,
     rule_div,

@@ -27,6 +27,15 @@ DERIVATIVES = {
                 "d/du sigmoid(u) = sigmoid(u) (1 - sigmoid(u))"),
     "sqrt": (lambda u: _half(ex.power(ex.fn("sqrt", u), ex.num(-1))), "d/du sqrt(u) = 1/(2 sqrt(u))"),
     "softplus": (lambda u: ex.fn("sigmoid", u), "d/du softplus(u) = sigmoid(u)"),
+    "cosh": (lambda u: ex.fn("sinh", u), "d/du cosh(u) = sinh(u)"),
+    "sinh": (lambda u: ex.fn("cosh", u), "d/du sinh(u) = cosh(u)"),
+    "log1p": (lambda u: ex.power(ex.add(ex.ONE, u), ex.num(-1)), "d/du log1p(u) = 1/(1 + u)"),
+    # piecewise: the derivative away from the kink u = 0, with the value 0 chosen at the kink
+    # (a subgradient of relu and abs there); the check samples away from kinks (verify.py)
+    "relu": (lambda u: ex.fn("step", u), "d/du relu(u) = step(u)"),
+    "abs": (lambda u: ex.fn("sign", u), "d/du abs(u) = sign(u)"),
+    "step": (lambda u: ex.zero(u.shape), "d/du step(u) = 0 (u != 0)"),
+    "sign": (lambda u: ex.zero(u.shape), "d/du sign(u) = 0 (u != 0)"),
 }
 
 # How the rule reads in LaTeX, with u the inner variable.
@@ -40,6 +49,13 @@ LATEX_RULES = {
     "sigmoid": r"\frac{d}{du} \sigma(u) = \sigma(u)\,(1 - \sigma(u))",
     "sqrt": r"\frac{d}{du} \sqrt{u} = \frac{1}{2\sqrt{u}}",
     "softplus": r"\frac{d}{du} \log(1 + e^{u}) = \sigma(u)",
+    "cosh": r"\frac{d}{du} \cosh u = \sinh u",
+    "sinh": r"\frac{d}{du} \sinh u = \cosh u",
+    "log1p": r"\frac{d}{du} \log(1 + u) = \frac{1}{1 + u}",
+    "relu": r"\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]",
+    "abs": r"\frac{d}{du} \lvert u \rvert = \operatorname{sign}(u)",
+    "step": r"\frac{d}{du} \mathbb{1}[u > 0] = 0 \quad (u \neq 0)",
+    "sign": r"\frac{d}{du} \operatorname{sign}(u) = 0 \quad (u \neq 0)",
 }
 
 

@@ -33,8 +33,17 @@ def _wrapped(line: str, indent: str) -> list[str]:
                          break_on_hyphens=False) or [line]
 
 
+KINK_TEXT = ("at a kink: step(u) = 1 where u > 0, else 0 (0 also at u = 0, where relu, abs and max have no "
+             "derivative: a subgradient); sign(0) = 0")
+
+
+def _kinked(e: ex.Expr) -> bool:
+    return any(n.op == "fn" and n.name in ("step", "sign") for n in ex.nodes(e))
+
+
 def solution_text(sol: Solution) -> str:
     p = sol.problem
+    kink_said = False
     lines = [p.title or p.id, "=" * len(p.title or p.id)]
     if p.source:
         lines.append(f"Source: {p.source}")
@@ -82,6 +91,9 @@ def solution_text(sol: Solution) -> str:
                 lines.append(f"  {' ' * len(label)}  (the textbook's form)")
             for name, value in r.kept:
                 lines += _wrapped(f"    where {name} = {ex.to_text(value)}", "      ")
+            if not kink_said and any(_kinked(e) for e in [r.result] + [q.result for q in r.partials]):
+                lines += _wrapped(f"  {KINK_TEXT}", "      ")
+                kink_said = True
             if r.check:
                 sizes = ", ".join(f"{n}={v}" for n, v in r.check.sizes) or "scalars"
                 lines.append(f"  checked: {r.check.points} random points, {sizes}; "

@@ -313,6 +313,8 @@ class PartView:
             "anchor": _anchor(f"eq:{self.label}:{r.of}:{r.wrt}:{r.order}"),
             "referred": False,
             "show_convention": True,
+            "show_kink": False,
+            "kinked": any(_kinked(e) for e in [r.result] + [p.result for p in r.partials]),
             "gradient_ref": None,
             "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
@@ -521,6 +523,21 @@ def _convention_once(parts: list[dict]) -> list[dict]:
     return parts
 
 
+def _kinked(e: Expr) -> bool:
+    """Whether ``e`` holds the step or the sign function: a derivative of relu, abs or max."""
+    return any(n.op == "fn" and n.name in ("step", "sign") for n in ex.nodes(e))
+
+
+def _kink_once(parts: list[dict]) -> list[dict]:
+    """The convention at a kink (the step function's value at 0) stated once, before the first
+    derivative that uses it."""
+    for r in (r for part in parts for r in part["results"]):
+        if r["kinked"]:
+            r["show_kink"] = True
+            break
+    return parts
+
+
 _BOLD = re.compile(r"^\\(?:mathbf|boldsymbol)\{(.*?)\}(.*)$")
 
 
@@ -644,5 +661,5 @@ def solution_view(sol: Solution) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": _convention_once([PartView(ps, p).view() for ps in sol.parts]),
+        "parts": _kink_once(_convention_once([PartView(ps, p).view() for ps in sol.parts])),
     }
