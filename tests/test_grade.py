@@ -116,7 +116,7 @@ def test_a_declared_symmetric_matrix_makes_the_short_form_right():
     (LAYER, None, "diag(1 - tanh(z)**2)", ("partial",), "∂f/∂z"),
     (TWO_MAPS, None, "A @ B", ("partial",), "the product of the partials in another order"),
     (GAUSS, None, "exp(-w/2)", ("unknown_name",), "undeclared name 'w'"),
-    (GAUSS, None, "softmax(y)", ("unknown_name",), "unknown function 'softmax'"),
+    (GAUSS, None, "softmx(y)", ("unknown_name",), "unknown function 'softmx'; did you mean softmax?"),
     (GAUSS, None, "y.T @ (inv(S)", ("syntax",), "column"),
     (GAUSS, None, "y.T @@ S", ("syntax",), "column"),
     (GAUSS, None, "x @ S", ("shape",), "column 3: (D×1) @ (D×D) do not conform"),
