@@ -25,7 +25,7 @@ from .files import clean_stale, replace_together, writable_folder, write_atomic 
 from .spec import Problem, collect_files, duplicates, load_problem
 from .trace import PartSolution, Solution
 
-FORMATS = ("md", "tex", "pdf", "json")
+FORMATS = ("md", "tex", "pdf", "json", "html")
 TIME_LIMIT = 60.0   # seconds per problem
 FAILED_DIR = "failed"   # <out>/failed/<stem>.tex and .log: what LaTeX could not compile
 
@@ -133,6 +133,8 @@ def _render(context: dict, base: str, formats, templates: str | None, name: str)
     context = dict(context, L=tpl.labels(templates))
     if "md" in formats:
         out["md"] = tpl.render("md", f"{base}.md.j2", context, templates).encode()
+    if "html" in formats:
+        out["html"] = tpl.render("html", f"{base}.html.j2", context, templates).encode()
     if "tex" in formats or "pdf" in formats:
         tex = tpl.render("tex", f"{base}.tex.j2", context, templates)
         if "tex" in formats:

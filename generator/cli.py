@@ -56,9 +56,9 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", default="output", show_default=True, type=click.Path(file_okay=False),
               help="Folder the outputs are written to.")
-@click.option("--format", "fmt", default="md,tex,pdf,json", show_default=True,
-              help="Comma-separated outputs: md, tex, pdf, json.")
-@click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf} for the whole set: "
+@click.option("--format", "fmt", default="md,tex,pdf,json,html", show_default=True,
+              help="Comma-separated outputs: md, tex, pdf, json, html.")
+@click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf,html} for the whole set: "
               "a title page, the contents, one section per problem.")
 @click.option("--title", help="Title of the combined document (default: NAME).")
 @click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",

@@ -742,7 +742,10 @@ class _MathML:
             ch = "‖"
         if ch == ".":
             return ""
-        attrs = f' minsize="{size}" maxsize="{size}"' if size else (' stretchy="true"' if fence else ' stretchy="false"')
+        attrs = (f' minsize="{size}" maxsize="{size}"' if size else ' fence="true"' if fence else ' stretchy="false"') + \
+            ' lspace="0" rspace="0"'
+        if d.kind == "word" and d.value in ("lVert", "rVert", "Vert") or ch == "‖":
+            attrs += ' stretchy="true"' if size or fence else ""
         return f"<mo{attrs}>{_xml(ch)}</mo>"
 
     def atom(self, variant: str | None) -> str:
@@ -750,10 +753,12 @@ class _MathML:
         kind, v = t.kind, t.value
         if kind == "char":
             if v == "{":
-                return self.row(self.items("}", variant)) if True else ""
+                return self.row(self.items("}", variant) or ["<mrow></mrow>"])
             if v.isalpha():
                 ch = styled(v, variant)
                 return f'<mi mathvariant="normal">{v}</mi>' if variant == "normal" else f"<mi>{ch}</mi>"
+            if v == "." and not (self.i < len(self.toks) and self.toks[self.i].value.isdigit()):
+                return "<mo>.</mo>"
             if v.isdigit() or v == ".":
                 num = v
                 while self.i < len(self.toks) and self.toks[self.i].kind == "char" and \
@@ -845,7 +850,9 @@ class _MathML:
             return self.delimiter(_BIG[v])
         if v == "begin":
             return self.environment(variant)
-        if v in ("displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "right", "end"):
+        if v == "right":          # a piece of the printer's notation that closes a bracket opened before it
+            return self.delimiter(fence=True)
+        if v in ("displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "end"):
             return ""
         return f"<mi>{_xml(v)}</mi>"      # the printer's notation only: check_math refuses unknown commands
 

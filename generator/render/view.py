@@ -14,7 +14,7 @@ from .. import expr as ex
 from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
-from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import INDENT, InlinePrinter, LatexPrinter, MathMLPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
 
 
@@ -69,6 +69,7 @@ class PartView:
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
+        self.M = MathMLPrinter(self.names)      # the MathML twins of the formulas printed from trees (HTML)
 
     def name(self, n: str) -> str:
         return self.names.get(n, n)
@@ -139,6 +140,8 @@ class PartView:
             "equation": ((self.P.applied(head, step.of, step.result, width) if applied
                           else self.P.equation(head, step.result, width)) if display else equation),
             "display": display,
+            "equation_mml": ((self.M.applied(head, step.of, step.result, width if display else 1e9)) if applied
+                             else self.M.equation(head, step.result, width if display else 1e9)),
             "newline": newline,
             "dims": dims_latex(step.dims),
             "differential": bool(step.direction),
@@ -151,7 +154,8 @@ class PartView:
         """A named rewrite of the result: the expression after it, the rule and its identity."""
         return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
                 "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
-                "after": self.P.equation("", step.result, DISPLAY - 2)}     # broken on the tree when long
+                "after": self.P.equation("", step.result, DISPLAY - 2),     # broken on the tree when long
+                "after_mml": self.M.equation("", step.result, DISPLAY - 2)}
 
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
@@ -172,7 +176,10 @@ class PartView:
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
-        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions}
+        display_mml = [self.M.equation(self.name(d.name), d.expr, DISPLAY, "," if i < len(self.part.define) - 1 else "")
+                       for i, d in enumerate(self.part.define)]
+        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions,
+                "display_mml": display_mml}
 
     def chain_equation(self, r: Result, chains: list[dict], space: str, dims: str) -> str:
         """∂f/∂x = the named partials, each with its dims under it, and the product of the dims."""
@@ -254,6 +261,7 @@ class PartView:
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
                 "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
                                        if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
+                "definition_mml": self.M.equation(self.name(p.of), p.expr, DISPLAY, "."),
                 "step": self.step_view(p.step),
                 "result": self.P(res),
                 "raw": self.P(raw),         # before the rewrites
@@ -261,6 +269,9 @@ class PartView:
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
+                "table_mml": self.M.mml(res),
+                "equation_mml": self.M.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
@@ -321,6 +332,10 @@ class PartView:
             "result": self.P(shown),
             "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
                                                r" \in " + jac_space(_layout(r.dims, False, r.layout))),
+            "result_equation_mml": self.M.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
+                                                   r" \in " + jac_space(_layout(r.dims, False, r.layout))),
+            "answer_mml": None if r.answer is None or r.answer_same else self.M.mml(r.answer),
+            "kept_mml": [self.M.equation(self.name(n), e, 1e9) for n, e in r.kept],
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
             "answer": None if r.answer is None or r.answer_same else self.P(r.answer),
