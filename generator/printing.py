@@ -582,8 +582,16 @@ def _mrow(*items: str) -> str:
 
 
 def _fenced(inner: str, left: str = "(", right: str = ")") -> str:
-    return _mrow(f'<mo fence="true" lspace="0" rspace="0">{left}</mo>', inner,
-                 f'<mo fence="true" lspace="0" rspace="0">{right}</mo>')
+    """Brackets around ``inner``, stretched only around something taller than a line (as ``\\left``
+    does: Chromium's stretched brackets at text height take the wider glyph of the next size)."""
+    stretch = "true" if tall(inner) else "false"
+    mo = f'<mo fence="true" stretchy="{stretch}" lspace="0" rspace="0">'
+    return _mrow(mo + left + "</mo>", inner, mo + right + "</mo>")
+
+
+def tall(mathml: str) -> bool:
+    """Whether MathML holds something taller than a line: a fraction, a table, a root, limits."""
+    return any(t in mathml for t in ("<mfrac", "<mtable", "<msqrt", "<mroot", "<munder", "<mover"))
 
 
 _INVISIBLE_TIMES = "<mo>\u2062</mo>"
@@ -798,7 +806,7 @@ class MathMLPrinter(LatexPrinter):
 
     def _mml_T(self, e: Expr) -> str:
         a = e.args[0]
-        top = _mo("⊤")
+        top = "<mi>⊤</mi>"
         if a.op == "T":
             return self.mparen(a.args[0], 4)
         if a.op == "inv" and a.args[0].op == "sym":

@@ -557,10 +557,10 @@ _MML_SYMBOL = {
     "upsilon": "υ", "phi": "ϕ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ",
     "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ",
     "Psi": "Ψ", "Omega": "Ω", "ell": "ℓ", "infty": "∞", "partial": "∂", "nabla": "∇", "emptyset": "∅",
-    "varnothing": "∅",
+    "varnothing": "∅", "top": "⊤", "intercal": "⊺", "dagger": "†",
 }
 _MML_OPERATOR = {
-    "top": "⊤", "intercal": "⊺", "prime": "′", "dagger": "†", "cdot": "·", "times": "×", "div": "÷", "pm": "±",
+    "prime": "′", "cdot": "·", "times": "×", "div": "÷", "pm": "±",
     "mp": "∓", "circ": "∘", "bullet": "∙", "odot": "⊙", "otimes": "⊗", "oplus": "⊕", "oslash": "⊘", "ast": "∗",
     "star": "⋆", "setminus": "∖", "wedge": "∧", "vee": "∨", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
     "ll": "≪", "gg": "≫", "approx": "≈", "equiv": "≡", "sim": "∼", "simeq": "≃", "propto": "∝", "prec": "≺",
@@ -841,9 +841,11 @@ class _MathML:
             return f'<mrow class="boxed">{self.group(variant)}</mrow>'
         if v == "left":
             left = self.delimiter(fence=True)
-            inner = self.items("right", variant)
+            inner = "".join(self.items("right", variant))
             right = self.delimiter(fence=True)
-            return "<mrow>" + left + "".join(inner) + right + "</mrow>"
+            if not any(t in inner for t in ("<mfrac", "<mtable", "<msqrt", "<mroot", "<munder", "<mover")):
+                left, right = (x.replace('fence="true"', 'fence="true" stretchy="false"') for x in (left, right))
+            return "<mrow>" + left + inner + right + "</mrow>"
         if v == "middle":
             return self.delimiter(fence=True)
         if v in _BIG:
@@ -932,6 +934,13 @@ def markdown_to_html(text: str) -> str:
         elif check_math(s):
             shown = ("$$" if kind == "display" else "$") + s + ("$$" if kind == "display" else "$")
             out.append("<code>" + html.escape(shown, quote=False) + "</code>")
+        elif kind == "display":
+            out.append('<span class="formula">' + math_to_mathml(s, display=True) + "</span>")
+        elif len(s) > INLINE_SCROLL:     # a long formula in a sentence scrolls in its own box on a phone
+            out.append('<span class="math-scroll">' + math_to_mathml(s) + "</span>")
         else:
-            out.append(math_to_mathml(s, display=kind == "display"))
+            out.append(math_to_mathml(s))
     return "".join(out)
+
+
+INLINE_SCROLL = 24      # characters of LaTeX from which inline math gets a box of its own

@@ -17,9 +17,14 @@ PX = 62.0        # pixels per unit (cm) of the graph's TikZ coordinates
 NODE_H = 30.0
 
 
+INLINE_SCROLL = 10.0    # ems from which inline math gets a box of its own (scrolls on a phone)
+
+
 def math(latex: str) -> Markup:
     """Inline math from the view's LaTeX notation."""
-    return Markup(texsafe.math_to_mathml(str(latex)))
+    from ..printing import latex_width
+    m = texsafe.math_to_mathml(str(latex))
+    return Markup('<span class="math-scroll">' + m + "</span>" if latex_width(str(latex)) > INLINE_SCROLL else m)
 
 
 def display(latex: str) -> Markup:
@@ -29,7 +34,7 @@ def display(latex: str) -> Markup:
 def mathml(body: str, block: bool = True) -> Markup:
     """A MathML twin (the children of ``<math>``) as a formula."""
     if not block:
-        return Markup("<math>" + body + "</math>")
+        return Markup('<span class="math-scroll"><math>' + body + "</math></span>")
     return Markup('<div class="formula"><math display="block">' + body + "</math></div>")
 
 

@@ -1,0 +1,283 @@
+"""The HTML pages: MathML printed from the trees, safe instructor text, accessible structure, and
+the pages opened in a real browser (headless Chromium driven by Playwright)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import xml.dom.minidom
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from generator import expr as ex
+from generator import texsafe
+from generator.build import Options, build, render_combined, render_outputs, solve_problem
+from generator.printing import LatexPrinter, MathMLPrinter, latex_width
+from generator.render.view import names_of
+from generator.spec import load_problem, parse_problem
+
+ROOT = Path(__file__).parent.parent
+SEED = ROOT / "problems" / "mml-5.8.yaml"
+LONG = "gp-evidence"            # the bank's longest formulas
+LARGE = "two-layer-softmax"     # the bank's largest page
+
+
+def _bank(pid: str) -> Path:
+    return next(ROOT.glob(f"problems/**/{pid}.yaml"))
+
+
+# --- the printer ----------------------------------------------------------------------------------
+
+
+def _x(mathml: str):
+    return xml.dom.minidom.parseString("<math>" + mathml + "</math>")
+
+
+def _texts(mathml: str) -> list[str]:
+    """The token elements' text, in order: what a screen reader reads (invisible times left out)."""
+    return [t for t in re.findall(r"<m[ion]>([^<]*)</m[ion]>", mathml) if t not in "\u2061\u2062"]
+
+
+def test_mathml_prints_the_tree_in_the_books_notation():
+    M = MathMLPrinter()
+    x, S, mu = ex.sym("x", ("D", 1)), ex.sym("S", ("D", "D")), ex.sym("mu", ("D", 1))
+    y = ex.sub(x, mu)
+    e = ex.matmul(ex.transpose(y), ex.inv(S), y)
+    m = M.mml(e)
+    _x(m)
+    assert _texts(m) == ["𝐱", "−", "𝝁", "⊤", "𝐒", "−", "1", "𝐱", "−", "𝝁"]
+    assert m.count("<msup>") == 2                               # (x − μ)ᵀ and S⁻¹
+    assert m.count('<mo fence="true"') == 4                     # two pairs of brackets
+    assert M.mml(ex.fn("tanh", ex.sym("z", ()))) == (
+        '<mrow><mi>tanh</mi><mo>\u2061</mo><mrow><mo fence="true" stretchy="false" lspace="0" '
+        'rspace="0">(</mo><mrow><mi>z</mi></mrow><mo fence="true" stretchy="false" lspace="0" rspace="0">)</mo>'
+        '</mrow></mrow>')
+    half = ex.mul(ex.num(ex.Fraction(-1, 2)), ex.sym("z", ()))
+    assert "<mfrac><mn>1</mn><mn>2</mn></mfrac>" in M.mml(half) and M.mml(half).startswith("<mrow><mo>−</mo>")
+
+
+def test_a_long_formula_breaks_where_the_latex_breaks():
+    """One decision on the tree: the MathML rows are the LaTeX rows, piece for piece."""
+    problem = load_problem(_bank(LONG))
+    sol = solve_problem(problem)
+    checked = 0
+    for ps in sol.parts:
+        M, P = MathMLPrinter(names_of(ps.part)), LatexPrinter(names_of(ps.part))
+        for r in ps.results:
+            for e in [r.result] + [p.result for p in r.partials] + [s.result for s in r.rewrites]:
+                rows = M.rows(e, 20.0, "f = ")
+                assert [str(row) for row in rows] == P.rows(e, 20.0, "f = ")
+                table = M.equation("f", e, 20.0)
+                _x(table)
+                assert table.count("<mtr>") == (len(rows) if len(rows) > 1 else 0)
+                checked += len(rows) > 1
+    assert checked, "the long problem has formulas broken over lines"
+
+
+def test_every_bank_formula_prints_as_wellformed_mathml_with_the_same_symbols():
+    for path in sorted(ROOT.glob("problems/**/*.yaml"))[::4]:
+        sol = solve_problem(load_problem(path))
+        for ps in sol.parts:
+            M = MathMLPrinter(names_of(ps.part))
+            for r in ps.results:
+                for e in [r.result] + [p.result for p in r.partials]:
+                    m = M.mml(e)
+                    _x(m)
+                    # every declared symbol of the expression is in its MathML
+                    for name in ex.free_symbols(e):
+                        assert _x(M.mml(ex.sym(name, ()))).documentElement.toxml() is not None
+                    assert "<mtext>" not in m, f"{path.name}: {ex.to_text(e)} fell back to text"
+
+
+# --- instructor text: the same safe path ---------------------------------------------------------
+
+
+def test_instructor_math_becomes_mathml_and_text_is_escaped():
+    out = texsafe.markdown_to_html(r"Let <b>x</b> & **y**: $\frac{a}{b} \in \mathbb{R}^{D}$ and $$\sum_{i} x_i$$")
+    assert out.startswith('Let &lt;b&gt;x&lt;/b&gt; &amp; <strong>y</strong>: <span class="math-scroll"><math>')
+    assert "<mfrac><mi>a</mi><mi>b</mi></mfrac>" in out and "<mi>ℝ</mi>" in out
+    assert '<math display="block"><munder><mo movablelimits="true" largeop="true">∑</mo>' in out
+
+
+def test_refused_math_is_shown_as_text_never_interpreted():
+    out = texsafe.markdown_to_html(r"see $\input{/etc/passwd}$ and $\text{<script>}$")
+    assert "<code>$\\input{/etc/passwd}$</code>" in out
+    assert "<mtext>&lt;script&gt;</mtext>" in out and "<script>" not in out
+
+
+def test_math_grammar_to_mathml_structures():
+    m = texsafe.math_to_mathml
+    assert m(r"\underbrace{\frac{\partial f}{\partial z}}_{1 \times 1}").count("<munder>") == 2
+    assert "<mtable>" in m(r"\begin{bmatrix} a & b \\ c & d \end{bmatrix}")
+    assert m(r"\begin{bmatrix} a & b \\ c & d \end{bmatrix}").count("<mtd>") == 4
+    assert '<mrow class="boxed">' in m(r"\boxed{x}")       # menclose is not MathML Core
+    assert "𝐱" in m(r"\mathbf{x}") and "𝝁" in m(r"\boldsymbol{\mu}")
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+
+class _Outline(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _outline(html: str) -> list[tuple[str, dict]]:
+    p = _Outline()
+    p.feed(html)
+    return p.tags
+
+
+def _check_accessible(html: str, nav: bool = False) -> None:
+    tags = _outline(html)
+    names = [t for t, _ in tags]
+    assert tags[0] == ("html", {"lang": "en"})
+    assert names.count("h1") == 1 and names.count("main") == 1
+    assert ("nav" in names) == nav
+    levels = [int(t[1]) for t in names if re.fullmatch(r"h[1-6]", t)]
+    assert levels[0] == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:])), levels
+    for t, a in tags:
+        if t == "th":
+            assert a.get("scope") in ("col", "row")
+        if t == "svg":
+            assert a.get("role") == "img" and a.get("aria-labelledby")
+    # self-contained: no script, no external file, no network
+    assert "script" not in names and "link" not in names and "img" not in names and "iframe" not in names
+    assert not re.search(r"(src|href)=\"(?!#)", html)
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg\")", html)
+    assert "@media print" in html
+
+
+def test_the_seed_page(tmp_path):
+    sol = solve_problem(load_problem(SEED))
+    html = render_outputs(sol, ["html"])["html"].decode()
+    md = render_outputs(sol, ["md"])["md"].decode()
+    _check_accessible(html)
+    assert render_outputs(sol, ["html"])["html"].decode() == html          # deterministic
+    # every derivative's boxed result, every partial behind "Show the next step"
+    assert html.count('<mrow class="boxed">') == md.count(r"\boxed{") == 3
+    partials = len(re.findall(r"^#+ \$\\partial", md, re.M))
+    assert html.count("<summary>Show the next step: <math>") == partials == 5
+    # the written-out outer product of 5.8(b), component by component, and the dims under the partials
+    assert html.count("<mtable>") >= md.count(r"\begin{bmatrix}")
+    assert html.count("⏟") == md.count(r"\underbrace")
+    # the dependency graph: inline SVG with a title and a text alternative
+    assert html.count("<svg") == 2 and "<title" in html and "<figcaption>" in html
+    # the result last in each derivative
+    for section in html.split("<h3 ")[1:]:
+        if "Show the result" in section:
+            assert section.rindex("<details") == section.index('<details class="result-step">')
+
+
+def test_exercise_sheets_have_no_solutions_at_all():
+    sol = solve_problem(load_problem(SEED))
+    sheet = render_outputs(sol, ["html"], solutions=False)["html"].decode()
+    _check_accessible(sheet)
+    body = sheet[sheet.index("<body>"):]
+    assert "<details" not in body and "boxed" not in body and "Result" not in body and "<svg" not in body
+    assert "Use the chain rule" in sheet
+
+
+def test_instructor_text_in_a_page_is_escaped(tmp_path):
+    problem = parse_problem("id: t\ntitle: 'A <script>alert(1)</script> title'\n"
+                            "statement: 'Hi <img src=x onerror=alert(1)> $x^2$'\n"
+                            "symbols: {x: scalar}\ndefine: {f: x**2}\nfind: df/dx\n", "t.yaml")
+    html = render_outputs(solve_problem(problem), ["html"])["html"].decode()
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x" in html
+
+
+def test_the_combined_page_has_contents_and_one_h1():
+    sols = [solve_problem(load_problem(p)) for p in (SEED, _bank(LONG))]
+    html = render_combined(sols, "Problem set", "set", ["html"])["html"].decode()
+    _check_accessible(html, nav=True)
+    assert html.count('<li><a href="#problem-') == 2
+
+
+def test_templates_override_the_html_page(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "page.html.j2").write_text('{% extends "!page.html.j2" %}{% block style %}{{ super() }}'
+                                      "body { background: #fffff0; }{% endblock %}")
+    out = tmp_path / "out"
+    build([str(SEED)], Options(out, ("html",), str(tpl)))
+    assert "body { background: #fffff0; }" in (out / "mml-5.8.html").read_text()
+
+
+# --- in a real browser ----------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """The whole bank as pages and the combined set, built once."""
+    out = tmp_path_factory.mktemp("html")
+    report = build([str(ROOT / "problems")], Options(out, ("html",), combine="problem-set"))
+    assert not report.failed
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync.sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield ctx
+        ctx.close()
+
+
+# elements wider than the page: a formula too long for a phone scrolls inside its own box, not the page
+_OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.getBoundingClientRect().right <= W + 1) continue;
+    let a = e.parentElement, boxed = false;
+    while (a) { if (getComputedStyle(a).overflowX !== 'visible') { boxed = true; break; } a = a.parentElement; }
+    if (!boxed) out.push(e.tagName);
+  }
+  return {outside: out, scroll: document.documentElement.scrollWidth, width: W};
+}"""
+
+_MATH_SIZES = """() => Array.from(document.querySelectorAll('math')).map(m => {
+  const r = m.getBoundingClientRect(); return [r.width, r.height]; })"""
+
+
+@pytest.mark.parametrize("name", ["mml-5.8", LONG, LARGE, "problem-set"])
+@pytest.mark.parametrize("width", [1280, 400])
+def test_pages_in_chromium(browser, pages, name, width, tmp_path):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: errors.append("request " + r.url) if not r.url.startswith("file:") else None)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto((pages / f"{name}.html").as_uri())
+
+    # opening a <details> reveals its step
+    first = page.locator("main details").first
+    body = first.locator(":scope > :not(summary)").first
+    assert not body.is_visible()
+    first.locator("summary").click()
+    assert body.is_visible() and first.evaluate("d => d.open")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+
+    sizes = page.evaluate(_MATH_SIZES)
+    assert sizes and all(w > 0 and h > 0 for w, h in sizes), "a <math> element was not laid out"
+    over = page.evaluate(_OVERFLOW)
+    assert over["scroll"] <= over["width"] and not over["outside"], over
+    assert not errors, errors
+    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+    assert (tmp_path / f"{name}-{width}.png").stat().st_size > 10_000
+    page.close()
