@@ -397,6 +397,8 @@ INDENT = 2.0      # ems of a continuation line's indent (\qquad)
 
 def aligned(rows: list[str]) -> str:
     """One row as it is; several as an ``aligned`` block, continuation rows indented."""
+    if any(isinstance(r, Twin) for r in rows):      # a MathML printer's rows: both layouts
+        return Twin(aligned([str(r) for r in rows]), MathMLPrinter.aligned(rows))
     if len(rows) == 1:
         return rows[0]
     body = [f"& {rows[0]}"] + [r"&\qquad " + ("{} " + r if r[:1] in "+-=" else r) for r in rows[1:]]

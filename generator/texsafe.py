@@ -625,9 +625,10 @@ def styled(ch: str, variant: str | None) -> str:
 class _MathML:
     """Tokens to MathML: a list of atoms, each a MathML element, scripts attached to the atom before."""
 
-    def __init__(self, math: str):
+    def __init__(self, math: str, slots: tuple[str, ...] = ()):
         self.toks = tokens(math)
         self.i = 0
+        self.slots = slots
 
     def peek(self) -> _Tok | None:
         while self.i < len(self.toks) and self.toks[self.i].kind == "char" and self.toks[self.i].value in " \n\t":
@@ -754,6 +755,10 @@ class _MathML:
         if kind == "char":
             if v == "{":
                 return self.row(self.items("}", variant) or ["<mrow></mrow>"])
+            if v == "@" and self.slots and self.i < len(self.toks) and self.toks[self.i].value.isdigit():
+                k = self.toks[self.i].value          # a rule's note: @0 is the MathML of its first formula
+                self.i += 1
+                return self.slots[int(k)] if int(k) < len(self.slots) else "<mi>@</mi>"
             if v.isalpha():
                 ch = styled(v, variant)
                 return f'<mi mathvariant="normal">{v}</mi>' if variant == "normal" else f"<mi>{ch}</mi>"
@@ -888,20 +893,18 @@ class _MathML:
         return table
 
 
-def latex_to_mathml_body(math: str) -> str:
-    """The MathML children of a formula (no ``<math>`` around them), for composing larger ones."""
+def latex_to_mathml_body(math: str, slots: tuple[str, ...] = ()) -> str:
+    """The MathML children of a formula (no ``<math>`` around them), for composing larger ones;
+    ``@0``, ``@1`` … in it stand for the MathML ``slots`` (formulas printed from their trees)."""
     try:
-        return "".join(_MathML(math).items(None))
+        return "".join(_MathML(math, slots).items(None))
     except MathError:
         return "<mtext>" + _xml(math) + "</mtext>"
 
 
-def math_to_mathml(math: str, display: bool = False, label: str = "") -> str:
+def math_to_mathml(math: str, display: bool = False, slots: tuple[str, ...] = ()) -> str:
     """A formula as a ``<math>`` element. Instructor math must have passed ``check_math``."""
-    attrs = ' display="block"' if display else ""
-    if label:
-        attrs += f' aria-label="{_xml(label)}"'
-    return f"<math{attrs}>" + latex_to_mathml_body(math) + "</math>"
+    return ('<math display="block">' if display else "<math>") + latex_to_mathml_body(math, slots) + "</math>"
 
 
 def _text_to_html(text: str) -> str:
@@ -923,7 +926,7 @@ def _text_to_html(text: str) -> str:
     return "".join(out)
 
 
-def markdown_to_html(text: str) -> str:
+def markdown_to_html(text: str, slots: tuple[str, ...] = ()) -> str:
     """Instructor Markdown (paragraphs, emphasis, $math$) to safe HTML: text escaped, math as MathML
     only if it passes ``check_math`` (else shown verbatim as code); paragraphs as ``<br>`` breaks."""
     import html
@@ -935,11 +938,11 @@ def markdown_to_html(text: str) -> str:
             shown = ("$$" if kind == "display" else "$") + s + ("$$" if kind == "display" else "$")
             out.append("<code>" + html.escape(shown, quote=False) + "</code>")
         elif kind == "display":
-            out.append('<span class="formula">' + math_to_mathml(s, display=True) + "</span>")
-        elif len(s) > INLINE_SCROLL:     # a long formula in a sentence scrolls in its own box on a phone
-            out.append('<span class="math-scroll">' + math_to_mathml(s) + "</span>")
+            out.append('<span class="formula">' + math_to_mathml(s, True, slots) + "</span>")
+        elif len(s) > INLINE_SCROLL or "@" in s:    # a long formula in a sentence scrolls in its own box on a phone
+            out.append('<span class="math-scroll">' + math_to_mathml(s, False, slots) + "</span>")
         else:
-            out.append(math_to_mathml(s))
+            out.append(math_to_mathml(s, False, slots))
     return "".join(out)
 
 

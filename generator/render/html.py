@@ -38,9 +38,21 @@ def mathml(body: str, block: bool = True) -> Markup:
     return Markup('<div class="formula"><math display="block">' + body + "</math></div>")
 
 
-def markdown(text: str) -> Markup:
-    """Instructor (or labels.yaml) Markdown: escaped text, whitelisted math as MathML."""
-    return Markup(texsafe.markdown_to_html(str(text)))
+def markdown(text: str, slots=()) -> Markup:
+    """Instructor (or labels.yaml) Markdown: escaped text, whitelisted math as MathML; in a rule's
+    note, ``@i`` is the MathML of its formula i (``slots``)."""
+    return Markup(texsafe.markdown_to_html(str(text), tuple(slots)))
+
+
+def mathml_body(latex: str) -> str:
+    """The view's LaTeX notation as MathML children, to put beside a twin printed from a tree."""
+    return texsafe.latex_to_mathml_body(str(latex))
+
+
+def with_word(body: str, word: str) -> str:
+    """The product's "with" (``view.WITH``) in the labels' language."""
+    from html import escape
+    return str(body).replace("<mtext>with </mtext>", "<mtext>" + escape(str(word)) + " </mtext>")
 
 
 def _svg_text(text: str, x: float, y: float, cls: str = "") -> str:
@@ -102,4 +114,4 @@ def anchor(s: str) -> str:
 
 
 FILTERS = {"math": math, "display": display, "mathml": mathml, "markdown": markdown, "graph_svg": graph_svg,
-           "anchor": anchor}
+           "anchor": anchor, "mathml_body": mathml_body, "with_word": with_word}

@@ -14,7 +14,7 @@ from .. import expr as ex
 from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
-from ..printing import INDENT, InlinePrinter, LatexPrinter, MathMLPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import INDENT, InlinePrinter, LatexPrinter, MathMLPrinter, aligned, mml_of, dims_latex, fill, latex_width, symbol_latex
 from ..trace import PartSolution, Result, Solution, Step
 
 
@@ -109,6 +109,18 @@ class PartView:
             s = s.replace(f"@{i}", self.inline(a) if latex_width(latex) > DISPLAY / 3 else latex)
         return s
 
+    def note_mml(self, step: Step) -> dict:
+        """A rule's note for HTML: the text with ``@i`` kept, and the MathML of each formula ``@i``."""
+        return {"text": step.note, "args": tuple(self.M.mml(a) for a in step.note_args)}
+
+    def mathml(self, fn, *args) -> str:
+        """The MathML of the formula ``fn`` lays out, printed by the MathML printer (the same breaks)."""
+        P, self.P = self.P, self.M
+        try:
+            return mml_of(fn(*args))
+        finally:
+            self.P = P
+
     def step_lhs(self, step: Step) -> tuple[str, bool]:
         """The left side of a step's equation, and whether it is applied to the expression:
         dL, ∂L/∂x for a step labelled with its partial's name; d(…), ∂/∂x (…) otherwise."""
@@ -135,6 +147,7 @@ class PartView:
             "cites": step.cites,
             "note": self.note(step),
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
+            "note_mml": self.note_mml(step),
             "of": of,
             "wrt": self.name(step.wrt),
             "equation": ((self.P.applied(head, step.of, step.result, width) if applied
@@ -154,6 +167,7 @@ class PartView:
         """A named rewrite of the result: the expression after it, the rule and its identity."""
         return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
                 "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
+                "note_mml": self.note_mml(step),
                 "after": self.P.equation("", step.result, DISPLAY - 2),     # broken on the tree when long
                 "after_mml": self.M.equation("", step.result, DISPLAY - 2)}
 
@@ -218,7 +232,7 @@ class PartView:
         rows = fill(self.product(r, denominator), DISPLAY, latex_width(head))
         rows[0] = head + rows[0]
         if r.substitutions:
-            subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
+            subs = [self.name(n) + " = " + self.P(e) for n, e in r.substitutions]
             pieces = [WITH + subs[0]] + [r"\; " + x for x in subs[1:]]
             tail = fill([p + "," for p in pieces[:-1]] + pieces[-1:], DISPLAY, INDENT)
             if len(rows) == 1 and len(tail) == 1 and latex_width(rows[0] + tail[0]) + 3 <= DISPLAY:
@@ -326,6 +340,8 @@ class PartView:
             "partials": partials,
             "product": " ".join(self.product(r, denominator)),
             "product_equation": self.product_equation(r, denominator),
+            "product_equation_mml": self.mathml(self.product_equation, r, denominator),
+            "result_mml": self.M.mml(shown),
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
@@ -355,7 +371,8 @@ class PartView:
                 "error": fmt_error(check.max_rel_error),
             },
             "componentwise": None if not cw else {
-                "written": [{"expr": self.P(w.expr), "rows": [" & ".join(row) for row in w.rows]} for w in cw.written],
+                "written": [{"expr": self.P(w.expr), "rows": [" & ".join(row) for row in w.rows],
+                             "expr_mml": self.M.mml(w.expr)} for w in cw.written],
                 "scalar": cw.scalar_latex,
                 "entry": cw.entry_symbol,
                 "entry_derivative": cw.entry_derivative,
@@ -421,7 +438,8 @@ class PartView:
         from ..calculus.linear import linear_terms
         from ..errors import UnsupportedError
         d_of = r"\mathrm{d}" + self.name(of)
-        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None}
+        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None,
+               "differential_mml": self.M.equation(d_of, differential, DISPLAY - 2)}
         m, n = ex.as_2d(of_shape)
         q1, q2 = ex.as_2d(wrt_shape)
         oi, oj = ("i" if m != 1 else None), ("j" if n != 1 else None)
