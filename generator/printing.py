@@ -694,7 +694,8 @@ class MathMLPrinter(LatexPrinter):
         if len(rows) == 1:
             return _mrow(mml_of(rows[0]))
         cells = [mml_of(rows[0])] + ['<mspace width="2em"></mspace>' + mml_of(r) for r in rows[1:]]
-        return ("<mtable>" + "".join(f'<mtr><mtd style="text-align:left">{c}</mtd></mtr>' for c in cells)
+        return ("<mtable>" + "".join(f'<mtr><mtd style="text-align:left"><mrow displaystyle="true">{c}</mrow></mtd></mtr>'
+                                     for c in cells)
                 + "</mtable>")
 
     def equation(self, lhs: str, e: Expr, width: float, tail: str = "") -> str:

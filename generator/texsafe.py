@@ -804,20 +804,23 @@ class _MathML:
             name = _MML_NAMED_OPERATOR.get(v, v)
             if v in ("lim", "limsup", "liminf", "max", "min", "sup", "inf", "argmax", "argmin", "Pr"):
                 return f'<mo movablelimits="true" form="prefix">{name}</mo>'
-            return f"<mi>{name}</mi>"
+            return f"<mi>{name}</mi>" + self.operator_space()
         if v in _MML_VARIANT_COMMANDS:
             if v == "operatorname":
                 if self.peek() is not None and self.peek().value == "*":
                     self.take()
                 name = self.raw_text()
                 return (f'<mi mathvariant="normal">{_xml(name)}</mi>' if len(name) == 1
-                        else f"<mi>{_xml(name)}</mi>")
+                        else f"<mi>{_xml(name)}</mi>") + self.operator_space()
             inner = self.items_of_group(_MML_VARIANT_COMMANDS[v])
             if v == "mathrm" and all(x.startswith('<mi mathvariant="normal">') for x in inner) and len(inner) > 1:
                 return "<mi>" + "".join(x[len('<mi mathvariant="normal">'):-5] for x in inner) + "</mi>"
             return self.row(inner or ["<mrow></mrow>"])
-        if v in _TEXT_ARGUMENT:
-            return f"<mtext>{_xml(self.raw_text())}</mtext>"
+        if v in _TEXT_ARGUMENT:     # spaces at its ends kept (a token element's own are trimmed)
+            text = self.raw_text()
+            core = text.strip()
+            pad = ("\u00a0" if text[:1].isspace() else "", "\u00a0" if text[-1:].isspace() else "")
+            return f"<mtext>{pad[0]}{_xml(core)}{pad[1]}</mtext>"
         if v in ("frac", "dfrac", "tfrac"):
             a, b = self.group(variant), self.group(variant)
             return f"<mfrac>{a}{b}</mfrac>"
@@ -863,6 +866,14 @@ class _MathML:
             return ""
         return f"<mi>{_xml(v)}</mi>"      # the printer's notation only: check_math refuses unknown commands
 
+    def operator_space(self) -> str:
+        """TeX's thin space after an operator name (log x), none before its bracket (log(x)) or script."""
+        t = self.peek()
+        if t is None or (t.kind == "char" and t.value in "([^_'}&") or \
+                (t.kind == "word" and (t.value == "left" or t.value in _BIG)) or t.kind == "symbol":
+            return ""
+        return '<mspace width="0.1667em"></mspace>'
+
     def items_of_group(self, variant: str) -> list[str]:
         t = self.take()
         if t is None:
@@ -884,7 +895,8 @@ class _MathML:
         align = "left" if name in ("aligned", "cases") else None
         body = "".join("<mtr>" + "".join(
             (f'<mtd style="text-align:{"right" if name == "aligned" and k % 2 == 0 and len(r) > 1 else align}">'
-             if align else "<mtd>") + "".join(c) + "</mtd>" for k, c in enumerate(r)) + "</mtr>" for r in rows)
+             if align else "<mtd>") + ('<mrow displaystyle="true">' + "".join(c) + "</mrow>" if name == "aligned"
+                                       else "".join(c)) + "</mtd>" for k, c in enumerate(r)) + "</mtr>" for r in rows)
         table = f"<mtable>{body}</mtable>"
         if name in _MML_FENCES:
             left, right = _MML_FENCES[name]

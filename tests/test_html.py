@@ -250,6 +250,24 @@ _OVERFLOW = """() => {
   return {outside: out, scroll: document.documentElement.scrollWidth, width: W};
 }"""
 
+# the lowest contrast of any text with the background behind it (WCAG's relative luminance)
+_CONTRAST = """() => {
+  const lum = c => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
+      .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const opaque = c => !/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent';
+  let worst = 99, where = '';
+  for (const e of document.querySelectorAll('body *')) {
+    if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    let b = e; while (b && !opaque(getComputedStyle(b).backgroundColor)) b = b.parentElement;
+    const bg = b ? getComputedStyle(b).backgroundColor : 'rgb(255, 255, 255)';
+    const [l1, l2] = [lum(getComputedStyle(e).color), lum(bg)].sort((a, b) => b - a);
+    const r = (l1 + 0.05) / (l2 + 0.05);
+    if (r < worst) { worst = r; where = e.tagName; }
+  }
+  return [worst, where];
+}"""
+
 _MATH_SIZES = """() => Array.from(document.querySelectorAll('math')).map(m => {
   const r = m.getBoundingClientRect(); return [r.width, r.height]; })"""
 
@@ -277,7 +295,20 @@ def test_pages_in_chromium(browser, pages, name, width, tmp_path):
     assert sizes and all(w > 0 and h > 0 for w, h in sizes), "a <math> element was not laid out"
     over = page.evaluate(_OVERFLOW)
     assert over["scroll"] <= over["width"] and not over["outside"], over
+    contrast, where = page.evaluate(_CONTRAST)
+    assert contrast >= 7.0, f"text in <{where}> has contrast {contrast:.1f}:1 (WCAG AAA asks 7:1)"
     assert not errors, errors
-    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+    tall = page.evaluate("document.documentElement.scrollHeight") > 30_000    # the combined set: its top
+    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=not tall)
     assert (tmp_path / f"{name}-{width}.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_printing_shows_every_step(browser, pages):
+    page = browser.new_page()
+    page.goto((pages / "mml-5.8.html").as_uri())
+    step = page.locator("main details").first.locator(":scope > :not(summary)").first
+    assert not step.is_visible()
+    page.emulate_media(media="print")
+    assert step.is_visible()
     page.close()

@@ -52,7 +52,7 @@ def mathml_body(latex: str) -> str:
 def with_word(body: str, word: str) -> str:
     """The product's "with" (``view.WITH``) in the labels' language."""
     from html import escape
-    return str(body).replace("<mtext>with </mtext>", "<mtext>" + escape(str(word)) + " </mtext>")
+    return str(body).replace("<mtext>with\u00a0</mtext>", "<mtext>" + escape(str(word)) + "\u00a0</mtext>")
 
 
 def _svg_text(text: str, x: float, y: float, cls: str = "") -> str:
