@@ -146,6 +146,9 @@ def check(paths) -> None:
 def combine(folders, name, title, out, fmt, sheets) -> None:
     """Assemble one document from the per-problem outputs in FOLDERS (e.g. the shards of a CI matrix)."""
     formats = _formats(fmt)
+    if "html" in formats:       # a page is assembled from the solutions, not from other pages
+        raise click.BadParameter("combine writes md, tex and pdf; the combined HTML page is written by "
+                                 "build --combine NAME --format html", param_hint="--format")
     if not _ID.match(name):
         raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--name")
     kinds = {"solutions": (False,), "exercises": (True,), "both": (False, True)}[sheets]

@@ -312,3 +312,17 @@ def test_printing_shows_every_step(browser, pages):
     page.emulate_media(media="print")
     assert step.is_visible()
     page.close()
+
+
+def test_build_writes_pages_and_sheets_and_combine_refuses_html(tmp_path):
+    from click.testing import CliRunner
+    from generator.cli import main
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["build", str(SEED), "--out", str(out), "--format", "html", "--sheets", "both",
+                                    "--combine", "set"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.glob("*.html")) == ["mml-5.8-sheet.html", "mml-5.8.html", "set-sheet.html",
+                                                         "set.html"]
+    assert "<details" in (out / "set.html").read_text() and "<details" not in (out / "set-sheet.html").read_text()
+    res = CliRunner().invoke(main, ["combine", str(out), "--name", "again", "--format", "html", "--out", str(out)])
+    assert res.exit_code == 2 and "build --combine NAME --format html" in res.output
