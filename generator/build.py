@@ -108,7 +108,7 @@ def render_outputs(sol: Solution, formats, templates: str | None = None,
     """The requested formats of one problem as bytes, keyed by extension."""
     from .render.view import solution_view
 
-    context = {"doc": solution_view(sol), "solutions": solutions, "depth": 0, "combined": False}
+    context = {"doc": solution_view(sol, "html" in formats), "solutions": solutions, "depth": 0, "combined": False}
     out = _render(context, "solution", formats, templates, sol.problem.id)
     if "json" in formats and solutions:
         from .render.json import trace_json
@@ -121,7 +121,7 @@ def render_combined(sols: list[Solution], title: str, name: str, formats, templa
     """One document for a set: a title page, the contents, one section per problem."""
     from .render.view import solution_view
 
-    context = {"docs": [solution_view(s) for s in sols], "title": title, "solutions": solutions,
+    context = {"docs": [solution_view(s, "html" in formats) for s in sols], "title": title, "solutions": solutions,
                "depth": 1, "combined": True}
     return _render(context, "combined", [f for f in formats if f != "json"], templates, name)
 

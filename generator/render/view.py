@@ -60,8 +60,20 @@ def jac_space(dims: str) -> str:
     return r"\mathbb{R}^{" + dims_latex(dims) + "}"
 
 
+class _NoMathML:
+    """Stands in for the MathML printer when no HTML page is rendered: no twins computed."""
+
+    def mml(self, e) -> str:
+        return ""
+
+    def equation(self, *args) -> str:
+        return ""
+
+    applied = equation
+
+
 class PartView:
-    def __init__(self, ps: PartSolution, problem):
+    def __init__(self, ps: PartSolution, problem, mathml: bool = True):
         self.ps = ps
         self.path = problem.path
         self.part = ps.part
@@ -69,7 +81,8 @@ class PartView:
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
-        self.M = MathMLPrinter(self.names)      # the MathML twins of the formulas printed from trees (HTML)
+        # the MathML twins of the formulas printed from trees (for the HTML page only)
+        self.M = MathMLPrinter(self.names) if mathml else _NoMathML()
 
     def name(self, n: str) -> str:
         return self.names.get(n, n)
@@ -115,6 +128,8 @@ class PartView:
 
     def mathml(self, fn, *args) -> str:
         """The MathML of the formula ``fn`` lays out, printed by the MathML printer (the same breaks)."""
+        if not isinstance(self.M, MathMLPrinter):
+            return ""
         P, self.P = self.P, self.M
         try:
             return mml_of(fn(*args))
@@ -649,7 +664,7 @@ def _diagonal_entries(e: Expr):
     return rows
 
 
-def solution_view(sol: Solution) -> dict:
+def solution_view(sol: Solution, mathml: bool = True) -> dict:
     p = sol.problem
     return {
         "id": p.id,
@@ -660,5 +675,5 @@ def solution_view(sol: Solution) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": _convention_once([PartView(ps, p).view() for ps in sol.parts]),
+        "parts": _convention_once([PartView(ps, p, mathml).view() for ps in sol.parts]),
     }
