@@ -5,6 +5,10 @@ way SymPy's printers dispatch on the class name.  ``names`` maps each symbol to
 its LaTeX; ``symbol_latex`` gives the defaults of SPEC §1 (bold upright for
 arrays, ``\\boldsymbol`` for Greek, italic for scalars).  The output uses only
 commands on ``texsafe.MATH_COMMANDS``.
+
+``MathMLPrinter`` (at the end) prints the same trees as MathML Core for the HTML
+pages, with the LaTeX printer's decisions: it runs the same ``segments``/``fill``
+line breaking, its pieces carrying both forms (``Twin``).
 """
 from __future__ import annotations
 

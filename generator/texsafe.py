@@ -23,6 +23,10 @@ loader refuses what they refuse, so ``check`` and ``build`` agree.  The renderer
 still neutralise anything refused into inert text (defence in depth), and the
 PDF is compiled without shell escape in any case (``render/pdf.py``).
 
+The same grammar has a MathML output (``math_to_mathml``, ``markdown_to_html``)
+for the HTML pages: it runs only on math ``check_math`` accepted (or on the
+printer's own notation), and every text it writes is escaped.
+
 To allow another math command: add it to ``MATH_COMMANDS`` (with its arity in
 ``_ARITY`` if it takes arguments), define it in the preamble if LaTeX lacks it,
 use it in ``tests/test_texsafe.py``'s every-command document, and list it in the README.

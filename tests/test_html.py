@@ -117,6 +117,32 @@ def test_math_grammar_to_mathml_structures():
     assert "𝐱" in m(r"\mathbf{x}") and "𝝁" in m(r"\boldsymbol{\mu}")
 
 
+def _sample(cmd: str) -> str:
+    """A formula using the command as the grammar wants it."""
+    if cmd in ("left", "right", "middle"):
+        return r"\left( x \middle| y \right)"
+    if cmd in ("begin", "end"):
+        return r"\begin{pmatrix} a & b \end{pmatrix}"
+    if cmd in ("limits", "nolimits"):
+        return rf"\sum\{cmd}_{{i}} x"
+    if cmd in texsafe._DELIMITED:
+        return rf"\{cmd}( x"
+    if cmd in texsafe._TEXT_ARGUMENT:
+        return rf"\{cmd}{{x}}"
+    return "\\" + cmd + "{x}" * texsafe._ARITY.get(cmd, 0)
+
+
+def test_every_allowed_math_command_has_its_mathml():
+    """A command added to MATH_COMMANDS must also be given its MathML (not the inert fallback)."""
+    for cmd in sorted(texsafe.MATH_COMMANDS):
+        math = _sample(cmd)
+        assert texsafe.check_math(math) is None, (cmd, texsafe.check_math(math))
+        out = texsafe.math_to_mathml(math)
+        xml.dom.minidom.parseString(out)
+        if cmd not in texsafe._OPERATORS:
+            assert f"<mi>{cmd}</mi>" not in out, f"\\{cmd} has no MathML: {out}"
+
+
 # --- the pages ------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 The Markdown and LaTeX templates read the same view; only instructor text
 differs between them (escaped for LaTeX, kept as Markdown for ``.md``),
-which is why each text field comes in a ``md`` and a ``tex`` version.
+which is why each text field comes in a ``md`` and a ``tex`` version. The HTML
+templates read it too: a formula printed from a tree has its MathML twin beside
+it (``*_mml``, from ``MathMLPrinter``, computed only when a page is rendered).
 Nothing here decides mathematics: it only lays out what the engine derived.
 """
 from __future__ import annotations
@@ -14,7 +16,8 @@ from .. import expr as ex
 from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
-from ..printing import INDENT, InlinePrinter, LatexPrinter, MathMLPrinter, aligned, mml_of, dims_latex, fill, latex_width, symbol_latex
+from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import MathMLPrinter, mml_of
 from ..trace import PartSolution, Result, Solution, Step
 
 
