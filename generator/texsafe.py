@@ -942,9 +942,12 @@ def _text_to_html(text: str) -> str:
     return "".join(out)
 
 
-def markdown_to_html(text: str, slots: tuple[str, ...] = ()) -> str:
+def markdown_to_html(text: str, slots: tuple[str, ...] = (), wide=None) -> str:
     """Instructor Markdown (paragraphs, emphasis, $math$) to safe HTML: text escaped, math as MathML
-    only if it passes ``check_math`` (else shown verbatim as code); paragraphs as ``<br>`` breaks."""
+    only if it passes ``check_math`` (else shown verbatim as code); paragraphs as ``<br>`` breaks.
+    Inline math for which ``wide(math)`` holds (default: long LaTeX) gets a box of its own that
+    scrolls on a narrow screen."""
+    wide = wide or (lambda s: len(s) > INLINE_SCROLL)
     import html
     out = []
     for kind, s in split_math(text):
@@ -955,11 +958,11 @@ def markdown_to_html(text: str, slots: tuple[str, ...] = ()) -> str:
             out.append("<code>" + html.escape(shown, quote=False) + "</code>")
         elif kind == "display":
             out.append('<span class="formula">' + math_to_mathml(s, True, slots) + "</span>")
-        elif len(s) > INLINE_SCROLL or "@" in s:    # a long formula in a sentence scrolls in its own box on a phone
+        elif wide(s):      # a long formula in a sentence scrolls in its own box on a phone
             out.append('<span class="math-scroll">' + math_to_mathml(s, False, slots) + "</span>")
         else:
             out.append(math_to_mathml(s, False, slots))
     return "".join(out)
 
 
-INLINE_SCROLL = 24      # characters of LaTeX from which inline math gets a box of its own
+INLINE_SCROLL = 40      # characters of LaTeX from which inline math gets a box of its own

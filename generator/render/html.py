@@ -17,7 +17,7 @@ PX = 62.0        # pixels per unit (cm) of the graph's TikZ coordinates
 NODE_H = 30.0
 
 
-INLINE_SCROLL = 10.0    # ems from which inline math gets a box of its own (scrolls on a phone)
+INLINE_SCROLL = 12.0    # ems from which inline math gets a box of its own (scrolls on a phone)
 
 
 def math(latex: str) -> Markup:
@@ -38,10 +38,17 @@ def mathml(body: str, block: bool = True) -> Markup:
     return Markup('<div class="formula"><math display="block">' + body + "</math></div>")
 
 
-def markdown(text: str, slots=()) -> Markup:
+def markdown(text: str, note: dict | None = None) -> Markup:
     """Instructor (or labels.yaml) Markdown: escaped text, whitelisted math as MathML; in a rule's
-    note, ``@i`` is the MathML of its formula i (``slots``)."""
-    return Markup(texsafe.markdown_to_html(str(text), tuple(slots)))
+    ``note`` (``view.note_mml``), ``@i`` is the MathML of its formula i."""
+    from ..printing import latex_width
+    args = note["latex"] if note else ()
+
+    def wide(math: str) -> bool:
+        for i, a in enumerate(args):
+            math = math.replace(f"@{i}", a)
+        return latex_width(math) > INLINE_SCROLL
+    return Markup(texsafe.markdown_to_html(str(text), tuple(note["args"]) if note else (), wide))
 
 
 def mathml_body(latex: str) -> str:

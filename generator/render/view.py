@@ -127,7 +127,8 @@ class PartView:
 
     def note_mml(self, step: Step) -> dict:
         """A rule's note for HTML: the text with ``@i`` kept, and the MathML of each formula ``@i``."""
-        return {"text": step.note, "args": tuple(self.M.mml(a) for a in step.note_args)}
+        return {"text": step.note, "args": tuple(self.M.mml(a) for a in step.note_args),
+                "latex": tuple(self.P(a) for a in step.note_args)}
 
     def mathml(self, fn, *args) -> str:
         """The MathML of the formula ``fn`` lays out, printed by the MathML printer (the same breaks)."""
