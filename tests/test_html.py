@@ -97,9 +97,12 @@ def test_every_bank_formula_prints_as_wellformed_mathml_with_the_same_symbols():
 
 def test_instructor_math_becomes_mathml_and_text_is_escaped():
     out = texsafe.markdown_to_html(r"Let <b>x</b> & **y**: $\frac{a}{b} \in \mathbb{R}^{D}$ and $$\sum_{i} x_i$$")
-    assert out.startswith('Let &lt;b&gt;x&lt;/b&gt; &amp; <strong>y</strong>: <span class="math-scroll"><math>')
+    assert out.startswith("Let &lt;b&gt;x&lt;/b&gt; &amp; <strong>y</strong>: <math>")
     assert "<mfrac><mi>a</mi><mi>b</mi></mfrac>" in out and "<mi>ℝ</mi>" in out
     assert '<math display="block"><munder><mo movablelimits="true" largeop="true">∑</mo>' in out
+    # a formula too long for a phone's line scrolls in a box of its own
+    long = texsafe.markdown_to_html("so $" + " + ".join(f"x_{{{i}}}" for i in range(12)) + "$.")
+    assert long.startswith('so <span class="math-scroll"><math>') and long.endswith("</math></span>.")
 
 
 def test_refused_math_is_shown_as_text_never_interpreted():
