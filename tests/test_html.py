@@ -182,6 +182,7 @@ def _check_accessible(html: str, nav: bool = False) -> None:
     assert not re.search(r"(src|href)=\"(?!#)", html)
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg\")", html)
     assert "@media print" in html
+    assert "&lt;m" not in html and "&lt;span" not in html, "MathML escaped twice"
 
 
 def test_the_seed_page(tmp_path):

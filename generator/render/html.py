@@ -9,7 +9,7 @@ from the positions ``view.graph`` computes for TikZ.
 """
 from __future__ import annotations
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .. import texsafe
 
@@ -38,9 +38,10 @@ def mathml(body: str, block: bool = True) -> Markup:
     return Markup('<div class="formula"><math display="block">' + body + "</math></div>")
 
 
-def markdown(text: str, note: dict | None = None) -> Markup:
+def markdown(text: str, note: dict | None = None, end: str = "") -> Markup:
     """Instructor (or labels.yaml) Markdown: escaped text, whitelisted math as MathML; in a rule's
-    ``note`` (``view.note_mml``), ``@i`` is the MathML of its formula i."""
+    ``note`` (``view.note_mml``), ``@i`` is the MathML of its formula i. ``end`` (the sentence's
+    punctuation) stays on the line of a formula the text ends with."""
     from ..printing import latex_width
     args = note["latex"] if note else ()
 
@@ -48,7 +49,14 @@ def markdown(text: str, note: dict | None = None) -> Markup:
         for i, a in enumerate(args):
             math = math.replace(f"@{i}", a)
         return latex_width(math) > INLINE_SCROLL
-    return Markup(texsafe.markdown_to_html(str(text), tuple(note["args"]) if note else (), wide))
+    out = texsafe.markdown_to_html(str(text), tuple(note["args"]) if note else (), wide)
+    start = out.rfind("<math") if out.endswith("</math>") else out.rfind("<span") \
+        if out.endswith("</math></span>") else -1
+    if end and start >= 0 and out.startswith(("<math", '<span class="math-scroll">'), start):
+        out = out[:start] + '<span class="nowrap">' + out[start:] + str(escape(end)) + "</span>"
+    else:
+        out += str(escape(end))
+    return Markup(out)
 
 
 def mathml_body(latex: str) -> str:
