@@ -184,6 +184,9 @@ def _check_accessible(html: str, nav: bool = False) -> None:
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg\")", html)
     assert "@media print" in html
     assert "&lt;m" not in html and "&lt;span" not in html, "MathML escaped twice"
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "ids repeat"
+    assert set(re.findall(r'href="#([^"]+)"', html)) <= set(ids), "a link to nowhere"
 
 
 def test_the_seed_page(tmp_path):
