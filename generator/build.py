@@ -25,7 +25,7 @@ from .files import clean_stale, replace_together, writable_folder, write_atomic 
 from .spec import Problem, collect_files, duplicates, load_problem
 from .trace import PartSolution, Solution
 
-FORMATS = ("md", "tex", "pdf", "json")
+FORMATS = ("md", "tex", "pdf", "json", "html")
 TIME_LIMIT = 60.0   # seconds per problem
 FAILED_DIR = "failed"   # <out>/failed/<stem>.tex and .log: what LaTeX could not compile
 
@@ -109,7 +109,7 @@ def render_outputs(sol: Solution, formats, templates: str | None = None,
     carries ``problem_data``, the resolved problem it was built from."""
     from .render.view import solution_view
 
-    context = {"doc": solution_view(sol), "solutions": solutions, "depth": 0, "combined": False}
+    context = {"doc": solution_view(sol, "html" in formats), "solutions": solutions, "depth": 0, "combined": False}
     out = _render(context, "solution", formats, templates, sol.problem.id)
     if "json" in formats and solutions:
         from .render.json import trace_json
@@ -127,7 +127,7 @@ def render_combined(sols: list[Solution], title: str, name: str, formats, templa
     """One document for a set: a title page, the contents, one section per problem."""
     from .render.view import solution_view
 
-    context = {"docs": [solution_view(s) for s in sols], "title": title, "solutions": solutions,
+    context = {"docs": [solution_view(s, "html" in formats) for s in sols], "title": title, "solutions": solutions,
                "depth": 1, "combined": True}
     return _render(context, "combined", [f for f in formats if f != "json"], templates, name)
 
@@ -139,6 +139,8 @@ def _render(context: dict, base: str, formats, templates: str | None, name: str)
     context = dict(context, L=tpl.labels(templates))
     if "md" in formats:
         out["md"] = tpl.render("md", f"{base}.md.j2", context, templates).encode()
+    if "html" in formats:
+        out["html"] = tpl.render("html", f"{base}.html.j2", context, templates).encode()
     if "tex" in formats or "pdf" in formats:
         tex = tpl.render("tex", f"{base}.tex.j2", context, templates)
         if "tex" in formats:

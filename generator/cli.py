@@ -56,9 +56,9 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", default="output", show_default=True, type=click.Path(file_okay=False),
               help="Folder the outputs are written to.")
-@click.option("--format", "fmt", default="md,tex,pdf,json", show_default=True,
-              help="Comma-separated outputs: md, tex, pdf, json.")
-@click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf} for the whole set: "
+@click.option("--format", "fmt", default="md,tex,pdf,json,html", show_default=True,
+              help="Comma-separated outputs: md, tex, pdf, json, html.")
+@click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf,html} for the whole set: "
               "a title page, the contents, one section per problem.")
 @click.option("--title", help="Title of the combined document (default: NAME).")
 @click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",
@@ -181,6 +181,9 @@ def check(paths) -> None:
 def combine(folders, name, title, out, fmt, sheets) -> None:
     """Assemble one document from the per-problem outputs in FOLDERS (e.g. the shards of a CI matrix)."""
     formats = _formats(fmt)
+    if "html" in formats:       # a page is assembled from the solutions, not from other pages
+        raise click.BadParameter("combine writes md, tex and pdf; the combined HTML page is written by "
+                                 "build --combine NAME --format html", param_hint="--format")
     if not _ID.match(name):
         raise click.BadParameter("use letters, digits, '.', '_' and '-'", param_hint="--name")
     kinds = {"solutions": (False,), "exercises": (True,), "both": (False, True)}[sheets]

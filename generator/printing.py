@@ -5,6 +5,10 @@ way SymPy's printers dispatch on the class name.  ``names`` maps each symbol to
 its LaTeX; ``symbol_latex`` gives the defaults of SPEC §1 (bold upright for
 arrays, ``\\boldsymbol`` for Greek, italic for scalars).  The output uses only
 commands on ``texsafe.MATH_COMMANDS``.
+
+``MathMLPrinter`` (at the end) prints the same trees as MathML Core for the HTML
+pages, with the LaTeX printer's decisions: it runs the same ``segments``/``fill``
+line breaking, its pieces carrying both forms (``Twin``).
 """
 from __future__ import annotations
 
@@ -416,12 +420,22 @@ def fill(pieces: list[str], width: float, first: float = 0.0) -> list[str]:
     for piece in pieces:
         w = latex_width(piece)
         if (cur or out == [] and first > INDENT) and used + w > width:
-            out.append(" ".join(cur))
+            out.append(_joined(cur))
             cur, used = [], INDENT
         cur.append(piece)
         used += w + 0.3
-    out.append(" ".join(cur))
+    out.append(_joined(cur))
     return out
+
+
+def _joined(pieces: list[str]) -> str:
+    """Pieces of a line side by side (a MathML printer's pieces keep their MathML: ``Twin``)."""
+    if any(isinstance(p, Twin) for p in pieces):
+        out = Twin("", "")
+        for k, p in enumerate(pieces):
+            out = out + (" " if k else "") + p
+        return out
+    return " ".join(pieces)
 
 
 _CALLS = {"det": r"\det", "trace": r"\operatorname{tr}", "diag": r"\operatorname{diag}",
@@ -435,6 +449,8 @@ INDENT = 2.0      # ems of a continuation line's indent (\qquad)
 
 def aligned(rows: list[str]) -> str:
     """One row as it is; several as an ``aligned`` block, continuation rows indented."""
+    if any(isinstance(r, Twin) for r in rows):      # a MathML printer's rows: both layouts
+        return Twin(aligned([str(r) for r in rows]), MathMLPrinter.aligned(rows))
     if len(rows) == 1:
         return rows[0]
     body = [f"& {rows[0]}"] + [r"&\qquad " + ("{} " + r if r[:1] in "+-=" else r) for r in rows[1:]]
@@ -576,3 +592,328 @@ def _width(tokens, i, closing=False):
         else:
             w += _CHAR.get(ch, 0.7 if ch.isupper() else 0.5)
     return w, i
+
+
+# -- MathML: the sibling printer ---------------------------------------------------------------------
+#
+# ``MathMLPrinter(names)`` prints the same trees as MathML Core for the HTML pages. Its ``print``
+# returns a ``Twin``: a str whose value is the LaTeX (which the widths and the line breaking above
+# read) carrying the MathML in ``.mml``, so ``segments``, ``lines`` and ``fill`` run unchanged and
+# break a long formula where the LaTeX documents break it. The printer's own notation pieces
+# (``\bigl(``, ``- ``, a symbol's ``latex:``) become MathML through ``texsafe``'s math grammar;
+# expressions never do: each op has its ``_mml_<op>`` below, and an op added without one (by a
+# later extension) falls back to its LaTeX read by that grammar.
+
+class Twin(str):
+    """LaTeX with its MathML twin; ``+`` with a plain str reads the str as notation."""
+
+    def __new__(cls, latex: str, mml: str):
+        s = super().__new__(cls, latex)
+        s.mml = mml
+        return s
+
+    def __add__(self, other):
+        return Twin(str.__add__(str(self), str(other)), self.mml + mml_of(other))
+
+    def __radd__(self, other):
+        return Twin(str.__add__(str(other), str(self)), mml_of(other) + self.mml)
+
+
+def mml_of(s: str) -> str:
+    """The MathML children of a piece: its twin, or the notation read by the math grammar."""
+    if isinstance(s, Twin):
+        return s.mml
+    from .texsafe import latex_to_mathml_body
+    return latex_to_mathml_body(s) if s.strip() else ""
+
+
+def _mo(op: str) -> str:
+    return f"<mo>{op}</mo>"
+
+
+def _mrow(*items: str) -> str:
+    return "<mrow>" + "".join(items) + "</mrow>"
+
+
+def _fenced(inner: str, left: str = "(", right: str = ")") -> str:
+    """Brackets around ``inner``, stretched only around something taller than a line (as ``\\left``
+    does: Chromium's stretched brackets at text height take the wider glyph of the next size)."""
+    stretch = "true" if tall(inner) else "false"
+    mo = f'<mo fence="true" stretchy="{stretch}" lspace="0" rspace="0">'
+    return _mrow(mo + left + "</mo>", inner, mo + right + "</mo>")
+
+
+def tall(mathml: str) -> bool:
+    """Whether MathML holds something taller than a line: a fraction, a table, a root, limits."""
+    return any(t in mathml for t in ("<mfrac", "<mtable", "<msqrt", "<mroot", "<munder", "<mover"))
+
+
+_INVISIBLE_TIMES = "<mo>\u2062</mo>"
+_APPLY = "<mo>\u2061</mo>"
+_THIN = '<mspace width="0.1667em"></mspace>'
+
+
+class MathMLPrinter(LatexPrinter):
+    """MathML Core for expressions: the LaTeX printer's decisions (parentheses, signs, fractions,
+    line breaks) made on the tree, printed as MathML elements."""
+
+    def __init__(self, names: Mapping[str, str] | None = None):
+        super().__init__(names)
+        self.latex = LatexPrinter(names)
+
+    def print(self, e: Expr) -> Twin:
+        return Twin(self.latex.print(e), self.mml(e))
+
+    __call__ = print
+
+    def mml(self, e: Expr) -> str:
+        """The MathML children of ``e`` as one element."""
+        method = getattr(self, "_mml_" + e.op, None)
+        if method is None:
+            return _mrow(mml_of(self.latex.print(e)))
+        return method(e)
+
+    def math(self, e: Expr, display: bool = False) -> str:
+        return ("<math display=\"block\">" if display else "<math>") + self.mml(e) + "</math>"
+
+    # --- what the LaTeX printer's structural helpers build, built as MathML ---------------------------
+
+    def mparen(self, e: Expr, prec: int) -> str:
+        s = self.mml(e)
+        return _fenced(s) if self.prec(e) < prec else s
+
+    def mfactor(self, f: Expr) -> str:
+        s = self.mml(f)
+        if self.prec(f) < 2 or f.op in ("had", "kron") or (f.op == "num" and f.value < 0) or \
+                (f.shape != () and _reciprocal(f) is not None):
+            return _fenced(s)
+        return s
+
+    @staticmethod
+    def mjuxtapose(latex: list[str], mml: list[str], thin: bool = True) -> str:
+        """``juxtapose``'s decisions (a dot before a number, thin spaces after letters) in MathML."""
+        out, shown = (mml[0] if mml else ""), (latex[0] if latex else "")
+        spaced = thin and len(latex) > 1 and any(_ends_with_letter(p) for p in latex[:-1])
+        for p, m in zip(latex[1:], mml[1:]):
+            if p[:1].isdigit() or p.startswith(r"\frac") and shown[-1:].isdigit():
+                out += _mo("·")
+            else:
+                out += (_THIN if spaced else "") + _INVISIBLE_TIMES
+            out += m
+            shown += p
+        return _mrow(out)
+
+    def _fraction(self, e: Expr):
+        """``LatexPrinter._fraction`` with the fraction a ``Twin`` (for ``segments``)."""
+        sign, frac, rest = LatexPrinter._fraction(self.latex, e)
+        return sign, Twin(frac, self._mml_fraction(e)), rest
+
+    def _mml_fraction(self, e: Expr) -> str:
+        args = e.args
+        den = [f for f in args if _is_denominator(f)]
+        c = args[0].value if args[0].op == "num" else Fraction(1)
+        rest = [f for f in args if f not in den and f.op != "num"]
+        from . import expr as ex
+        bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
+                  for f in den]
+        upstairs = [f for f in rest if f.shape == ()]
+        top_l = ([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
+        top_m = [f"<mn>{t}</mn>" for t in top_l]
+        top_l += [self.latex.factor(f) for f in upstairs]
+        top_m += [self.mfactor(f) for f in upstairs]
+        single = len(bottom) == 1 and c.denominator == 1
+        below_l = ([str(c.denominator)] if c.denominator != 1 else []) + [
+            self.latex.print(b) if single else self.latex.factor(b) for b in bottom]
+        below_m = ([f"<mn>{c.denominator}</mn>"] if c.denominator != 1 else []) + [
+            self.mml(b) if single else self.mfactor(b) for b in bottom]
+        return ("<mfrac>" + self.mjuxtapose(top_l, top_m, thin=False)
+                + self.mjuxtapose(below_l, below_m, thin=False) + "</mfrac>")
+
+    def _opened(self, e: Expr):
+        return LatexPrinter._opened(self.latex, e)
+
+    # --- line breaking, as the LaTeX printer decides it --------------------------------------------------
+
+    def rows(self, e: Expr, width: float, head: str = "", tail: str = "") -> list[str]:
+        rows = self.lines(e, width - latex_width(tail), latex_width(head))
+        rows[0] = head + rows[0]
+        rows[-1] = rows[-1] + tail
+        return rows
+
+    @staticmethod
+    def aligned(rows: list[str]) -> str:
+        """``aligned``'s layout: one row as it is; several as a table, continuation rows indented."""
+        if len(rows) == 1:
+            return _mrow(mml_of(rows[0]))
+        cells = [mml_of(rows[0])] + ['<mspace width="2em"></mspace>' + mml_of(r) for r in rows[1:]]
+        return ("<mtable>" + "".join(f'<mtr><mtd style="text-align:left"><mrow displaystyle="true">{c}</mrow></mtd></mtr>'
+                                     for c in cells)
+                + "</mtable>")
+
+    def equation(self, lhs: str, e: Expr, width: float, tail: str = "") -> str:
+        return self.aligned(self.rows(e, width, f"{lhs} = " if lhs else "", tail))
+
+    def applied(self, head: str, arg: Expr, e: Expr, width: float, tail: str = "") -> str:
+        lhs = Twin(head + r"\left(" + self.latex.print(arg) + r"\right)",
+                   mml_of(head) + _fenced(self.mml(arg)))
+        if latex_width(lhs) <= width / 2:
+            return self.aligned(self.rows(e, width, lhs + " = ", tail))
+        return self.aligned(self.rows(arg, width, head + r"\bigl(", r"\bigr)") + self.rows(e, width, "= ", tail))
+
+    # --- one method per op, as LatexPrinter's _print_<op> ---------------------------------------------------
+
+    def _mml_sym(self, e: Expr) -> str:
+        if e.name.startswith("d:"):
+            return _mrow('<mi mathvariant="normal">d</mi>', self._mml_sym(Expr("sym", (), e.shape, name=e.name[2:])))
+        latex = self.names.get(e.name) or symbol_latex(e.name, e.shape != ())
+        return _mrow(mml_of(latex))
+
+    def _mml_num(self, e: Expr) -> str:
+        v = e.value
+        body = f"<mn>{abs(v.numerator)}</mn>" if v.denominator == 1 else \
+            f"<mfrac><mn>{abs(v.numerator)}</mn><mn>{v.denominator}</mn></mfrac>"
+        return _mrow(_mo("−"), body) if v < 0 else body
+
+    def _mml_zero(self, e: Expr) -> str:
+        return "<mn>𝟎</mn>"
+
+    def _mml_eye(self, e: Expr) -> str:
+        return f"<msub><mi>𝐈</mi>{_mrow(mml_of(dim_latex(e.name)))}</msub>"
+
+    def _mml_ones(self, e: Expr) -> str:
+        return f"<msub><mn>𝟏</mn>{_mrow(mml_of(dim_latex(e.name)))}</msub>"
+
+    def _mml_add(self, e: Expr) -> str:
+        out = self.mml(e.args[0])
+        for t in e.args[1:]:
+            sign, body = _signed(t)
+            out += _mo("−" if sign == "-" else "+") + (self.mml(body) if sign == "+" else self._mml_unsigned(t))
+        return _mrow(out)
+
+    def _mml_unsigned(self, t: Expr) -> str:
+        """A negative term after its minus: the number, or the product without its sign."""
+        if t.op == "num":
+            return self._mml_num(Expr("num", (), (), value=-t.value))
+        return self._mml_mul_signless(t)
+
+    def _mml_mul_signless(self, e: Expr) -> str:
+        m = self._mml_mul(e)
+        return m[len("<mrow><mo>−</mo>"):-len("</mrow>")] if m.startswith("<mrow><mo>−</mo>") else m
+
+    def _mml_body(self, c: Fraction, factors) -> str:
+        latex, mml = [], []
+        if c != 1:
+            latex.append(num_latex(c))
+            mml.append(self._mml_num(Expr("num", (), (), value=c)))
+        for f in sorted(factors, key=_simple_first):
+            latex.append(self.latex.factor(f))
+            mml.append(self.mfactor(f))
+        return self.mjuxtapose(latex, mml)
+
+    def _mml_mul(self, e: Expr) -> str:
+        args = e.args
+        if _has_denominator(e):
+            sign, _, rest = LatexPrinter._fraction(self.latex, e)
+            latex = [LatexPrinter._fraction(self.latex, e)[1]] + [self.latex.factor(f) for f in rest]
+            body = self.mjuxtapose(latex, [self._mml_fraction(e)] + [self.mfactor(f) for f in rest], thin=False)
+            return _mrow(_mo("−"), body) if sign else body
+        if args[0].op == "num":
+            c = args[0].value
+            if c < 0:
+                return _mrow(_mo("−"), self._mml_body(Fraction(1) if c == -1 else -c, args[1:]))
+            return self._mml_body(c, args[1:])
+        return self._mml_body(Fraction(1), args)
+
+    def _mml_matmul(self, e: Expr) -> str:
+        return self.mjuxtapose([self.latex.factor(f) for f in e.args], [self.mfactor(f) for f in e.args], thin=False)
+
+    def _mml_had(self, e: Expr) -> str:
+        return _mrow(self.mparen(e.args[0], 3), _mo("⊙"), self.mparen(e.args[1], 3))
+
+    def _mml_kron(self, e: Expr) -> str:
+        return _mrow(self.mparen(e.args[0], 3), _mo("⊗"), self.mparen(e.args[1], 3))
+
+    def _mml_div(self, e: Expr) -> str:
+        a, b = e.args
+        if a.shape != () and b.shape != ():
+            return _mrow(self.mparen(a, 3), _mo("⊘"), self.mparen(b, 3))
+        if a.op == "mul" and a.args[0].op == "num" and a.args[0].value < 0:
+            rest = ex_mul(-a.args[0].value, a.args[1:])
+            return _mrow(_mo("−"), f"<mfrac>{self.mml(rest)}{self.mml(b)}</mfrac>")
+        return f"<mfrac>{self.mml(a)}{self.mml(b)}</mfrac>"
+
+    def _mml_pow(self, e: Expr) -> str:
+        a, p = e.args
+        if p.op == "num" and p.value == Fraction(1, 2):
+            return f"<msqrt>{self.mml(a)}</msqrt>"
+        recip = _reciprocal(e)
+        if recip is not None:
+            if e.shape == ():
+                return f"<mfrac><mn>1</mn>{self.mml(recip)}</mfrac>"
+            return _mrow("<mn>𝟏</mn>", _mo("⊘"), self.mparen(recip, 3))
+        exp = self.mml(p)
+        if a.op == "fn" and a.name in _FN_POWERS:
+            return _mrow(f"<msup>{_mrow(mml_of(_FN_LATEX[a.name]))}{exp}</msup>", _APPLY, _fenced(self.mml(a.args[0])))
+        base = self.latex.print(a)
+        if a.op == "norm" or (a.op in ("sym", "num") and self.prec(a) == 5 and "^" not in base):
+            return f"<msup>{self.mml(a)}{exp}</msup>"
+        return f"<msup>{_fenced(self.mml(a))}{exp}</msup>"
+
+    def _mml_T(self, e: Expr) -> str:
+        a = e.args[0]
+        top = "<mi>⊤</mi>"
+        if a.op == "T":
+            return self.mparen(a.args[0], 4)
+        if a.op == "inv" and a.args[0].op == "sym":
+            return f"<msup>{self.mml(a.args[0])}{_mrow(_mo('−'), top)}</msup>"
+        if a.op == "inv":
+            return f"<msup>{_fenced(self.mml(a.args[0]))}{_mrow(_mo('−'), top)}</msup>"
+        if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn",)):
+            return f"<msup>{self.mml(a)}{top}</msup>"
+        return f"<msup>{_fenced(self.mml(a))}{top}</msup>"
+
+    def _mml_inv(self, e: Expr) -> str:
+        a = e.args[0]
+        base = self.mml(a) if a.op == "sym" else _fenced(self.mml(a))
+        return f"<msup>{base}{_mrow(_mo('−'), '<mn>1</mn>')}</msup>"
+
+    def _call(self, name_latex: str, e: Expr) -> str:
+        return _mrow(mml_of(name_latex), _APPLY, _fenced(self.mml(e.args[0])))
+
+    def _mml_fn(self, e: Expr) -> str:
+        if e.name == "sqrt":
+            return f"<msqrt>{self.mml(e.args[0])}</msqrt>"
+        return self._call(_FN_LATEX[e.name], e) if e.name in _FN_LATEX else _mrow(mml_of(self.latex.print(e)))
+
+    def _mml_det(self, e: Expr) -> str:
+        return self._call(r"\det", e)
+
+    def _mml_trace(self, e: Expr) -> str:
+        if e.args[0].op == "eye":
+            return _mrow(mml_of(dim_latex(e.args[0].name)))
+        return self._call(r"\operatorname{tr}", e)
+
+    def _mml_diag(self, e: Expr) -> str:
+        return self._call(r"\operatorname{diag}", e)
+
+    _mml_diagpart = _mml_diag
+
+    def _mml_sum(self, e: Expr) -> str:
+        return self._call(r"\operatorname{sum}", e)
+
+    def _mml_norm(self, e: Expr) -> str:
+        body = _fenced(self.mml(e.args[0]), "‖", "‖")
+        sub = self._norm_sub(e.args[0])
+        return f"<msub>{body}<mi>F</mi></msub>" if sub else body
+
+    def _mml_pd(self, e: Expr) -> str:
+        name = mml_of(self.names.get(e.name) or symbol_latex(e.name, False))
+        a = e.args[int(e.value)]
+        if a.op == "sym":
+            return f"<mfrac>{_mrow('<mi>∂</mi>', name)}{_mrow('<mi>∂</mi>', self.mml(a))}</mfrac>"
+        args = _mo(",").join(self.mml(x) for x in e.args)
+        return _mrow(f"<msub><mi>∂</mi><mn>{int(e.value) + 1}</mn></msub>", name, _APPLY, _fenced(args))
+
+    def _mml_apply(self, e: Expr) -> str:
+        name = mml_of(self.names.get(e.name) or symbol_latex(e.name, False))
+        return _mrow(name, _APPLY, _fenced(_mo(",").join(self.mml(a) for a in e.args)))

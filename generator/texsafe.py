@@ -23,6 +23,10 @@ loader refuses what they refuse, so ``check`` and ``build`` agree.  The renderer
 still neutralise anything refused into inert text (defence in depth), and the
 PDF is compiled without shell escape in any case (``render/pdf.py``).
 
+The same grammar has a MathML output (``math_to_mathml``, ``markdown_to_html``)
+for the HTML pages: it runs only on math ``check_math`` accepted (or on the
+printer's own notation), and every text it writes is escaped.
+
 To allow another math command: add it to ``MATH_COMMANDS`` (with its arity in
 ``_ARITY`` if it takes arguments), define it in the preamble if LaTeX lacks it,
 use it in ``tests/test_texsafe.py``'s every-command document, and list it in the README.
@@ -536,3 +540,429 @@ def markdown_safe(text: str) -> str:
             s = s.replace("<", r"\lt ").replace(">", r"\gt ")
             out.append("$$" + s + "$$" if kind == "display" else "$" + s + "$")
     return "".join(out)
+
+
+# --- MathML output -----------------------------------------------------------------------------
+#
+# The same token grammar read once more, this time building MathML Core (which browsers render and
+# screen readers read). Instructor math reaches it only after ``check_math`` accepted it; the
+# renderers also pass it the printer's own notation (a symbol's LaTeX, ``\frac{\partial f}{\partial
+# x}``, ``\mathbb{R}^{D}``), for which an unknown command becomes an inert identifier. Every text
+# that reaches the output is escaped; nothing is interpreted beyond this table.
+
+def _xml(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+_MML_SYMBOL = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ϵ", "varepsilon": "ε", "zeta": "ζ",
+    "eta": "η", "theta": "θ", "vartheta": "ϑ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν",
+    "xi": "ξ", "pi": "π", "varpi": "ϖ", "rho": "ρ", "varrho": "ϱ", "sigma": "σ", "varsigma": "ς", "tau": "τ",
+    "upsilon": "υ", "phi": "ϕ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ",
+    "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ",
+    "Psi": "Ψ", "Omega": "Ω", "ell": "ℓ", "infty": "∞", "partial": "∂", "nabla": "∇", "emptyset": "∅",
+    "varnothing": "∅", "top": "⊤", "intercal": "⊺", "dagger": "†",
+}
+_MML_OPERATOR = {
+    "prime": "′", "cdot": "·", "times": "×", "div": "÷", "pm": "±",
+    "mp": "∓", "circ": "∘", "bullet": "∙", "odot": "⊙", "otimes": "⊗", "oplus": "⊕", "oslash": "⊘", "ast": "∗",
+    "star": "⋆", "setminus": "∖", "wedge": "∧", "vee": "∨", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
+    "ll": "≪", "gg": "≫", "approx": "≈", "equiv": "≡", "sim": "∼", "simeq": "≃", "propto": "∝", "prec": "≺",
+    "preceq": "⪯", "succ": "≻", "succeq": "⪰", "perp": "⊥", "parallel": "∥", "mid": "∣", "in": "∈", "ni": "∋",
+    "subset": "⊂", "subseteq": "⊆", "supset": "⊃", "supseteq": "⊇", "cup": "∪", "cap": "∩", "to": "→",
+    "rightarrow": "→", "leftarrow": "←", "leftrightarrow": "↔", "Rightarrow": "⇒", "Leftarrow": "⇐",
+    "Leftrightarrow": "⇔", "forall": "∀", "exists": "∃", "neg": "¬", "land": "∧", "lor": "∨", "langle": "⟨",
+    "rangle": "⟩", "lVert": "‖", "rVert": "‖", "lvert": "|", "rvert": "|", "Vert": "‖", "vert": "|",
+    "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "lbrace": "{", "rbrace": "}", "cdots": "⋯",
+    "ldots": "…", "dots": "…", "vdots": "⋮", "ddots": "⋱", "colon": ":", "ne": "≠", "neq": "≠", "notin": "∉",
+    "iff": "⟺", "implies": "⟹", "mapsto": "↦", "longrightarrow": "⟶",
+    "sum": "∑", "prod": "∏", "int": "∫", "oint": "∮", "bigcup": "⋃", "bigcap": "⋂", "bigoplus": "⨁",
+    "bigotimes": "⨂",
+}
+_MML_NAMED_OPERATOR = {"tr": "tr", "diag": "diag", "rank": "rank", "argmax": "arg max", "argmin": "arg min"}
+_MML_SPACE = {",": "0.1667em", ":": "0.2222em", ";": "0.2778em", " ": "0.25em", "quad": "1em", "qquad": "2em"}
+_MML_ACCENT = {"hat": "^", "widehat": "^", "bar": "‾", "overline": "‾", "tilde": "~", "widetilde": "~",
+               "vec": "→", "dot": "˙", "ddot": "¨", "check": "ˇ"}
+_MML_FENCES = {"pmatrix": ("(", ")"), "bmatrix": ("[", "]"), "Bmatrix": ("{", "}"), "vmatrix": ("|", "|"),
+               "Vmatrix": ("‖", "‖"), "cases": ("{", "")}
+_BIG = {"big": "1.2em", "bigl": "1.2em", "bigr": "1.2em", "Big": "1.8em", "Bigl": "1.8em", "Bigr": "1.8em",
+        "bigg": "2.4em", "biggl": "2.4em", "biggr": "2.4em", "Bigg": "3em", "Biggl": "3em", "Biggr": "3em"}
+_GREEK_LOWER = "αβγδεζηθικλμνξοπρςστυφχψω"
+_GREEK_UPPER = "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡ΢ΣΤΥΦΧΨΩ"
+# Unicode's mathematical alphanumerics: (capital A, small a, digit 0, capital Alpha, small alpha)
+_VARIANTS = {
+    "bold": (0x1D400, 0x1D41A, 0x1D7CE, 0x1D6A8, 0x1D6C2),
+    "italic": (0x1D434, 0x1D44E, None, 0x1D6E2, 0x1D6FC),
+    "bold-italic": (0x1D468, 0x1D482, 0x1D7CE, 0x1D71C, 0x1D736),
+    "double-struck": (0x1D538, 0x1D552, 0x1D7D8, None, None),
+    "script": (0x1D49C, 0x1D4B6, None, None, None),
+    "sans-serif": (0x1D5A0, 0x1D5BA, 0x1D7E2, None, None),
+    "monospace": (0x1D670, 0x1D68A, 0x1D7F6, None, None),
+}
+_HOLES = {("italic", "h"): "ℎ", **{("double-struck", c): u for c, u in zip("CHNPQRZ", "ℂℍℕℙℚℝℤ")},
+          **{("script", c): u for c, u in zip("BEFHILMRego", "ℬℰℱℋℐℒℳℛℯℊℴ")}}
+_MML_VARIANT_COMMANDS = {"mathbf": "bold", "boldsymbol": "bold-italic", "bm": "bold-italic", "mathit": "italic",
+                         "mathbb": "double-struck", "mathcal": "script", "mathsf": "sans-serif",
+                         "mathtt": "monospace", "mathrm": "normal", "operatorname": "normal"}
+
+
+def styled(ch: str, variant: str | None) -> str:
+    """A letter, digit or Greek letter in a mathematical alphabet (bold x is 𝐱, as screen readers say)."""
+    if variant in (None, "normal") or variant not in _VARIANTS:
+        return ch
+    if (variant, ch) in _HOLES:
+        return _HOLES[(variant, ch)]
+    cap, small, digit, gcap, gsmall = _VARIANTS[variant]
+    if "A" <= ch <= "Z":
+        return chr(cap + ord(ch) - 65)
+    if "a" <= ch <= "z":
+        return chr(small + ord(ch) - 97)
+    if "0" <= ch <= "9" and digit:
+        return chr(digit + ord(ch) - 48)
+    if ch in _GREEK_LOWER and gsmall:
+        return chr(gsmall + _GREEK_LOWER.index(ch))
+    if ch in _GREEK_UPPER and gcap:
+        return chr(gcap + _GREEK_UPPER.index(ch))
+    return ch
+
+
+class _MathML:
+    """Tokens to MathML: a list of atoms, each a MathML element, scripts attached to the atom before."""
+
+    def __init__(self, math: str, slots: tuple[str, ...] = ()):
+        self.toks = tokens(math)
+        self.i = 0
+        self.slots = slots
+
+    def peek(self) -> _Tok | None:
+        while self.i < len(self.toks) and self.toks[self.i].kind == "char" and self.toks[self.i].value in " \n\t":
+            self.i += 1
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> _Tok | None:
+        t = self.peek()
+        self.i += t is not None
+        return t
+
+    def row(self, items: list[str]) -> str:
+        return items[0] if len(items) == 1 else "<mrow>" + "".join(items) + "</mrow>"
+
+    def items(self, end: str | None, variant: str | None = None, table: bool = False):
+        """Atoms until ``end``; in a table, a list of rows of cells of atoms."""
+        rows: list[list[list[str]]] = [[[]]]
+        out = rows[-1][-1]
+        while True:
+            t = self.peek()
+            if t is None:
+                break
+            if (t.kind == "char" and t.value == end) or (t.kind == "word" and t.value == end):
+                self.take()
+                break
+            if t.kind == "char" and t.value == "}" and end != "}":
+                self.take()            # stray: ignored (only reaches here from the printer's notation)
+                continue
+            if table and t.kind == "char" and t.value == "&":
+                self.take()
+                rows[-1].append([])
+                out = rows[-1][-1]
+                continue
+            if table and t.kind == "symbol" and t.value == "\\":
+                self.take()
+                rows.append([[]])
+                out = rows[-1][-1]
+                continue
+            if t.kind == "char" and t.value in "^_'":
+                self.script(out, variant)
+                continue
+            atom = self.atom(variant)
+            if atom:
+                out.append(atom)
+        return rows if table else rows[0][0]
+
+    def script(self, out: list[str], variant: str | None) -> None:
+        base = out.pop() if out else "<mrow></mrow>"
+        sub = sup = None
+        while True:
+            t = self.peek()
+            if t is None or t.kind != "char" or t.value not in "^_'":
+                break
+            self.take()
+            if t.value == "'":
+                sup = (sup or "") + "<mo>′</mo>"
+            elif t.value == "^":
+                sup = (sup or "") + self.argument(variant)
+            else:
+                sub = self.argument(variant)
+        if base.startswith("<mo movablelimits") and sub is not None:     # \sum_{i}^{n}
+            tag = "munderover" if sup is not None else "munder"
+        elif base.startswith("<munder><mrow>") and "⏟" in base and sub is not None and sup is None:
+            out.append(f"<munder>{base}{sub}</munder>")                 # \underbrace{x}_{D}
+            return
+        else:
+            tag = "msubsup" if sub is not None and sup is not None else "msub" if sub is not None else "msup"
+        if tag in ("msubsup", "munderover"):
+            out.append(f"<{tag}>{base}{sub}{sup}</{tag}>")
+        else:
+            out.append(f"<{tag}>{base}{sub if sub is not None else sup}</{tag}>")
+
+    def argument(self, variant: str | None) -> str:
+        t = self.take()
+        if t is None:
+            return "<mrow></mrow>"
+        if t.kind == "char" and t.value == "{":
+            return "<mrow>" + "".join(self.items("}", variant)) + "</mrow>"
+        self.i -= 1
+        return self.atom(variant) or "<mrow></mrow>"
+
+    def group(self, variant: str | None) -> str:
+        """A braced argument as one element (a single atom stays itself)."""
+        t = self.take()
+        if t is None:
+            return "<mrow></mrow>"
+        if t.kind == "char" and t.value == "{":
+            return self.row(self.items("}", variant) or ["<mrow></mrow>"])
+        self.i -= 1
+        return self.atom(variant) or "<mrow></mrow>"
+
+    def raw_text(self) -> str:
+        t = self.take()
+        if t is None or t.kind != "char" or t.value != "{":
+            return ""
+        out, depth = "", 0
+        while self.i < len(self.toks):
+            c = self.toks[self.i]
+            self.i += 1
+            if c.kind == "char" and c.value == "}" and depth == 0:
+                break
+            depth += (c.kind == "char" and c.value == "{") - (c.kind == "char" and c.value == "}")
+            out += c.value if c.kind == "char" else ("\\" + c.value if c.kind == "word" else c.value)
+        return out
+
+    def delimiter(self, size: str | None = None, fence: bool = False) -> str:
+        d = self.take()
+        if d is None:
+            return ""
+        ch = d.value if d.kind in ("char", "symbol") else _MML_OPERATOR.get(d.value, "")
+        if ch == "|" and d.kind == "symbol":
+            ch = "‖"
+        if ch == ".":
+            return ""
+        attrs = (f' minsize="{size}" maxsize="{size}"' if size else ' fence="true"' if fence else ' stretchy="false"') + \
+            ' lspace="0" rspace="0"'
+        if d.kind == "word" and d.value in ("lVert", "rVert", "Vert") or ch == "‖":
+            attrs += ' stretchy="true"' if size or fence else ""
+        return f"<mo{attrs}>{_xml(ch)}</mo>"
+
+    def atom(self, variant: str | None) -> str:
+        t = self.take()
+        kind, v = t.kind, t.value
+        if kind == "char":
+            if v == "{":
+                return self.row(self.items("}", variant) or ["<mrow></mrow>"])
+            if v == "@" and self.slots and self.i < len(self.toks) and self.toks[self.i].value.isdigit():
+                k = self.toks[self.i].value          # a rule's note: @0 is the MathML of its first formula
+                self.i += 1
+                return self.slots[int(k)] if int(k) < len(self.slots) else "<mi>@</mi>"
+            if v.isalpha():
+                ch = styled(v, variant)
+                return f'<mi mathvariant="normal">{v}</mi>' if variant == "normal" else f"<mi>{ch}</mi>"
+            if v == "." and not (self.i < len(self.toks) and self.toks[self.i].value.isdigit()):
+                return "<mo>.</mo>"
+            if v.isdigit() or v == ".":
+                num = v
+                while self.i < len(self.toks) and self.toks[self.i].kind == "char" and \
+                        (self.toks[self.i].value.isdigit() or self.toks[self.i].value == "." and num[-1:].isdigit()):
+                    num += self.toks[self.i].value
+                    self.i += 1
+                return "<mn>" + "".join(styled(c, variant) for c in num) + "</mn>"
+            if v in "()[]|":
+                return f'<mo stretchy="false">{v}</mo>'
+            if v in "&~":
+                return ""
+            return "<mo>" + _xml({"-": "−", "*": "∗"}.get(v, v)) + "</mo>"
+        if kind == "symbol":
+            if v in _MML_SPACE:
+                return f'<mspace width="{_MML_SPACE[v]}"></mspace>'
+            if v == "!":
+                return ""
+            if v == "|":
+                return '<mo stretchy="false">‖</mo>'
+            if v in "{}":
+                return f'<mo stretchy="false">{v}</mo>'
+            return "<mo>" + _xml(v) + "</mo>" if v != "\\" else ""
+        # a control word
+        if v in _MML_SYMBOL:
+            ch = _MML_SYMBOL[v]
+            if variant and variant != "normal":
+                return f"<mi>{styled(ch, variant)}</mi>"
+            return f'<mi mathvariant="normal">{ch}</mi>' if ch in _GREEK_UPPER else f"<mi>{ch}</mi>"
+        if v in ("sum", "prod", "bigcup", "bigcap", "bigoplus", "bigotimes"):
+            return f'<mo movablelimits="true" largeop="true">{_MML_OPERATOR[v]}</mo>'
+        if v in ("int", "oint"):
+            return f'<mo largeop="true">{_MML_OPERATOR[v]}</mo>'
+        if v in _MML_OPERATOR:
+            return f"<mo>{_xml(_MML_OPERATOR[v])}</mo>"
+        if v in _MML_SPACE:
+            return f'<mspace width="{_MML_SPACE[v]}"></mspace>'
+        if v in _OPERATORS or v in _MML_NAMED_OPERATOR:
+            name = _MML_NAMED_OPERATOR.get(v, v)
+            if v in ("lim", "limsup", "liminf", "max", "min", "sup", "inf", "argmax", "argmin", "Pr"):
+                return f'<mo movablelimits="true" form="prefix">{name}</mo>'
+            return f"<mi>{name}</mi>" + self.operator_space()
+        if v in _MML_VARIANT_COMMANDS:
+            if v == "operatorname":
+                if self.peek() is not None and self.peek().value == "*":
+                    self.take()
+                name = self.raw_text()
+                return (f'<mi mathvariant="normal">{_xml(name)}</mi>' if len(name) == 1
+                        else f"<mi>{_xml(name)}</mi>") + self.operator_space()
+            inner = self.items_of_group(_MML_VARIANT_COMMANDS[v])
+            if v == "mathrm" and all(x.startswith('<mi mathvariant="normal">') for x in inner) and len(inner) > 1:
+                return "<mi>" + "".join(x[len('<mi mathvariant="normal">'):-5] for x in inner) + "</mi>"
+            return self.row(inner or ["<mrow></mrow>"])
+        if v in _TEXT_ARGUMENT:     # spaces at its ends kept (a token element's own are trimmed)
+            text = self.raw_text()
+            core = text.strip()
+            pad = ("\u00a0" if text[:1].isspace() else "", "\u00a0" if text[-1:].isspace() else "")
+            return f"<mtext>{pad[0]}{_xml(core)}{pad[1]}</mtext>"
+        if v in ("frac", "dfrac", "tfrac"):
+            a, b = self.group(variant), self.group(variant)
+            return f"<mfrac>{a}{b}</mfrac>"
+        if v == "binom":
+            a, b = self.group(variant), self.group(variant)
+            return f'<mrow><mo>(</mo><mfrac linethickness="0">{a}{b}</mfrac><mo>)</mo></mrow>'
+        if v == "sqrt":
+            nxt = self.peek()
+            if nxt is not None and nxt.kind == "char" and nxt.value == "[":
+                self.take()
+                index = self.row(self.items("]", variant) or ["<mrow></mrow>"])
+                return f"<mroot>{self.group(variant)}{index}</mroot>"
+            return f"<msqrt>{self.group(variant)}</msqrt>"
+        if v in _MML_ACCENT:
+            return f'<mover accent="true">{self.group(variant)}<mo>{_xml(_MML_ACCENT[v])}</mo></mover>'
+        if v == "underline":
+            return f'<munder accentunder="true">{self.group(variant)}<mo>_</mo></munder>'
+        if v == "underbrace":
+            return f'<munder><mrow>{self.group(variant)}</mrow><mo stretchy="true">⏟</mo></munder>'
+        if v == "overbrace":
+            return f'<mover><mrow>{self.group(variant)}</mrow><mo stretchy="true">⏞</mo></mover>'
+        if v in ("overset", "underset"):
+            a, b = self.group(variant), self.group(variant)
+            return f"<mover>{b}{a}</mover>" if v == "overset" else f"<munder>{b}{a}</munder>"
+        if v == "boxed":
+            return f'<mrow class="boxed">{self.group(variant)}</mrow>'
+        if v == "left":
+            left = self.delimiter(fence=True)
+            inner = "".join(self.items("right", variant))
+            right = self.delimiter(fence=True)
+            if not any(t in inner for t in ("<mfrac", "<mtable", "<msqrt", "<mroot", "<munder", "<mover")):
+                left, right = (x.replace('fence="true"', 'fence="true" stretchy="false"') for x in (left, right))
+            return "<mrow>" + left + inner + right + "</mrow>"
+        if v == "middle":
+            return self.delimiter(fence=True)
+        if v in _BIG:
+            return self.delimiter(_BIG[v])
+        if v == "begin":
+            return self.environment(variant)
+        if v == "right":          # a piece of the printer's notation that closes a bracket opened before it
+            return self.delimiter(fence=True)
+        if v in ("displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "end"):
+            return ""
+        return f"<mi>{_xml(v)}</mi>"      # the printer's notation only: check_math refuses unknown commands
+
+    def operator_space(self) -> str:
+        """TeX's thin space after an operator name (log x), none before its bracket (log(x)) or script."""
+        t = self.peek()
+        if t is None or (t.kind == "char" and t.value in "([^_'}&") or \
+                (t.kind == "word" and (t.value == "left" or t.value in _BIG)) or t.kind == "symbol":
+            return ""
+        return '<mspace width="0.1667em"></mspace>'
+
+    def items_of_group(self, variant: str) -> list[str]:
+        t = self.take()
+        if t is None:
+            return []
+        if t.kind == "char" and t.value == "{":
+            return self.items("}", variant)
+        self.i -= 1
+        a = self.atom(variant)
+        return [a] if a else []
+
+    def environment(self, variant: str | None) -> str:
+        name = self.raw_text()
+        if name == "array":
+            self.raw_text()
+        rows = self.items("end", variant, table=True)
+        self.raw_text()
+        while rows and rows[-1] == [[]]:
+            rows.pop()
+        align = "left" if name in ("aligned", "cases") else None
+        body = "".join("<mtr>" + "".join(
+            (f'<mtd style="text-align:{"right" if name == "aligned" and k % 2 == 0 and len(r) > 1 else align}">'
+             if align else "<mtd>") + ('<mrow displaystyle="true">' + "".join(c) + "</mrow>" if name == "aligned"
+                                       else "".join(c)) + "</mtd>" for k, c in enumerate(r)) + "</mtr>" for r in rows)
+        table = f"<mtable>{body}</mtable>"
+        if name in _MML_FENCES:
+            left, right = _MML_FENCES[name]
+            return (f'<mrow><mo stretchy="true">{left}</mo>{table}'
+                    + (f'<mo stretchy="true">{right}</mo>' if right else "") + "</mrow>")
+        return table
+
+
+def latex_to_mathml_body(math: str, slots: tuple[str, ...] = ()) -> str:
+    """The MathML children of a formula (no ``<math>`` around them), for composing larger ones;
+    ``@0``, ``@1`` … in it stand for the MathML ``slots`` (formulas printed from their trees)."""
+    try:
+        return "".join(_MathML(math, slots).items(None))
+    except MathError:
+        return "<mtext>" + _xml(math) + "</mtext>"
+
+
+def math_to_mathml(math: str, display: bool = False, slots: tuple[str, ...] = ()) -> str:
+    """A formula as a ``<math>`` element. Instructor math must have passed ``check_math``."""
+    return ('<math display="block">' if display else "<math>") + latex_to_mathml_body(math, slots) + "</math>"
+
+
+def _text_to_html(text: str) -> str:
+    """Escape plain text, keeping Markdown's **bold**, *italic* and `code`."""
+    import html
+    out, pos = [], 0
+    text = "".join("\ufffd" if is_unsafe_char(c) else c for c in text)
+    for m in _INLINE_MD.finditer(text):
+        out.append(html.escape(text[pos:m.start()], quote=False))
+        s = m.group(0)
+        if s.startswith("**"):
+            out.append("<strong>" + html.escape(s[2:-2], quote=False) + "</strong>")
+        elif s.startswith("*"):
+            out.append("<em>" + html.escape(s[1:-1], quote=False) + "</em>")
+        else:
+            out.append("<code>" + html.escape(s[1:-1], quote=False) + "</code>")
+        pos = m.end()
+    out.append(html.escape(text[pos:], quote=False))
+    return "".join(out)
+
+
+def markdown_to_html(text: str, slots: tuple[str, ...] = (), wide=None) -> str:
+    """Instructor Markdown (paragraphs, emphasis, $math$) to safe HTML: text escaped, math as MathML
+    only if it passes ``check_math`` (else shown verbatim as code); paragraphs as ``<br>`` breaks.
+    Inline math for which ``wide(math)`` holds (default: long LaTeX) gets a box of its own that
+    scrolls on a narrow screen."""
+    wide = wide or (lambda s: len(s) > INLINE_SCROLL)
+    import html
+    out = []
+    for kind, s in split_math(text):
+        if kind == "text":
+            out.append(_text_to_html(s).replace("\n\n", "<br><br>"))
+        elif check_math(s):
+            shown = ("$$" if kind == "display" else "$") + s + ("$$" if kind == "display" else "$")
+            out.append("<code>" + html.escape(shown, quote=False) + "</code>")
+        elif kind == "display":
+            out.append('<span class="formula">' + math_to_mathml(s, True, slots) + "</span>")
+        elif wide(s):      # a long formula in a sentence scrolls in its own box on a phone
+            out.append('<span class="math-scroll">' + math_to_mathml(s, False, slots) + "</span>")
+        else:
+            out.append(math_to_mathml(s, False, slots))
+    return "".join(out)
+
+
+INLINE_SCROLL = 40      # characters of LaTeX from which inline math gets a box of its own

@@ -39,6 +39,23 @@ def test_golden(path, ext, root, update_golden):
     assert _masked(got) == _masked(path.read_bytes()), f"{path} differs; review with --update-golden and git diff"
 
 
+# HTML for a few problems (the seed, a long one, a componentwise one): the page's markup and MathML
+HTML_CASES = ["mml-5.8", "gp-evidence", "sigmoid-tanh-written-out"]
+_HTML_ERRORS = (re.compile(rb"<mn>\d(?:\.\d+)?</mn><mo>\xc3\x97</mo><msup><mn>10</mn><mrow>(?:<mo>\xe2\x88\x92</mo>)?<mn>\d+</mn>"),
+                rb"ERR")
+
+
+@pytest.mark.parametrize("pid", HTML_CASES)
+def test_golden_html(pid, root, update_golden):
+    got = render_outputs(solve_problem(load_problem(next(ROOT.glob(f"problems/**/{pid}.yaml")))), ["html"])["html"]
+    path = root / "tests" / "golden" / f"{pid}.html"
+    if update_golden:
+        path.write_bytes(got)
+    assert path.exists(), f"no golden file {path}; run pytest --update-golden"
+    masked = [_HTML_ERRORS[0].sub(_HTML_ERRORS[1], d) for d in (got, path.read_bytes())]
+    assert masked[0] == masked[1], f"{path} differs; review with --update-golden and git diff"
+
+
 def test_output_is_deterministic(root):
     problem = load_problem(root / "problems" / "mml-5.8.yaml")
     a = render_outputs(solve_problem(problem), ["md", "tex", "json"])

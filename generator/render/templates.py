@@ -60,6 +60,11 @@ def environment(kind: str, user: str | None = None) -> jinja2.Environment:
             comment_start_string="((=", comment_end_string="=))",
             trim_blocks=False, autoescape=False, undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True)
+    elif kind == "html":
+        from .html import FILTERS
+        env = SandboxedEnvironment(loader=loader, trim_blocks=True, lstrip_blocks=True, autoescape=True,
+                                   undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        env.filters.update(FILTERS)
     else:
         env = SandboxedEnvironment(loader=loader, trim_blocks=True, lstrip_blocks=True, autoescape=False,
                                  undefined=jinja2.StrictUndefined, keep_trailing_newline=True)

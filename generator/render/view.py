@@ -2,7 +2,9 @@
 
 The Markdown and LaTeX templates read the same view; only instructor text
 differs between them (escaped for LaTeX, kept as Markdown for ``.md``),
-which is why each text field comes in a ``md`` and a ``tex`` version.
+which is why each text field comes in a ``md`` and a ``tex`` version. The HTML
+templates read it too: a formula printed from a tree has its MathML twin beside
+it (``*_mml``, from ``MathMLPrinter``, computed only when a page is rendered).
 Nothing here decides mathematics: it only lays out what the engine derived.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
 from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import MathMLPrinter, mml_of
 from ..trace import PartSolution, Result, Solution, Step
 
 
@@ -60,8 +63,20 @@ def jac_space(dims: str) -> str:
     return r"\mathbb{R}^{" + dims_latex(dims) + "}"
 
 
+class _NoMathML:
+    """Stands in for the MathML printer when no HTML page is rendered: no twins computed."""
+
+    def mml(self, e) -> str:
+        return ""
+
+    def equation(self, *args) -> str:
+        return ""
+
+    applied = equation
+
+
 class PartView:
-    def __init__(self, ps: PartSolution, problem):
+    def __init__(self, ps: PartSolution, problem, mathml: bool = True):
         self.ps = ps
         self.path = problem.path
         self.part = ps.part
@@ -69,6 +84,8 @@ class PartView:
         self.names = names_of(self.part)
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
+        # the MathML twins of the formulas printed from trees (for the HTML page only)
+        self.M = MathMLPrinter(self.names) if mathml else _NoMathML()
 
     def name(self, n: str) -> str:
         return self.names.get(n, n)
@@ -108,6 +125,21 @@ class PartView:
             s = s.replace(f"@{i}", self.inline(a) if latex_width(latex) > DISPLAY / 3 else latex)
         return s
 
+    def note_mml(self, step: Step) -> dict:
+        """A rule's note for HTML: the text with ``@i`` kept, and the MathML of each formula ``@i``."""
+        return {"text": step.note, "args": tuple(self.M.mml(a) for a in step.note_args),
+                "latex": tuple(self.P(a) for a in step.note_args)}
+
+    def mathml(self, fn, *args) -> str:
+        """The MathML of the formula ``fn`` lays out, printed by the MathML printer (the same breaks)."""
+        if not isinstance(self.M, MathMLPrinter):
+            return ""
+        P, self.P = self.P, self.M
+        try:
+            return mml_of(fn(*args))
+        finally:
+            self.P = P
+
     def step_lhs(self, step: Step) -> tuple[str, bool]:
         """The left side of a step's equation, and whether it is applied to the expression:
         dL, ∂L/∂x for a step labelled with its partial's name; d(…), ∂/∂x (…) otherwise."""
@@ -134,11 +166,14 @@ class PartView:
             "cites": step.cites,
             "note": self.note(step),
             "note_tex": texsafe.markdown_to_latex(self.note(step)),
+            "note_mml": self.note_mml(step),
             "of": of,
             "wrt": self.name(step.wrt),
             "equation": ((self.P.applied(head, step.of, step.result, width) if applied
                           else self.P.equation(head, step.result, width)) if display else equation),
             "display": display,
+            "equation_mml": ((self.M.applied(head, step.of, step.result, width if display else 1e9)) if applied
+                             else self.M.equation(head, step.result, width if display else 1e9)),
             "newline": newline,
             "dims": dims_latex(step.dims),
             "differential": bool(step.direction),
@@ -151,7 +186,9 @@ class PartView:
         """A named rewrite of the result: the expression after it, the rule and its identity."""
         return {"rule": step.rule, "title": TITLES.get(step.rule, step.rule.replace("_", " ")),
                 "cites": step.cites, "note": self.note(step), "note_tex": texsafe.markdown_to_latex(self.note(step)),
-                "after": self.P.equation("", step.result, DISPLAY - 2)}     # broken on the tree when long
+                "note_mml": self.note_mml(step),
+                "after": self.P.equation("", step.result, DISPLAY - 2),     # broken on the tree when long
+                "after_mml": self.M.equation("", step.result, DISPLAY - 2)}
 
     def given(self) -> dict:
         defs = [f"{self.name(d.name)} = {self.P(d.expr)}" for d in self.part.define]
@@ -173,7 +210,10 @@ class PartView:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
         assumptions += self.shadow_notes()
-        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions}
+        display_mml = [self.M.equation(self.name(d.name), d.expr, DISPLAY, "," if i < len(self.part.define) - 1 else "")
+                       for i, d in enumerate(self.part.define)]
+        return {"defs": defs, "display": display, "where": where, "assumptions": assumptions,
+                "display_mml": display_mml}
 
     def shadow_notes(self) -> list[str]:
         """One note per declared name that is also a built-in one: here it means what was declared."""
@@ -227,7 +267,7 @@ class PartView:
         rows = fill(self.product(r, denominator), DISPLAY, latex_width(head))
         rows[0] = head + rows[0]
         if r.substitutions:
-            subs = [f"{self.name(n)} = {self.P(e)}" for n, e in r.substitutions]
+            subs = [self.name(n) + " = " + self.P(e) for n, e in r.substitutions]
             pieces = [WITH + subs[0]] + [r"\; " + x for x in subs[1:]]
             tail = fill([p + "," for p in pieces[:-1]] + pieces[-1:], DISPLAY, INDENT)
             if len(rows) == 1 and len(tail) == 1 and latex_width(rows[0] + tail[0]) + 3 <= DISPLAY:
@@ -270,6 +310,7 @@ class PartView:
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
                 "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
                                        if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
+                "definition_mml": self.M.equation(self.name(p.of), p.expr, DISPLAY, "."),
                 "step": self.step_view(p.step),
                 "result": self.P(res),
                 "raw": self.P(raw),         # before the rewrites
@@ -277,6 +318,9 @@ class PartView:
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
+                "table_mml": self.M.mml(res),
+                "equation_mml": self.M.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
+                    _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
                 "space": jac_space(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
@@ -333,12 +377,18 @@ class PartView:
             "partials": partials,
             "product": " ".join(self.product(r, denominator)),
             "product_equation": self.product_equation(r, denominator),
+            "product_equation_mml": self.mathml(self.product_equation, r, denominator),
+            "result_mml": self.M.mml(shown),
             "substitutions": subs,
             "simplifications": simplifications,
             "expand_product": r.expand_product,
             "result": self.P(shown),
             "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
                                                r" \in " + jac_space(_layout(r.dims, False, r.layout))),
+            "result_equation_mml": self.M.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
+                                                   r" \in " + jac_space(_layout(r.dims, False, r.layout))),
+            "answer_mml": None if r.answer is None or r.answer_same else self.M.mml(r.answer),
+            "kept_mml": [self.M.equation(self.name(n), e, 1e9) for n, e in r.kept],
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
             "answer": None if r.answer is None or r.answer_same else self.P(r.answer),
@@ -359,7 +409,8 @@ class PartView:
                 "error": fmt_error(check.max_rel_error),
             },
             "componentwise": None if not cw else {
-                "written": [{"expr": self.P(w.expr), "rows": [" & ".join(row) for row in w.rows]} for w in cw.written],
+                "written": [{"expr": self.P(w.expr), "rows": [" & ".join(row) for row in w.rows],
+                             "expr_mml": self.M.mml(w.expr)} for w in cw.written],
                 "scalar": cw.scalar_latex,
                 "entry": cw.entry_symbol,
                 "entry_derivative": cw.entry_derivative,
@@ -425,7 +476,8 @@ class PartView:
         from ..calculus.linear import linear_terms
         from ..errors import UnsupportedError
         d_of = r"\mathrm{d}" + self.name(of)
-        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None}
+        out = {"differential": self.P.equation(d_of, differential, DISPLAY - 2), "entries": None,
+               "differential_mml": self.M.equation(d_of, differential, DISPLAY - 2)}
         m, n = ex.as_2d(of_shape)
         q1, q2 = ex.as_2d(wrt_shape)
         oi, oj = ("i" if m != 1 else None), ("j" if n != 1 else None)
@@ -650,7 +702,7 @@ def _diagonal_entries(e: Expr):
     return rows
 
 
-def solution_view(sol: Solution) -> dict:
+def solution_view(sol: Solution, mathml: bool = True) -> dict:
     p = sol.problem
     return {
         "id": p.id,
@@ -661,5 +713,5 @@ def solution_view(sol: Solution) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": _kink_once(_convention_once([PartView(ps, p).view() for ps in sol.parts])),
+        "parts": _kink_once(_convention_once([PartView(ps, p, mathml).view() for ps in sol.parts])),
     }
