@@ -333,7 +333,7 @@ def plan(path: str | Path, n: int | None, seed: int, students: tuple[str, ...] =
     picked, note = pick(vary, n, seed, students)
     out = []
     for name, combo in picked:
-        pid = f"{base.id}-{name}"
+        pid = f"{base.id}-{name.lower()}"        # an id is lower case (a student's may not be)
         problem, resolved = load_variant(text, str(path), vary, combo, path.stem, pid)
         out.append(Variant(name, combo, problem, resolved_data(resolved, pid)))
     return (vary, base.id, out), note
@@ -344,16 +344,16 @@ def read_roster(path: str) -> tuple[str, ...]:
     ``. _ -``, at most 64 characters, each once."""
     from .csvfiles import read_table
     table = read_table(path, ("student",))
-    errors, seen = list(table.errors), {}
+    errors, seen, lines = list(table.errors), {}, {}
     for row in table.rows:
         s = row.cells["student"].strip()
         if not STUDENT_RE.match(s):
             errors.append(table.error(row, "student", f"{s[:40]!r}: a student id names files: letters, digits, "
                                       "'.', '_', '-', at most 64 characters, starting with a letter or digit"))
-        elif s in seen:
-            errors.append(table.error(row, "student", f"{s} is also on line {seen[s]}"))
+        elif s.lower() in lines:     # files are named in lower case: Ana and ana would be one student's
+            errors.append(table.error(row, "student", f"{s} is also on line {lines[s.lower()]}"))
         else:
-            seen[s] = row.line
+            seen[s] = lines[s.lower()] = row.line
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
     if not seen:

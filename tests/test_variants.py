@@ -288,3 +288,27 @@ def test_check_of_many_combinations_is_bounded(tmp_path, monkeypatch):
     assert variants.check_combinations(write(tmp_path, many)) == []
     assert len(calls) == variants.MAX_CHECKED and time.perf_counter() - t < 30
     assert {c[0] for c in calls} == set(range(6)) and {c[1] for c in calls} == set(range(50))  # every choice
+
+
+def test_a_student_id_with_capitals_gives_a_variant_grade_can_read(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nAna\nBen.Smith\n")
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out, "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert {"layer-ana.json", "layer-ben.smith.json"} <= set(files(out))
+    table = (out / "layer-variants.csv").read_text().splitlines()
+    assert table[1].startswith("Ana,layer-ana,") and table[2].startswith("Ben.Smith,layer-ben.smith,")
+    v = table[1].split(",")[4]
+    res = run("grade", out / "layer-ana.json", "--find", f"df/d{v}", "--answer", v)
+    assert res.exit_code == 1 and "[shape]" in res.output, res.output
+    (tmp_path / "answers.csv").write_text(f"student,part,find,answer\nAna,,df/d{v},{v}\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv")
+    assert res.exit_code == 0 and "Ana,,df/d" in res.output, res.output
+
+
+def test_student_ids_that_differ_only_in_case_are_refused(tmp_path):
+    # they would name the same files on a case-insensitive file system (macOS, Windows)
+    (tmp_path / "r.csv").write_text("student\nana\nAna\n")
+    res = run("build", write(tmp_path), "--roster", tmp_path / "r.csv", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and "r.csv:3:1: student: Ana is also on line 2" in res.output, res.output
