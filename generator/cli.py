@@ -290,12 +290,14 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
             raise click.UsageError("a variants CSV (from build --roster) is graded with --answers CSV")
         from .grade import grade_roster
         try:
-            graded = grade_roster(file, answers)
+            graded = grade_roster(file, answers, out)
         except ProblemErrors as exc:
             echo(exc.format(caret=True), err=True)
             sys.exit(2)
         _grade_report(graded, out, as_json)
         return
+    from .grade import refuse_overwrite
+    refuse_overwrite(out, [file, answers])
     try:
         session = Session(load(file))
         if answer is not None:

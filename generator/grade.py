@@ -353,7 +353,7 @@ def _checked(session: Session, table, rows) -> tuple[list, list]:
     return errors, todo
 
 
-def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
+def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> list[Graded]:
     """A class on its variants: ``<id>-variants.csv`` of a ``--roster`` build says which variant each
     student has (its ``<variant id>.json`` beside it); each answer is graded against its student's.
     Every row is checked (every variant loaded, every find derived) before any is graded."""
@@ -363,6 +363,7 @@ def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
         raise ProblemErrors(list(roster.errors))
     folder = Path(variants_csv).parent
     own = {r.cells["student"].strip(): r.cells["id"].strip() for r in roster.rows}
+    refuse_overwrite(out, [variants_csv, answers] + [folder / f"{pid}.json" for pid in own.values()])
     table = read_table(answers, ANSWER_COLUMNS, ("part",))
     errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
@@ -385,6 +386,17 @@ def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
     return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in sorted(todo)]
+
+
+def refuse_overwrite(out: str | None, inputs) -> None:
+    """``--out`` must not name a file the grading reads (the answers, the problem, a variant)."""
+    if out is None:
+        return
+    target = Path(out).resolve()
+    for f in inputs:
+        if Path(f).resolve() == target or (target.is_file() and Path(f).is_file() and target.samefile(f)):
+            raise GradeUsage(f"--out {out} would overwrite {f}, which the grading reads: write the results "
+                             "to another file")
 
 
 def results_csv(graded: list[Graded]) -> str:

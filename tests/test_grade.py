@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -336,3 +337,12 @@ def test_a_hessian_is_graded_too(tmp_path):
     assert run("grade", p, "--find", "d2f/dx2", "--answer", "A + A.T").exit_code == 0
     res = run("grade", p, "--find", "d2f/dx2", "--answer", "2 * A", "--json")
     assert res.exit_code == 1 and json.loads(res.output)["diagnosis"] == ["assumption"]
+
+
+def test_the_results_never_overwrite_an_input(tmp_path):
+    p, a = Path(write(tmp_path, QUAD)), Path(write(tmp_path, ANSWERS, "answers.csv"))
+    before = {f: f.read_bytes() for f in (p, a)}
+    for out in (a, p, tmp_path / "." / "answers.csv"):
+        res = run("grade", p, "--answers", a, "--out", out)
+        assert res.exit_code == 2 and "would overwrite" in res.output, res.output
+    assert {f: f.read_bytes() for f in (p, a)} == before

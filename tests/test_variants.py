@@ -312,3 +312,17 @@ def test_student_ids_that_differ_only_in_case_are_refused(tmp_path):
     (tmp_path / "r.csv").write_text("student\nana\nAna\n")
     res = run("build", write(tmp_path), "--roster", tmp_path / "r.csv", "--out", tmp_path / "out")
     assert res.exit_code == 2 and "r.csv:3:1: student: Ana is also on line 2" in res.output, res.output
+
+
+def test_grading_a_class_never_overwrites_a_variant(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\n")
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--out", out, "--format", "json").exit_code == 0
+    v = (out / "layer-variants.csv").read_text().splitlines()[1].split(",")[4]
+    (tmp_path / "answers.csv").write_text(f"student,part,find,answer\nana,,df/d{v},{v}\n")
+    before = files(out)
+    for target in ("layer-ana.json", "layer-variants.csv"):
+        res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv", "--out", out / target)
+        assert res.exit_code == 2 and "would overwrite" in res.output, res.output
+    assert files(out) == before
