@@ -359,17 +359,15 @@ def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> lis
     Every row is checked (every variant loaded, every find derived) before any is graded."""
     from .csvfiles import read_table
     roster = read_table(variants_csv, ("student", "id"))
-    if roster.errors:
-        raise ProblemErrors(list(roster.errors))
     folder = Path(variants_csv).parent
-    own = {r.cells["student"].strip(): r.cells["id"].strip() for r in roster.rows}
+    own = _variant_ids(roster)
     refuse_overwrite(out, [variants_csv, answers] + [folder / f"{pid}.json" for pid in own.values()])
     table = read_table(answers, ANSWER_COLUMNS, ("part",))
     errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
     for row in table.rows:
-        pid = own.get(row.cells["student"].strip(), "")
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", pid):
+        pid = own.get(row.cells["student"].strip())
+        if pid is None:
             errors.append(table.error(row, "student", f"{row.cells['student'].strip()[:40]!r} is not in "
                                       f"{variants_csv}"))
             continue
@@ -386,6 +384,26 @@ def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> lis
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
     return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in sorted(todo)]
+
+
+def _variant_ids(roster) -> dict[str, str]:
+    """student -> variant id of a variants table; a row that could name no variant's file (an empty
+    student, one twice, an id that is not a file name in the table's folder) is an error at its line."""
+    errors, own, lines = list(roster.errors), {}, {}
+    for r in roster.rows:
+        student, pid = r.cells["student"].strip(), r.cells["id"].strip()
+        if not student:
+            errors.append(roster.error(r, "student", "the student cell is empty"))
+        elif student in lines:
+            errors.append(roster.error(r, "student", f"{student} is also on line {lines[student]}"))
+        elif not re.match(r"^[a-z0-9][a-z0-9._-]*$", pid):
+            errors.append(roster.error(r, "id", f"{pid[:40]!r} is not a variant's id (a file name "
+                                       "<id>.json beside the table: lower-case letters, digits, '.', '_', '-')"))
+        else:
+            own[student], lines[student] = pid, r.line
+    if errors:
+        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
+    return own
 
 
 def refuse_overwrite(out: str | None, inputs) -> None:

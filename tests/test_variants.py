@@ -326,3 +326,15 @@ def test_grading_a_class_never_overwrites_a_variant(tmp_path):
         res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv", "--out", out / target)
         assert res.exit_code == 2 and "would overwrite" in res.output, res.output
     assert files(out) == before
+
+
+@pytest.mark.parametrize("table, message", [
+    ("student,id\nana,../../etc/passwd\n", "t.csv:2:5: id: '../../etc/passwd' is not a variant's id"),
+    ("student,id\nana,layer-ana\nana,layer-ben\n", "t.csv:3:1: student: ana is also on line 2"),
+    ("student,id\n,layer-ana\n", "t.csv:2:1: student: the student cell is empty"),
+])
+def test_a_bad_variants_table_is_refused_at_its_own_line(tmp_path, table, message):
+    (tmp_path / "t.csv").write_text(table)
+    (tmp_path / "answers.csv").write_text("student,part,find,answer\nana,,df/dx,x\n")
+    res = run("grade", tmp_path / "t.csv", "--answers", tmp_path / "answers.csv")
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
