@@ -20,7 +20,7 @@ combinations (all of them, then again, when there are fewer), ``--roster`` gives
 student the combination picked by a hash of the seed and the student id.  Both depend on
 the seed only (``random.Random`` on an int, SHA-256), never on ``PYTHONHASHSEED``.
 ``check_combinations`` loads every combination up to ``MAX_CHECKED`` (beyond, each choice
-at least once and a seeded sample) and names the choices that break the problem.
+at least once, changed one at a time, and a seeded sample) and names the choices that break the problem.
 
 To add a kind of choice: accept it in ``_choice`` and say how it is written into an
 expression in ``_written``.
@@ -381,14 +381,17 @@ def check_combinations(path: str | Path) -> list[str]:
     if vary is None:
         return []
     total = vary.count
-    # at most MAX_CHECKED loads, and fewer of a large file: the work stays a bounded multiple of one load
-    bound = max(1, min(MAX_CHECKED, MAX_CHECKED_CHARS // max(len(text), 1)))
+    # MAX_CHECKED loads, or more to load each choice once (one changed at a time: at most 10 × 50), and
+    # fewer of a large file: the work stays a bounded multiple of one load
+    singles = [tuple(k if j == i else 0 for j in range(len(vary.names)))
+               for i, c in enumerate(vary.choices) for k in range(len(c))]
+    singles = list(dict.fromkeys(singles))
+    bound = max(1, min(max(MAX_CHECKED, len(singles)), MAX_CHECKED_CHARS // max(len(text), 1)))
     if total <= bound:
         combos = [vary.combination(i) for i in range(total)]
     else:
         # each choice at least once, then a seeded sample
-        combos = [tuple(k if j == i else 0 for j in range(len(vary.names)))
-                  for i, c in enumerate(vary.choices) for k in range(len(c))]
+        combos = singles
         rest = random.Random(0).sample(range(total), min(total, bound))
         combos = list(dict.fromkeys(combos + [vary.combination(i) for i in rest]))[:bound]
     failed: list[tuple[tuple[int, ...], ProblemErrors]] = []

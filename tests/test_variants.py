@@ -338,3 +338,13 @@ def test_a_bad_variants_table_is_refused_at_its_own_line(tmp_path, table, messag
     (tmp_path / "answers.csv").write_text("student,part,find,answer\nana,,df/dx,x\n")
     res = run("grade", tmp_path / "t.csv", "--answers", tmp_path / "answers.csv")
     assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
+
+
+def test_check_loads_every_choice_of_many_placeholders(tmp_path):
+    # 5 placeholders of 20 choices: more single changes than MAX_CHECKED, and only the last choice breaks
+    vary = "".join(f"  c{i}: [{', '.join(str(k) for k in range(1, 20))}, {'zz' if i == 4 else 20}]\n"
+                   for i in range(5))
+    text = ("id: many\nvary:\n" + vary + "symbols: {D: dim, x: [D]}\ndefine:\n"
+            "  f: \"{c0} * {c1} * {c2} * {c3} * {c4} * x.T @ x\"\nfind: df/dx\n")
+    code, out = check(tmp_path, text)
+    assert code == 1 and "every one with c4=zz" in out and "undeclared name 'zz'" in out, out
