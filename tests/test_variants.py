@@ -348,3 +348,10 @@ def test_check_loads_every_choice_of_many_placeholders(tmp_path):
             "  f: \"{c0} * {c1} * {c2} * {c3} * {c4} * x.T @ x\"\nfind: df/dx\n")
     code, out = check(tmp_path, text)
     assert code == 1 and "every one with c4=zz" in out and "undeclared name 'zz'" in out, out
+
+
+def test_the_readme_walk_through_names_anas_variant(root):
+    text = (root / "problems" / "variants" / "activation-layer.yaml").read_text()
+    vary = read_vary(text, "activation-layer.yaml")
+    [(_, combo)] = pick(vary, None, 2026, ("ana",))[0]
+    assert f"ana's is `{vary.label(combo)}`" in (root / "README.md").read_text()
