@@ -137,9 +137,7 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
         said.append("it has the opposite sign" + (" as well" if "transposed" in d.codes else ""))
     if "factor" in d.codes:
         said.append(f"it is {d.factor} times {what}" + (" transposed" if "transposed" in d.codes else ""))
-    if d.codes == ("shape",):
-        said.append(f"it differs from {what}")
-    elif not said:
+    if not said:
         said.append(f"it is not finite at the random points where {what} is" if d.error == float("inf") else
                     f"it differs from {what} (relative error {d.error:.0e})")
     return "; ".join(said)

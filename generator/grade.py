@@ -192,7 +192,10 @@ class Grader:
     def _unreadable(self, exc: ExprError) -> Diagnosis:
         where = f"column {exc.col + 1}: " if exc.col is not None else ""
         msg = exc.message
-        if msg.startswith(("undeclared name", "unknown function")):
+        if msg.startswith("unknown function"):
+            funcs = ex.ELEMENTWISE + ex.MATRIX_FUNCS + tuple(s.name for s in self.part.symbols if s.kind == "function")
+            return unreadable("unknown_name", f"{where}{msg}; the functions are {', '.join(funcs)}")
+        if msg.startswith("undeclared name"):
             names = [s.name for s in self.part.symbols] + [d.name for d in self.part.define]
             return unreadable("unknown_name", f"{where}{msg}; the names of this problem are {', '.join(names)}")
         if "×" in msg:        # the shape rules of the parser name the dimensions they refuse

@@ -130,6 +130,14 @@ def test_diagnosis(problem, part, answer, codes, said):
     assert said in v.feedback, v.feedback
 
 
+def test_feedback_says_each_thing_once_as_a_ta_would():
+    v = verdict(GAUSS, "-1/2 * exp(-z/2) * y")
+    assert v.diagnosis == ("shape",) and v.feedback == "it is D×1, df/dx in numerator layout is 1×D", v
+    v = verdict(GAUSS, "-1/2 * exp(-z/2) * sech(y).T")
+    assert v.diagnosis == ("unknown_name",) and "unknown function 'sech'" in v.feedback
+    assert "the functions are exp, log, sin" in v.feedback and "names of this problem" not in v.feedback
+
+
 def test_a_wrong_answer_nothing_explains_says_how_far_it_is():
     v = verdict(GAUSS, "y.T @ inv(S) @ y * y.T")
     assert not v.correct and v.diagnosis == ()
