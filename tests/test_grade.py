@@ -354,3 +354,10 @@ def test_the_results_never_overwrite_an_input(tmp_path):
         res = run("grade", p, "--answers", a, "--out", out)
         assert res.exit_code == 2 and "would overwrite" in res.output, res.output
     assert {f: f.read_bytes() for f in (p, a)} == before
+
+
+@pytest.mark.parametrize("answer", ["y.T @ inv(S) +", "y.T @ inv(S) +  ", "y."])
+def test_an_answer_that_stops_short_is_a_syntax_error_at_its_end(answer):
+    v = verdict(GAUSS, answer)
+    assert v.diagnosis == ("syntax",)
+    assert v.feedback.startswith(f"column {len(answer.rstrip()) + 1}: syntax error: the expression ends too early"), v
