@@ -204,8 +204,8 @@ class Grader:
 
     # alternatives: computed only for an answer that the cheap fits do not explain
     def _alternatives(self, answer: ex.Expr):
+        yield from self._partials(answer)      # first: a part of the right derivative explains most
         yield from self._symmetrised(answer)
-        yield from self._partials(answer)
 
     def _symmetrised(self, answer: ex.Expr):
         from .sizes import ORDERS
@@ -238,13 +238,23 @@ class Grader:
             if transposed_in(r.layout, p.wrt_shape):
                 vals = [v.T for v in vals]
             got = got or self._values(answer, self.groups)
-            yield Alternative("partial", f"it is ∂{p.of}/∂{p.wrt}, one partial of the chain, not the whole "
-                              f"derivative d{r.of}/d{r.wrt}", vals, got)
+            yield Alternative("partial", _partial_said(r, p), vals, got)
+        if len(r.chain) > 1:
+            for path in r.chain:
+                if len(path) > 1 and _simple(path):
+                    vals = _product([self._values(p.result, self.groups) for p in path])
+                    if vals is None:
+                        continue
+                    got = got or self._values(answer, self.groups)
+                    via = ", ".join(p.of for p in path[1:])
+                    names = " ".join(f"∂{p.of}/∂{p.wrt}" for p in path)
+                    yield Alternative("partial", f"it is the path through {via} alone ({names}): d{r.of}/d{r.wrt} "
+                                      "is the sum over the paths",
+                                      [v.T for v in vals] if transposed_in(r.layout, r.shape_wrt) else vals, got)
         if len(r.chain) != 1 or not 2 <= len(r.chain[0]) <= MAX_CHAIN_PERMUTED:
             return
         chain = r.chain[0]
-        if any(p.tensor or ex.has_op(p.result, "pd") or (p.wrt_shape != () and p.wrt_shape[1] != 1)
-               for p in chain):
+        if not _simple(chain):
             return
         factors = [self._values(p.result, self.groups) for p in chain]
         flip = transposed_in(r.layout, r.shape_wrt)
@@ -259,6 +269,21 @@ class Grader:
             yield Alternative("partial", f"it is the product of the partials in another order ({names}); "
                               "in the chain rule the outer function's partial comes first",
                               [v.T for v in vals] if flip else vals, got)
+
+
+def _partial_said(r, p) -> str:
+    """What an answer equal to the partial ``p`` of the result ``r`` is."""
+    if (p.of, p.wrt) == (r.of, r.wrt):      # the direct edge of a sum over paths
+        via = ", ".join(dict.fromkeys(n for path in r.paths if len(path) > 2 for n in path[1:-1]))
+        return f"it is ∂{p.of}/∂{p.wrt}, the direct dependence alone: d{r.of}/d{r.wrt} also has the path through {via}"
+    return f"it is ∂{p.of}/∂{p.wrt}, one partial of the chain, not the whole derivative d{r.of}/d{r.wrt}"
+
+
+def _simple(path) -> bool:
+    """A path whose partials are matrices multiplied in numerator layout (no tensor, no abstract partial,
+    no matrix variable)."""
+    return not any(p.tensor or ex.has_op(p.result, "pd") or (p.wrt_shape != () and p.wrt_shape[1] != 1)
+                   for p in path)
 
 
 def _product(factors: list[list[np.ndarray]]) -> list[np.ndarray] | None:

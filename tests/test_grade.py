@@ -138,6 +138,13 @@ def test_feedback_says_each_thing_once_as_a_ta_would():
     assert "the functions are exp, log, sin" in v.feedback and "names of this problem" not in v.feedback
 
 
+def test_a_shape_after_another_mistake_is_said_plainly():
+    v = verdict(QUAD, "2 * B @ x", part="a")
+    assert v.diagnosis == ("assumption", "shape", "transposed"), v
+    assert v.feedback == ("it would be right if B were symmetric, which the problem does not assume; it is D×1 "
+                          "instead of 1×D; it is the transpose of that (the other layout)")
+
+
 def test_a_wrong_answer_nothing_explains_says_how_far_it_is():
     v = verdict(GAUSS, "y.T @ inv(S) @ y * y.T")
     assert not v.correct and v.diagnosis == ()
@@ -361,3 +368,26 @@ def test_an_answer_that_stops_short_is_a_syntax_error_at_its_end(answer):
     v = verdict(GAUSS, answer)
     assert v.diagnosis == ("syntax",)
     assert v.feedback.startswith(f"column {len(answer.rstrip()) + 1}: syntax error: the expression ends too early"), v
+
+
+TWO_PATHS = """\
+id: two-paths
+symbols: {D: dim, x: [D], A: [D, D]}
+define:
+  f: y.T @ x
+  y: A @ x
+find: df/dx
+"""
+
+
+@pytest.mark.parametrize("answer, codes, said", [
+    ("y.T", ("partial",), "it is ∂f/∂x, the direct dependence alone: df/dx also has the path through y"),
+    ("x.T @ A", ("partial",), "it is the path through y alone (∂f/∂y ∂y/∂x): df/dx is the sum over the paths"),
+    ("-x.T @ A", ("partial", "sign"), "the path through y alone"),
+    ("3 * y.T", ("partial", "factor"), "it is 3 times that"),
+    ("2 * x.T @ A", ("assumption",), "right if A were symmetric"),     # it is, then
+])
+def test_a_path_of_a_sum_over_paths_is_named(answer, codes, said):
+    assert verdict(TWO_PATHS, "y.T + x.T @ A").correct and verdict(TWO_PATHS, "x.T @ (A + A.T)").correct
+    v = verdict(TWO_PATHS, answer)
+    assert v.diagnosis == codes and said in v.feedback, v
