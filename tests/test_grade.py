@@ -391,3 +391,16 @@ def test_a_path_of_a_sum_over_paths_is_named(answer, codes, said):
     assert verdict(TWO_PATHS, "y.T + x.T @ A").correct and verdict(TWO_PATHS, "x.T @ (A + A.T)").correct
     v = verdict(TWO_PATHS, answer)
     assert v.diagnosis == codes and said in v.feedback, v
+
+
+def test_json_results_carry_no_invisible_or_control_characters(tmp_path):
+    from generator.errors import is_unsafe_char
+    (tmp_path / "a.csv").write_text('student,part,find,answer\n"ana\u202egnp.exe",b,df/dx,x.T\n'
+                                    '"b\x1b]0;pwned\x07",b,df/dx,"x.T\u200b"\n', encoding="utf-8")
+    res = run("grade", write(tmp_path, QUAD), "--answers", tmp_path / "a.csv", "--json")
+    text = res.output[:res.output.rindex("}") + 1]
+    assert res.exit_code == 0 and not any(is_unsafe_char(ch) for ch in text), text
+    data = json.loads(text)
+    assert data["results"][0]["student"] == "ana\u202egnp.exe"      # the same data, escaped as JSON
+    res = run("grade", write(tmp_path, QUAD), "--part", "b", "--find", "df/dx", "--answer", "x.T\u202e", "--json")
+    assert not any(is_unsafe_char(ch) for ch in res.output), res.output
