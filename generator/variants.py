@@ -350,6 +350,9 @@ def read_roster(path: str) -> tuple[str, ...]:
         if not STUDENT_RE.match(s):
             errors.append(table.error(row, "student", f"{s[:40]!r}: a student id names files: letters, digits, "
                                       "'.', '_', '-', at most 64 characters, starting with a letter or digit"))
+        elif s.lower().endswith("-sheet"):
+            errors.append(table.error(row, "student", f"{s}: an id ending in -sheet would name another student's "
+                                      "exercise sheet (<id>-<student>-sheet.*)"))
         elif s.lower() in lines:     # files are named in lower case: Ana and ana would be one student's
             errors.append(table.error(row, "student", f"{s} is also on line {lines[s.lower()]}"))
         else:

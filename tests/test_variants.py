@@ -355,3 +355,24 @@ def test_the_readme_walk_through_names_anas_variant(root):
     vary = read_vary(text, "activation-layer.yaml")
     [(_, combo)] = pick(vary, None, 2026, ("ana",))[0]
     assert f"ana's is `{vary.label(combo)}`" in (root / "README.md").read_text()
+
+
+def test_two_files_with_one_id_do_not_overwrite_each_others_variants(tmp_path):
+    (tmp_path / "p").mkdir()
+    write(tmp_path / "p", LAYER, "a.yaml")
+    write(tmp_path / "p", LAYER.replace("g: [tanh, sigmoid, exp]", "g: [cos]"), "b.yaml")
+    out = tmp_path / "out"
+    res = run("build", tmp_path / "p", "--variants", "2", "--out", out, "--format", "md")
+    assert res.exit_code == 1 and "b.yaml" in res.output and "the same id as" in res.output, res.output
+    assert all("cos" not in t.decode() for n, t in files(out).items() if n.endswith(".md"))
+    assert set(files(out)) == {"layer-v01.md", "layer-v02.md", "layer-variants.csv"}
+
+
+def test_a_student_whose_files_are_anothers_sheet_is_refused(tmp_path):
+    # layer-ana-sheet.md would be both ana-sheet's solution and ana's exercise sheet
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\nana-sheet\n")
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--roster", roster, "--out", out, "--format", "md", "--sheets", "both")
+    assert res.exit_code == 2 and "class.csv:3:1: student: ana-sheet" in res.output, res.output
+    assert not out.exists() or not files(out)
