@@ -341,6 +341,12 @@ class Graded:
     part: str
     find: str
     verdict: Verdict
+    index: int = 0           # the find's place in its part: variants' finds (df/dx, df/du) are one exercise
+
+
+def _graded(student: str, g: Grader, answer: str) -> Graded:
+    index = next(i for i, t in enumerate(g.part.find) if t is g.target)
+    return Graded(student, g.part.id, g.target.text, g.grade(answer), index)
 
 
 def grade_table(session: Session, path: str) -> list[Graded]:
@@ -351,7 +357,7 @@ def grade_table(session: Session, path: str) -> list[Graded]:
     errors = list(table.errors) + errors
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in todo]
+    return [_graded(student, g, answer) for _, student, g, answer in todo]
 
 
 ANSWER_COLUMNS = ("student", "find", "answer")
@@ -411,7 +417,7 @@ def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> lis
         todo += t
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in sorted(todo)]
+    return [_graded(student, g, answer) for _, student, g, answer in sorted(todo, key=lambda t: t[0])]
 
 
 def _variant_ids(roster) -> dict[str, str]:
@@ -452,12 +458,16 @@ def results_csv(graded: list[Graded]) -> str:
 
 
 def summary(graded: list[Graded]) -> list[str]:
-    """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed")."""
-    groups: dict[tuple[str, str], list[Verdict]] = {}
+    """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed").
+    The finds of a class on variants (df/dx for some, df/du for others) are counted as one."""
+    groups: dict[tuple[str, int], list[Verdict]] = {}
+    finds: dict[tuple[str, int], dict[str, None]] = {}
     for g in graded:
-        groups.setdefault((g.part, g.find), []).append(g.verdict)
+        groups.setdefault((g.part, g.index), []).append(g.verdict)
+        finds.setdefault((g.part, g.index), {})[g.find] = None
     lines = []
-    for (part, find), vs in groups.items():
+    for key, vs in groups.items():
+        part, find = key[0], " or ".join(sorted(finds[key]))
         n = len(vs)
         codes = Counter(c for v in vs for c in set(v.diagnosis))
         unexplained = sum(1 for v in vs if not v.correct and not v.diagnosis)

@@ -376,3 +376,18 @@ def test_a_student_whose_files_are_anothers_sheet_is_refused(tmp_path):
     res = run("build", write(tmp_path), "--roster", roster, "--out", out, "--format", "md", "--sheets", "both")
     assert res.exit_code == 2 and "class.csv:3:1: student: ana-sheet" in res.output, res.output
     assert not out.exists() or not files(out)
+
+
+def test_the_summary_of_a_class_on_variants_counts_the_exercise_not_each_variants_find(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\n" + "".join(f"s{i}\n" for i in range(12)))
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "3", "--out", out,
+               "--format", "json").exit_code == 0
+    rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
+    assert {r[4] for r in rows} == {"x", "u"}          # both finds, df/dx and df/du, in the class
+    (tmp_path / "a.csv").write_text("student,part,find,answer\n" + "".join(f"{r[0]},,df/d{r[4]},A\n" for r in rows))
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output
+    summary = [line for line in res.output.splitlines() if " of 12 " in line]
+    assert len(summary) == 1 and summary[0].startswith("df/du or df/dx: 0 of 12 correct"), res.output
