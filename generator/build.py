@@ -508,6 +508,7 @@ def build_variants(paths, opts: Options, count: int | None, seed: int, roster: t
         taken.update(dict.fromkeys(stems, str(f)))
         if note:
             report.notes.append(f"{f}: {note}")
+        written = []          # the table names only variants whose files this build wrote
         for i, v in enumerate(variants, 1):
             if progress:
                 progress(f"[{i}/{len(variants)}] {v.problem.id}")
@@ -516,8 +517,11 @@ def build_variants(paths, opts: Options, count: int | None, seed: int, roster: t
                 report.failed.append((v.problem.id, one.failed))
             else:
                 report.built.append(v.problem.id)
+            if one.written:
+                written.append(v)
             report.written.extend(Path(w) for w in one.written)
-        table = opts.out / f"{base_id}-variants.csv"
-        write_atomic(table, variants_table(vary, variants, bool(roster)).encode())
-        report.written.append(table)
+        if written:
+            table = opts.out / f"{base_id}-variants.csv"
+            write_atomic(table, variants_table(vary, written, bool(roster)).encode())
+            report.written.append(table)
     return report

@@ -391,3 +391,14 @@ def test_the_summary_of_a_class_on_variants_counts_the_exercise_not_each_variant
     assert res.exit_code == 0, res.output
     summary = [line for line in res.output.splitlines() if " of 12 " in line]
     assert len(summary) == 1 and summary[0].startswith("df/du or df/dx: 0 of 12 correct"), res.output
+
+
+def test_the_variants_table_lists_only_the_variants_written(tmp_path):
+    # with c = 5000 the result's constant, 5000², is beyond the language's numbers: those variants fail
+    text = LAYER.replace("c: [2, -1/2]", "c: [2, 5000]").replace('z: "{c} * A @ {v}"', 'z: "{c} * A @ {v} * {c}"')
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path, text), "--variants", "12", "--out", out, "--format", "json")
+    assert res.exit_code == 1, res.output
+    rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
+    assert rows and all((out / f"{r[1]}.json").is_file() for r in rows), rows
+    assert {r[3] for r in rows} == {"2"}
