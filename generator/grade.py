@@ -376,7 +376,8 @@ def _checked(session: Session, table, rows) -> tuple[list, list]:
         try:
             pick_part(session.problem, part_id)
         except GradeUsage as exc:
-            errors.append(table.error(row, "part", str(exc).replace("--part", "the part column")))
+            errors.append(table.error(row, "part", str(exc).replace("leave out --part", "leave the part cell empty")
+                                      .replace("--part", "the part column")))
             continue
         try:
             g = session.grader(part_id, row.cells["find"].strip())

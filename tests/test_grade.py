@@ -286,6 +286,12 @@ def test_huge_answer_files_are_refused_before_they_are_read(tmp_path, monkeypatc
     assert res.exit_code == 2 and "more than 10 rows" in res.output
 
 
+def test_a_part_given_for_a_file_without_parts_says_to_leave_the_cell_empty(tmp_path):
+    (tmp_path / "a.csv").write_text("student,part,find,answer\nana,a,df/dx,x.T\n")
+    res = run("grade", write(tmp_path, GAUSS), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 2 and "a.csv:2:5: part:" in res.output and "leave the part cell empty" in res.output
+
+
 def test_a_folder_or_a_link_is_not_an_answer_file(tmp_path):
     (tmp_path / "link.csv").symlink_to("/etc/passwd")
     res = run("grade", write(tmp_path, QUAD, "q.yaml"), "--answers", tmp_path / "link.csv")
