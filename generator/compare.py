@@ -87,7 +87,7 @@ def _fit_factor(expected: list[np.ndarray], got: list[np.ndarray]) -> float | No
     if norm < FLOOR ** 2 or not np.all(np.isfinite(g)):
         return None
     c = float(e @ g) / norm
-    if c == 0 or _rel_error([c * a for a in expected], got) > TOLERANCE * max(1.0, abs(c)):
+    if c == 0 or _rel_error([c * a for a in expected], got) > TOLERANCE:     # relative to c × expected already
         return None
     return c
 

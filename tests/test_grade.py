@@ -145,6 +145,15 @@ def test_a_shape_after_another_mistake_is_said_plainly():
                           "instead of 1×D; it is the transpose of that (the other layout)")
 
 
+@pytest.mark.parametrize("answer", [
+    "(2 + sin(z))**20 * -1/2 * exp(-z/2) * y.T @ (inv(S) + inv(S).T)",     # a factor that is not constant
+    "(5 + sin(z))**64 * exp(-z/2) * y.T @ inv(S)",
+])
+def test_a_large_factor_that_changes_from_point_to_point_is_no_factor(answer):
+    v = verdict(GAUSS, answer)
+    assert not v.correct and "factor" not in v.diagnosis and "times" not in v.feedback, v
+
+
 def test_a_wrong_answer_nothing_explains_says_how_far_it_is():
     v = verdict(GAUSS, "y.T @ inv(S) @ y * y.T")
     assert not v.correct and v.diagnosis == ()
