@@ -105,6 +105,11 @@ def pick_part(problem: Problem, part_id: str | None) -> Part:
 
 
 def pick_target(part: Part, find: str) -> Target:
+    if not find.strip():          # an answers CSV may leave it out: a variant's find differs (df/dx, df/du)
+        if len(part.find) == 1:
+            return part.find[0]
+        raise GradeUsage(f"{'part ' + part.id if part.id else 'this problem'} has several finds: say which "
+                         f"({', '.join(t.text for t in part.find)})")
     key = _find_key(find)
     for t in part.find:
         if key is not None and _find_key(t.text) == key:
@@ -352,7 +357,7 @@ def _graded(student: str, g: Grader, answer: str) -> Graded:
 def grade_table(session: Session, path: str) -> list[Graded]:
     """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
     from .csvfiles import read_table
-    table = read_table(path, ANSWER_COLUMNS, ("part",))
+    table = read_table(path, ANSWER_COLUMNS, ("part", "find"))
     errors, todo = _checked(session, table, table.rows)
     errors = list(table.errors) + errors
     if errors:
@@ -360,7 +365,7 @@ def grade_table(session: Session, path: str) -> list[Graded]:
     return [_graded(student, g, answer) for _, student, g, answer in todo]
 
 
-ANSWER_COLUMNS = ("student", "find", "answer")
+ANSWER_COLUMNS = ("student", "answer")      # part and find may be left out (one part, one find)
 
 
 def _checked(session: Session, table, rows) -> tuple[list, list]:
@@ -380,7 +385,7 @@ def _checked(session: Session, table, rows) -> tuple[list, list]:
                                       .replace("--part", "the part column")))
             continue
         try:
-            g = session.grader(part_id, row.cells["find"].strip())
+            g = session.grader(part_id, row.cells.get("find", "").strip())
         except GradeUsage as exc:
             errors.append(table.error(row, "find", str(exc)))
             continue
@@ -397,7 +402,7 @@ def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> lis
     folder = Path(variants_csv).parent
     own = _variant_ids(roster)
     refuse_overwrite(out, [variants_csv, answers] + [folder / f"{pid}.json" for pid in own.values()])
-    table = read_table(answers, ANSWER_COLUMNS, ("part",))
+    table = read_table(answers, ANSWER_COLUMNS, ("part", "find"))
     errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
     for row in table.rows:

@@ -268,7 +268,7 @@ def test_each_find_is_derived_once_and_each_text_graded_once(tmp_path, monkeypat
     (b"\x89PNG\r\n\x1a\n\x00\x00", "invalid UTF-8 (byte 0x89)"),
     (b"student,part,find,answer\nx,,df/dx,\x00\n", "a NUL byte"),
     (b"", "the file is empty"),
-    (b"name,answer\nana,x\n", "the header lacks the column(s) student, find"),
+    (b"name,answer\nana,x\n", "the header lacks the column(s) student"),
     (b"student,find,answer,answer\nana,df/dx,x,y\n", "the column(s) answer appear twice"),
     (b"student,part,find,answer\nana,a,df/dx\n", "a.csv:2:1: 3 cells, but the header names 4 columns"),
     (b"student,part,find,answer\nana,z,df/dx,x\n", "a.csv:2:5: part: "),
@@ -419,3 +419,13 @@ def test_json_results_carry_no_invisible_or_control_characters(tmp_path):
     assert data["results"][0]["student"] == "ana\u202egnp.exe"      # the same data, escaped as JSON
     res = run("grade", write(tmp_path, QUAD), "--part", "b", "--find", "df/dx", "--answer", "x.T\u202e", "--json")
     assert not any(is_unsafe_char(ch) for ch in res.output), res.output
+
+
+def test_an_empty_find_is_the_parts_only_find_and_an_error_where_there_are_several(tmp_path):
+    two = GAUSS.replace("find: df/dx", "find: [df/dx, df/dmu]")
+    (tmp_path / "a.csv").write_text("student,part,find,answer\nana,,,x\n")
+    res = run("grade", write(tmp_path, GAUSS), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 0 and "ana,,df/dx,false,shape" in res.output, res.output
+    res = run("grade", write(tmp_path, two), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 2 and "a.csv:2:6: find: this problem has several finds: say which (df/dx, df/dmu)" \
+        in res.output, res.output

@@ -402,3 +402,18 @@ def test_the_variants_table_lists_only_the_variants_written(tmp_path):
     rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
     assert rows and all((out / f"{r[1]}.json").is_file() for r in rows), rows
     assert {r[3] for r in rows} == {"2"}
+
+
+def test_a_class_on_variants_needs_no_find_column_when_the_problem_has_one_find(tmp_path):
+    # each student's find differs with their variant (df/dx, df/du); an export from a course site has none
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\nben\ncleo\n")
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out,
+               "--format", "json").exit_code == 0
+    (tmp_path / "a.csv").write_text("student,answer\nana,A\nben,A\ncleo,A\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output
+    chosen = {r.split(",")[0]: r.split(",")[4] for r in (out / "layer-variants.csv").read_text().splitlines()[1:]}
+    rows = [r.split(",") for r in (tmp_path / "r.csv").read_text().splitlines()[1:]]
+    assert [(r[0], r[2]) for r in rows] == [(s, f"df/d{v}") for s, v in chosen.items()]
