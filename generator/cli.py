@@ -263,7 +263,8 @@ def schema() -> None:
 @click.option("--find", metavar="df/dx", help="The derivative the answer is for.")
 @click.option("--answer", metavar="EXPR", help="The student's answer, in the expression language of the problem.")
 @click.option("--answers", type=click.Path(exists=True, dir_okay=False),
-              help="A CSV of answers: columns student, part, find, answer.")
+              help="A CSV of answers: columns student, part, find, answer (part and find may be left out "
+              "where there is one).")
 @click.option("--out", type=click.Path(dir_okay=False), help="With --answers: write the results CSV here "
               "(default: print it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
