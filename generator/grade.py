@@ -202,7 +202,8 @@ class Grader:
             return unreadable("unknown_name", f"{where}{msg}; the functions are {', '.join(funcs)}")
         if msg.startswith("undeclared name"):
             names = [s.name for s in self.part.symbols] + [d.name for d in self.part.define]
-            return unreadable("unknown_name", f"{where}{msg}; the names of this problem are {', '.join(names)}")
+            return unreadable("unknown_name", f"{where}{msg}{_look_alike(msg)}; the names of this problem are "
+                              f"{', '.join(names)}")
         if "×" in msg:        # the shape rules of the parser name the dimensions they refuse
             return unreadable("shape", f"{where}{msg}")
         return unreadable("syntax", f"{where}{msg}")
@@ -274,6 +275,13 @@ class Grader:
             yield Alternative("partial", f"it is the product of the partials in another order ({names}); "
                               "in the chain rule the outer function's partial comes first",
                               [v.T for v in vals] if flip else vals, got)
+
+
+def _look_alike(msg: str) -> str:
+    """For a name with letters outside ASCII (a Cyrillic S pasted for S): which letters they are."""
+    import unicodedata
+    odd = [ch for ch in dict.fromkeys(msg.partition("'")[2].rpartition("'")[0]) if not ch.isascii()]
+    return f" ({', '.join(f'{ch} is {unicodedata.name(ch, hex(ord(ch)))}' for ch in odd[:3])})" if odd else ""
 
 
 def _partial_said(r, p) -> str:

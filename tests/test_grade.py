@@ -154,6 +154,11 @@ def test_a_large_factor_that_changes_from_point_to_point_is_no_factor(answer):
     assert not v.correct and "factor" not in v.diagnosis and "times" not in v.feedback, v
 
 
+def test_a_look_alike_letter_is_named():
+    v = verdict(GAUSS, "y.T @ inv(\u0405)")            # Cyrillic Dze, which looks like S
+    assert v.diagnosis == ("unknown_name",) and "CYRILLIC CAPITAL LETTER DZE" in v.feedback, v
+
+
 def test_a_wrong_answer_nothing_explains_says_how_far_it_is():
     v = verdict(GAUSS, "y.T @ inv(S) @ y * y.T")
     assert not v.correct and v.diagnosis == ()
