@@ -486,6 +486,7 @@ def build_variants(paths, opts: Options, count: int | None, seed: int, roster: t
     writable_folder(opts.out)
     clean_stale(opts.out)
     report = BuildReport()
+    taken: dict[str, str] = {}      # file stem -> the problem file whose variant writes it
     for f in collect_files(paths):
         try:
             planned, note = plan(f, count, seed, roster)
@@ -499,8 +500,17 @@ def build_variants(paths, opts: Options, count: int | None, seed: int, roster: t
             report.notes.append(f"{f}: no vary: field, so no variants (build it without --variants)")
             continue
         vary, base_id, variants = planned
+        stems = [f"{base_id}-variants"] + [s for v in variants for s in (v.problem.id, f"{v.problem.id}-sheet")]
+        clash = next((s for s in stems if s in taken), None)
+        if clash:        # two files with one id: the second would overwrite the first one's variants
+            said = (f"the same id as {taken[clash]}" if clash == f"{base_id}-variants"
+                    else f"{clash}.* is also a variant of {taken[clash]}: the same id as a variant of it")
+            report.failed.append((str(f), f"{said}; nothing written, give one of the files another id"))
+            continue
+        taken.update(dict.fromkeys(stems, str(f)))
         if note:
             report.notes.append(f"{f}: {note}")
+        written = []          # the table names only variants whose files this build wrote
         for i, v in enumerate(variants, 1):
             if progress:
                 progress(f"[{i}/{len(variants)}] {v.problem.id}")
@@ -509,8 +519,11 @@ def build_variants(paths, opts: Options, count: int | None, seed: int, roster: t
                 report.failed.append((v.problem.id, one.failed))
             else:
                 report.built.append(v.problem.id)
+            if one.written:
+                written.append(v)
             report.written.extend(Path(w) for w in one.written)
-        table = opts.out / f"{base_id}-variants.csv"
-        write_atomic(table, variants_table(vary, variants, bool(roster)).encode())
-        report.written.append(table)
+        if written:
+            table = opts.out / f"{base_id}-variants.csv"
+            write_atomic(table, variants_table(vary, written, bool(roster)).encode())
+            report.written.append(table)
     return report

@@ -266,7 +266,8 @@ def schema() -> None:
 @click.option("--find", metavar="df/dx", help="The derivative the answer is for.")
 @click.option("--answer", metavar="EXPR", help="The student's answer, in the expression language of the problem.")
 @click.option("--answers", type=click.Path(exists=True, dir_okay=False),
-              help="A CSV of answers: columns student, part, find, answer.")
+              help="A CSV of answers: columns student, part, find, answer (part and find may be left out "
+              "where there is one).")
 @click.option("--out", type=click.Path(dir_okay=False), help="With --answers: write the results CSV here "
               "(default: print it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -276,7 +277,6 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
 
     Exit status: 0 correct, 1 incorrect or unreadable, 2 bad usage.  With --answers, every row
     is graded (exit 0) and a summary per find is printed."""
-    import json
     from .errors import ProblemErrors
     from .grade import Session, load
 
@@ -293,12 +293,14 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
             raise click.UsageError("a variants CSV (from build --roster) is graded with --answers CSV")
         from .grade import grade_roster
         try:
-            graded = grade_roster(file, answers)
+            graded = grade_roster(file, answers, out)
         except ProblemErrors as exc:
             echo(exc.format(caret=True), err=True)
             sys.exit(2)
         _grade_report(graded, out, as_json)
         return
+    from .grade import refuse_overwrite
+    refuse_overwrite(out, [file, answers])
     try:
         session = Session(load(file))
         if answer is not None:
@@ -311,7 +313,7 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
         sys.exit(2)
     if answer is not None:
         if as_json:
-            echo(json.dumps(verdict.to_json(), ensure_ascii=False))
+            echo(_json_text(verdict.to_json()))
         else:
             codes = f" [{', '.join(verdict.diagnosis)}]" if verdict.diagnosis else ""
             echo(("correct" if verdict.correct else "incorrect" + codes) + ": " + verdict.feedback)
@@ -319,15 +321,23 @@ def grade(file, part_id, find, answer, answers, out, as_json) -> None:
     _grade_report(graded, out, as_json)
 
 
-def _grade_report(graded, out, as_json) -> None:
+def _json_text(data, indent=None) -> str:
+    """JSON with ``×`` and ``∂`` as they are, but every invisible or control character a student's
+    text may hold escaped (``\u202e``): the same data, safe on a terminal."""
     import json
+    from .errors import is_unsafe_char
+    return "".join(json.dumps(ch)[1:-1] if is_unsafe_char(ch) else ch
+                   for ch in json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def _grade_report(graded, out, as_json) -> None:
     from .files import write_atomic
     from .grade import results_csv, summary
     lines = summary(graded)
     if as_json:
         data = {"results": [dict(g.verdict.to_json(), student=g.student, part=g.part, find=g.find) for g in graded],
                 "summary": lines}
-        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        text = _json_text(data, indent=2) + "\n"
     else:
         text = results_csv(graded)
     if out:

@@ -87,7 +87,7 @@ def _fit_factor(expected: list[np.ndarray], got: list[np.ndarray]) -> float | No
     if norm < FLOOR ** 2 or not np.all(np.isfinite(g)):
         return None
     c = float(e @ g) / norm
-    if c == 0 or _rel_error([c * a for a in expected], got) > TOLERANCE * max(1.0, abs(c)):
+    if c == 0 or _rel_error([c * a for a in expected], got) > TOLERANCE:     # relative to c × expected already
         return None
     return c
 
@@ -130,16 +130,15 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
         return f"it equals {what}"
     said = []
     if "shape" in d.codes:
-        said.append(f"it is {answer_dims}, {what} is {expected_dims}")
+        said.append(f"it is {answer_dims} instead of {expected_dims}" if what == "that" else
+                    f"it is {answer_dims}, {what} is {expected_dims}")
     if "transposed" in d.codes:
         said.append(f"it is the transpose of {what}" + (" (the other layout)" if "shape" in d.codes else ""))
     if "sign" in d.codes:
         said.append("it has the opposite sign" + (" as well" if "transposed" in d.codes else ""))
     if "factor" in d.codes:
         said.append(f"it is {d.factor} times {what}" + (" transposed" if "transposed" in d.codes else ""))
-    if d.codes == ("shape",):
-        said.append(f"it differs from {what}")
-    elif not said:
+    if not said:
         said.append(f"it is not finite at the random points where {what} is" if d.error == float("inf") else
                     f"it differs from {what} (relative error {d.error:.0e})")
     return "; ".join(said)
@@ -164,16 +163,23 @@ class Alternative:
 
 def diagnose(expected: list[np.ndarray], answer: list[np.ndarray],
              alternatives: Iterable[Alternative] = ()) -> Diagnosis:
-    """``compare``, then, when it names no fit, the first ``Alternative`` that fits (computed lazily:
-    pass a generator, and a right answer costs nothing more)."""
+    """``compare``, then, when it names no fit, the first ``Alternative`` the answer equals, else the
+    first that fits by a sign or a transpose, else by a factor (any scalar fits some factor, so it
+    explains least); computed lazily: pass a generator, and a right answer costs nothing more."""
     d = compare(expected, answer)
     if d.correct or any(c in _FITS for c in d.codes):
         return d
+    best, best_rank = d, 3
     for alt in alternatives:
         sub = compare(alt.expected, alt.answer)
-        if sub.correct or any(c in _FITS for c in sub.codes):
-            return Diagnosis(False, (alt.code,) + sub.codes, sub.factor, d.error, alt.detail)
-    return d
+        if not sub.correct and not any(c in _FITS for c in sub.codes):
+            continue
+        rank = 0 if sub.correct else 2 if "factor" in sub.codes else 1
+        if rank < best_rank:
+            best, best_rank = Diagnosis(False, (alt.code,) + sub.codes, sub.factor, d.error, alt.detail), rank
+        if rank == 0:
+            break
+    return best
 
 
 def unreadable(code: str, detail: str) -> Diagnosis:

@@ -731,6 +731,9 @@ class _Parser:
                 warnings.simplefilter("ignore")       # SyntaxWarning on odd literals: we report errors ourselves
                 tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
+            if not exc.offset and exc.msg == "invalid syntax":     # Python gives no column at the end
+                raise ExprError("syntax error: the expression ends too early (an operand is missing)",
+                                col=len(text.rstrip())) from None
             col = max((exc.offset or 1) - 1, 0)
             raise ExprError(f"syntax error: {exc.msg}", col=col) from None
         except (RecursionError, MemoryError, ValueError) as exc:

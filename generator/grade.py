@@ -105,6 +105,11 @@ def pick_part(problem: Problem, part_id: str | None) -> Part:
 
 
 def pick_target(part: Part, find: str) -> Target:
+    if not find.strip():          # an answers CSV may leave it out: a variant's find differs (df/dx, df/du)
+        if len(part.find) == 1:
+            return part.find[0]
+        raise GradeUsage(f"{'part ' + part.id if part.id else 'this problem'} has several finds: say which "
+                         f"({', '.join(t.text for t in part.find)})")
     key = _find_key(find)
     for t in part.find:
         if key is not None and _find_key(t.text) == key:
@@ -192,17 +197,21 @@ class Grader:
     def _unreadable(self, exc: ExprError) -> Diagnosis:
         where = f"column {exc.col + 1}: " if exc.col is not None else ""
         msg = exc.message
-        if msg.startswith(("undeclared name", "unknown function")):
+        if msg.startswith("unknown function"):
+            funcs = ex.ELEMENTWISE + ex.MATRIX_FUNCS + tuple(s.name for s in self.part.symbols if s.kind == "function")
+            return unreadable("unknown_name", f"{where}{msg}; the functions are {', '.join(funcs)}")
+        if msg.startswith("undeclared name"):
             names = [s.name for s in self.part.symbols] + [d.name for d in self.part.define]
-            return unreadable("unknown_name", f"{where}{msg}; the names of this problem are {', '.join(names)}")
+            return unreadable("unknown_name", f"{where}{msg}{_look_alike(msg)}; the names of this problem are "
+                              f"{', '.join(names)}")
         if "×" in msg:        # the shape rules of the parser name the dimensions they refuse
             return unreadable("shape", f"{where}{msg}")
         return unreadable("syntax", f"{where}{msg}")
 
     # alternatives: computed only for an answer that the cheap fits do not explain
     def _alternatives(self, answer: ex.Expr):
+        yield from self._partials(answer)      # first: a part of the right derivative explains most
         yield from self._symmetrised(answer)
-        yield from self._partials(answer)
 
     def _symmetrised(self, answer: ex.Expr):
         from .sizes import ORDERS
@@ -235,13 +244,23 @@ class Grader:
             if transposed_in(r.layout, p.wrt_shape):
                 vals = [v.T for v in vals]
             got = got or self._values(answer, self.groups)
-            yield Alternative("partial", f"it is ∂{p.of}/∂{p.wrt}, one partial of the chain, not the whole "
-                              f"derivative d{r.of}/d{r.wrt}", vals, got)
+            yield Alternative("partial", _partial_said(r, p), vals, got)
+        if len(r.chain) > 1:
+            for path in r.chain:
+                if len(path) > 1 and _simple(path):
+                    vals = _product([self._values(p.result, self.groups) for p in path])
+                    if vals is None:
+                        continue
+                    got = got or self._values(answer, self.groups)
+                    via = ", ".join(p.of for p in path[1:])
+                    names = " ".join(f"∂{p.of}/∂{p.wrt}" for p in path)
+                    yield Alternative("partial", f"it is the path through {via} alone ({names}): d{r.of}/d{r.wrt} "
+                                      "is the sum over the paths",
+                                      [v.T for v in vals] if transposed_in(r.layout, r.shape_wrt) else vals, got)
         if len(r.chain) != 1 or not 2 <= len(r.chain[0]) <= MAX_CHAIN_PERMUTED:
             return
         chain = r.chain[0]
-        if any(p.tensor or ex.has_op(p.result, "pd") or (p.wrt_shape != () and p.wrt_shape[1] != 1)
-               for p in chain):
+        if not _simple(chain):
             return
         factors = [self._values(p.result, self.groups) for p in chain]
         flip = transposed_in(r.layout, r.shape_wrt)
@@ -256,6 +275,28 @@ class Grader:
             yield Alternative("partial", f"it is the product of the partials in another order ({names}); "
                               "in the chain rule the outer function's partial comes first",
                               [v.T for v in vals] if flip else vals, got)
+
+
+def _look_alike(msg: str) -> str:
+    """For a name with letters outside ASCII (a Cyrillic S pasted for S): which letters they are."""
+    import unicodedata
+    odd = [ch for ch in dict.fromkeys(msg.partition("'")[2].rpartition("'")[0]) if not ch.isascii()]
+    return f" ({', '.join(f'{ch} is {unicodedata.name(ch, hex(ord(ch)))}' for ch in odd[:3])})" if odd else ""
+
+
+def _partial_said(r, p) -> str:
+    """What an answer equal to the partial ``p`` of the result ``r`` is."""
+    if (p.of, p.wrt) == (r.of, r.wrt):      # the direct edge of a sum over paths
+        via = ", ".join(dict.fromkeys(n for path in r.paths if len(path) > 2 for n in path[1:-1]))
+        return f"it is ∂{p.of}/∂{p.wrt}, the direct dependence alone: d{r.of}/d{r.wrt} also has the path through {via}"
+    return f"it is ∂{p.of}/∂{p.wrt}, one partial of the chain, not the whole derivative d{r.of}/d{r.wrt}"
+
+
+def _simple(path) -> bool:
+    """A path whose partials are matrices multiplied in numerator layout (no tensor, no abstract partial,
+    no matrix variable)."""
+    return not any(p.tensor or ex.has_op(p.result, "pd") or (p.wrt_shape != () and p.wrt_shape[1] != 1)
+                   for p in path)
 
 
 def _product(factors: list[list[np.ndarray]]) -> list[np.ndarray] | None:
@@ -313,20 +354,26 @@ class Graded:
     part: str
     find: str
     verdict: Verdict
+    index: int = 0           # the find's place in its part: variants' finds (df/dx, df/du) are one exercise
+
+
+def _graded(student: str, g: Grader, answer: str) -> Graded:
+    index = next(i for i, t in enumerate(g.part.find) if t is g.target)
+    return Graded(student, g.part.id, g.target.text, g.grade(answer), index)
 
 
 def grade_table(session: Session, path: str) -> list[Graded]:
     """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
     from .csvfiles import read_table
-    table = read_table(path, ANSWER_COLUMNS, ("part",))
+    table = read_table(path, ANSWER_COLUMNS, ("part", "find"))
     errors, todo = _checked(session, table, table.rows)
     errors = list(table.errors) + errors
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in todo]
+    return [_graded(student, g, answer) for _, student, g, answer in todo]
 
 
-ANSWER_COLUMNS = ("student", "find", "answer")
+ANSWER_COLUMNS = ("student", "answer")      # part and find may be left out (one part, one find)
 
 
 def _checked(session: Session, table, rows) -> tuple[list, list]:
@@ -342,10 +389,11 @@ def _checked(session: Session, table, rows) -> tuple[list, list]:
         try:
             pick_part(session.problem, part_id)
         except GradeUsage as exc:
-            errors.append(table.error(row, "part", str(exc).replace("--part", "the part column")))
+            errors.append(table.error(row, "part", str(exc).replace("leave out --part", "leave the part cell empty")
+                                      .replace("--part", "the part column")))
             continue
         try:
-            g = session.grader(part_id, row.cells["find"].strip())
+            g = session.grader(part_id, row.cells.get("find", "").strip())
         except GradeUsage as exc:
             errors.append(table.error(row, "find", str(exc)))
             continue
@@ -353,22 +401,21 @@ def _checked(session: Session, table, rows) -> tuple[list, list]:
     return errors, todo
 
 
-def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
+def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> list[Graded]:
     """A class on its variants: ``<id>-variants.csv`` of a ``--roster`` build says which variant each
     student has (its ``<variant id>.json`` beside it); each answer is graded against its student's.
     Every row is checked (every variant loaded, every find derived) before any is graded."""
     from .csvfiles import read_table
     roster = read_table(variants_csv, ("student", "id"))
-    if roster.errors:
-        raise ProblemErrors(list(roster.errors))
     folder = Path(variants_csv).parent
-    own = {r.cells["student"].strip(): r.cells["id"].strip() for r in roster.rows}
-    table = read_table(answers, ANSWER_COLUMNS, ("part",))
+    own = _variant_ids(roster)
+    refuse_overwrite(out, [variants_csv, answers] + [folder / f"{pid}.json" for pid in own.values()])
+    table = read_table(answers, ANSWER_COLUMNS, ("part", "find"))
     errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
     for row in table.rows:
-        pid = own.get(row.cells["student"].strip(), "")
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", pid):
+        pid = own.get(row.cells["student"].strip())
+        if pid is None:
             errors.append(table.error(row, "student", f"{row.cells['student'].strip()[:40]!r} is not in "
                                       f"{variants_csv}"))
             continue
@@ -384,7 +431,38 @@ def grade_roster(variants_csv: str, answers: str) -> list[Graded]:
         todo += t
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
-    return [Graded(student, g.part.id, g.target.text, g.grade(answer)) for _, student, g, answer in sorted(todo)]
+    return [_graded(student, g, answer) for _, student, g, answer in sorted(todo, key=lambda t: t[0])]
+
+
+def _variant_ids(roster) -> dict[str, str]:
+    """student -> variant id of a variants table; a row that could name no variant's file (an empty
+    student, one twice, an id that is not a file name in the table's folder) is an error at its line."""
+    errors, own, lines = list(roster.errors), {}, {}
+    for r in roster.rows:
+        student, pid = r.cells["student"].strip(), r.cells["id"].strip()
+        if not student:
+            errors.append(roster.error(r, "student", "the student cell is empty"))
+        elif student in lines:
+            errors.append(roster.error(r, "student", f"{student} is also on line {lines[student]}"))
+        elif not re.match(r"^[a-z0-9][a-z0-9._-]*$", pid):
+            errors.append(roster.error(r, "id", f"{pid[:40]!r} is not a variant's id (a file name "
+                                       "<id>.json beside the table: lower-case letters, digits, '.', '_', '-')"))
+        else:
+            own[student], lines[student] = pid, r.line
+    if errors:
+        raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
+    return own
+
+
+def refuse_overwrite(out: str | None, inputs) -> None:
+    """``--out`` must not name a file the grading reads (the answers, the problem, a variant)."""
+    if out is None:
+        return
+    target = Path(out).resolve()
+    for f in inputs:
+        if Path(f).resolve() == target or (target.is_file() and Path(f).is_file() and target.samefile(f)):
+            raise GradeUsage(f"--out {out} would overwrite {f}, which the grading reads: write the results "
+                             "to another file")
 
 
 def results_csv(graded: list[Graded]) -> str:
@@ -394,12 +472,16 @@ def results_csv(graded: list[Graded]) -> str:
 
 
 def summary(graded: list[Graded]) -> list[str]:
-    """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed")."""
-    groups: dict[tuple[str, str], list[Verdict]] = {}
+    """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed").
+    The finds of a class on variants (df/dx for some, df/du for others) are counted as one."""
+    groups: dict[tuple[str, int], list[Verdict]] = {}
+    finds: dict[tuple[str, int], dict[str, None]] = {}
     for g in graded:
-        groups.setdefault((g.part, g.find), []).append(g.verdict)
+        groups.setdefault((g.part, g.index), []).append(g.verdict)
+        finds.setdefault((g.part, g.index), {})[g.find] = None
     lines = []
-    for (part, find), vs in groups.items():
+    for key, vs in groups.items():
+        part, find = key[0], " or ".join(sorted(finds[key]))
         n = len(vs)
         codes = Counter(c for v in vs for c in set(v.diagnosis))
         unexplained = sum(1 for v in vs if not v.correct and not v.diagnosis)

@@ -20,7 +20,7 @@ combinations (all of them, then again, when there are fewer), ``--roster`` gives
 student the combination picked by a hash of the seed and the student id.  Both depend on
 the seed only (``random.Random`` on an int, SHA-256), never on ``PYTHONHASHSEED``.
 ``check_combinations`` loads every combination up to ``MAX_CHECKED`` (beyond, each choice
-at least once and a seeded sample) and names the choices that break the problem.
+at least once, changed one at a time, and a seeded sample) and names the choices that break the problem.
 
 To add a kind of choice: accept it in ``_choice`` and say how it is written into an
 expression in ``_written``.
@@ -333,7 +333,7 @@ def plan(path: str | Path, n: int | None, seed: int, students: tuple[str, ...] =
     picked, note = pick(vary, n, seed, students)
     out = []
     for name, combo in picked:
-        pid = f"{base.id}-{name}"
+        pid = f"{base.id}-{name.lower()}"        # an id is lower case (a student's may not be)
         problem, resolved = load_variant(text, str(path), vary, combo, path.stem, pid)
         out.append(Variant(name, combo, problem, resolved_data(resolved, pid)))
     return (vary, base.id, out), note
@@ -344,16 +344,19 @@ def read_roster(path: str) -> tuple[str, ...]:
     ``. _ -``, at most 64 characters, each once."""
     from .csvfiles import read_table
     table = read_table(path, ("student",))
-    errors, seen = list(table.errors), {}
+    errors, seen, lines = list(table.errors), {}, {}
     for row in table.rows:
         s = row.cells["student"].strip()
         if not STUDENT_RE.match(s):
             errors.append(table.error(row, "student", f"{s[:40]!r}: a student id names files: letters, digits, "
                                       "'.', '_', '-', at most 64 characters, starting with a letter or digit"))
-        elif s in seen:
-            errors.append(table.error(row, "student", f"{s} is also on line {seen[s]}"))
+        elif s.lower().endswith("-sheet"):
+            errors.append(table.error(row, "student", f"{s}: an id ending in -sheet would name another student's "
+                                      "exercise sheet (<id>-<student>-sheet.*)"))
+        elif s.lower() in lines:     # files are named in lower case: Ana and ana would be one student's
+            errors.append(table.error(row, "student", f"{s} is also on line {lines[s.lower()]}"))
         else:
-            seen[s] = row.line
+            seen[s] = lines[s.lower()] = row.line
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: e.loc.line))
     if not seen:
@@ -381,14 +384,17 @@ def check_combinations(path: str | Path) -> list[str]:
     if vary is None:
         return []
     total = vary.count
-    # at most MAX_CHECKED loads, and fewer of a large file: the work stays a bounded multiple of one load
-    bound = max(1, min(MAX_CHECKED, MAX_CHECKED_CHARS // max(len(text), 1)))
+    # MAX_CHECKED loads, or more to load each choice once (one changed at a time: at most 10 × 50), and
+    # fewer of a large file: the work stays a bounded multiple of one load
+    singles = [tuple(k if j == i else 0 for j in range(len(vary.names)))
+               for i, c in enumerate(vary.choices) for k in range(len(c))]
+    singles = list(dict.fromkeys(singles))
+    bound = max(1, min(max(MAX_CHECKED, len(singles)), MAX_CHECKED_CHARS // max(len(text), 1)))
     if total <= bound:
         combos = [vary.combination(i) for i in range(total)]
     else:
         # each choice at least once, then a seeded sample
-        combos = [tuple(k if j == i else 0 for j in range(len(vary.names)))
-                  for i, c in enumerate(vary.choices) for k in range(len(c))]
+        combos = singles
         rest = random.Random(0).sample(range(total), min(total, bound))
         combos = list(dict.fromkeys(combos + [vary.combination(i) for i in rest]))[:bound]
     failed: list[tuple[tuple[int, ...], ProblemErrors]] = []

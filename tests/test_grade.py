@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +130,35 @@ def test_diagnosis(problem, part, answer, codes, said):
     assert said in v.feedback, v.feedback
 
 
+def test_feedback_says_each_thing_once_as_a_ta_would():
+    v = verdict(GAUSS, "-1/2 * exp(-z/2) * y")
+    assert v.diagnosis == ("shape",) and v.feedback == "it is D×1, df/dx in numerator layout is 1×D", v
+    v = verdict(GAUSS, "-1/2 * exp(-z/2) * sech(y).T")
+    assert v.diagnosis == ("unknown_name",) and "unknown function 'sech'" in v.feedback
+    assert "the functions are exp, log, sin" in v.feedback and "names of this problem" not in v.feedback
+
+
+def test_a_shape_after_another_mistake_is_said_plainly():
+    v = verdict(QUAD, "2 * B @ x", part="a")
+    assert v.diagnosis == ("assumption", "shape", "transposed"), v
+    assert v.feedback == ("it would be right if B were symmetric, which the problem does not assume; it is D×1 "
+                          "instead of 1×D; it is the transpose of that (the other layout)")
+
+
+@pytest.mark.parametrize("answer", [
+    "(2 + sin(z))**20 * -1/2 * exp(-z/2) * y.T @ (inv(S) + inv(S).T)",     # a factor that is not constant
+    "(5 + sin(z))**64 * exp(-z/2) * y.T @ inv(S)",
+])
+def test_a_large_factor_that_changes_from_point_to_point_is_no_factor(answer):
+    v = verdict(GAUSS, answer)
+    assert not v.correct and "factor" not in v.diagnosis and "times" not in v.feedback, v
+
+
+def test_a_look_alike_letter_is_named():
+    v = verdict(GAUSS, "y.T @ inv(\u0405)")            # Cyrillic Dze, which looks like S
+    assert v.diagnosis == ("unknown_name",) and "CYRILLIC CAPITAL LETTER DZE" in v.feedback, v
+
+
 def test_a_wrong_answer_nothing_explains_says_how_far_it_is():
     v = verdict(GAUSS, "y.T @ inv(S) @ y * y.T")
     assert not v.correct and v.diagnosis == ()
@@ -243,7 +273,7 @@ def test_each_find_is_derived_once_and_each_text_graded_once(tmp_path, monkeypat
     (b"\x89PNG\r\n\x1a\n\x00\x00", "invalid UTF-8 (byte 0x89)"),
     (b"student,part,find,answer\nx,,df/dx,\x00\n", "a NUL byte"),
     (b"", "the file is empty"),
-    (b"name,answer\nana,x\n", "the header lacks the column(s) student, find"),
+    (b"name,answer\nana,x\n", "the header lacks the column(s) student"),
     (b"student,find,answer,answer\nana,df/dx,x,y\n", "the column(s) answer appear twice"),
     (b"student,part,find,answer\nana,a,df/dx\n", "a.csv:2:1: 3 cells, but the header names 4 columns"),
     (b"student,part,find,answer\nana,z,df/dx,x\n", "a.csv:2:5: part: "),
@@ -268,6 +298,12 @@ def test_huge_answer_files_are_refused_before_they_are_read(tmp_path, monkeypatc
     monkeypatch.setattr(csvfiles, "MAX_CSV_BYTES", 10**6)
     res = run("grade", write(tmp_path, QUAD, "q.yaml"), "--answers", tmp_path / "a.csv")
     assert res.exit_code == 2 and "more than 10 rows" in res.output
+
+
+def test_a_part_given_for_a_file_without_parts_says_to_leave_the_cell_empty(tmp_path):
+    (tmp_path / "a.csv").write_text("student,part,find,answer\nana,a,df/dx,x.T\n")
+    res = run("grade", write(tmp_path, GAUSS), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 2 and "a.csv:2:5: part:" in res.output and "leave the part cell empty" in res.output
 
 
 def test_a_folder_or_a_link_is_not_an_answer_file(tmp_path):
@@ -336,3 +372,65 @@ def test_a_hessian_is_graded_too(tmp_path):
     assert run("grade", p, "--find", "d2f/dx2", "--answer", "A + A.T").exit_code == 0
     res = run("grade", p, "--find", "d2f/dx2", "--answer", "2 * A", "--json")
     assert res.exit_code == 1 and json.loads(res.output)["diagnosis"] == ["assumption"]
+
+
+def test_the_results_never_overwrite_an_input(tmp_path):
+    p, a = Path(write(tmp_path, QUAD)), Path(write(tmp_path, ANSWERS, "answers.csv"))
+    before = {f: f.read_bytes() for f in (p, a)}
+    for out in (a, p, tmp_path / "." / "answers.csv"):
+        res = run("grade", p, "--answers", a, "--out", out)
+        assert res.exit_code == 2 and "would overwrite" in res.output, res.output
+    assert {f: f.read_bytes() for f in (p, a)} == before
+
+
+@pytest.mark.parametrize("answer", ["y.T @ inv(S) +", "y.T @ inv(S) +  ", "y."])
+def test_an_answer_that_stops_short_is_a_syntax_error_at_its_end(answer):
+    v = verdict(GAUSS, answer)
+    assert v.diagnosis == ("syntax",)
+    assert v.feedback.startswith(f"column {len(answer.rstrip()) + 1}: syntax error: the expression ends too early"), v
+
+
+TWO_PATHS = """\
+id: two-paths
+symbols: {D: dim, x: [D], A: [D, D]}
+define:
+  f: y.T @ x
+  y: A @ x
+find: df/dx
+"""
+
+
+@pytest.mark.parametrize("answer, codes, said", [
+    ("y.T", ("partial",), "it is ∂f/∂x, the direct dependence alone: df/dx also has the path through y"),
+    ("x.T @ A", ("partial",), "it is the path through y alone (∂f/∂y ∂y/∂x): df/dx is the sum over the paths"),
+    ("-x.T @ A", ("partial", "sign"), "the path through y alone"),
+    ("3 * y.T", ("partial", "factor"), "it is 3 times that"),
+    ("2 * x.T @ A", ("assumption",), "right if A were symmetric"),     # it is, then
+])
+def test_a_path_of_a_sum_over_paths_is_named(answer, codes, said):
+    assert verdict(TWO_PATHS, "y.T + x.T @ A").correct and verdict(TWO_PATHS, "x.T @ (A + A.T)").correct
+    v = verdict(TWO_PATHS, answer)
+    assert v.diagnosis == codes and said in v.feedback, v
+
+
+def test_json_results_carry_no_invisible_or_control_characters(tmp_path):
+    from generator.errors import is_unsafe_char
+    (tmp_path / "a.csv").write_text('student,part,find,answer\n"ana\u202egnp.exe",b,df/dx,x.T\n'
+                                    '"b\x1b]0;pwned\x07",b,df/dx,"x.T\u200b"\n', encoding="utf-8")
+    res = run("grade", write(tmp_path, QUAD), "--answers", tmp_path / "a.csv", "--json")
+    text = res.output[:res.output.rindex("}") + 1]
+    assert res.exit_code == 0 and not any(is_unsafe_char(ch) for ch in text), text
+    data = json.loads(text)
+    assert data["results"][0]["student"] == "ana\u202egnp.exe"      # the same data, escaped as JSON
+    res = run("grade", write(tmp_path, QUAD), "--part", "b", "--find", "df/dx", "--answer", "x.T\u202e", "--json")
+    assert not any(is_unsafe_char(ch) for ch in res.output), res.output
+
+
+def test_an_empty_find_is_the_parts_only_find_and_an_error_where_there_are_several(tmp_path):
+    two = GAUSS.replace("find: df/dx", "find: [df/dx, df/dmu]")
+    (tmp_path / "a.csv").write_text("student,part,find,answer\nana,,,x\n")
+    res = run("grade", write(tmp_path, GAUSS), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 0 and "ana,,df/dx,false,shape" in res.output, res.output
+    res = run("grade", write(tmp_path, two), "--answers", tmp_path / "a.csv")
+    assert res.exit_code == 2 and "a.csv:2:6: find: this problem has several finds: say which (df/dx, df/dmu)" \
+        in res.output, res.output

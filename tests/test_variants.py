@@ -288,3 +288,132 @@ def test_check_of_many_combinations_is_bounded(tmp_path, monkeypatch):
     assert variants.check_combinations(write(tmp_path, many)) == []
     assert len(calls) == variants.MAX_CHECKED and time.perf_counter() - t < 30
     assert {c[0] for c in calls} == set(range(6)) and {c[1] for c in calls} == set(range(50))  # every choice
+
+
+def test_a_student_id_with_capitals_gives_a_variant_grade_can_read(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nAna\nBen.Smith\n")
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out, "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert {"layer-ana.json", "layer-ben.smith.json"} <= set(files(out))
+    table = (out / "layer-variants.csv").read_text().splitlines()
+    assert table[1].startswith("Ana,layer-ana,") and table[2].startswith("Ben.Smith,layer-ben.smith,")
+    v = table[1].split(",")[4]
+    res = run("grade", out / "layer-ana.json", "--find", f"df/d{v}", "--answer", v)
+    assert res.exit_code == 1 and "[shape]" in res.output, res.output
+    (tmp_path / "answers.csv").write_text(f"student,part,find,answer\nAna,,df/d{v},{v}\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv")
+    assert res.exit_code == 0 and "Ana,,df/d" in res.output, res.output
+
+
+def test_student_ids_that_differ_only_in_case_are_refused(tmp_path):
+    # they would name the same files on a case-insensitive file system (macOS, Windows)
+    (tmp_path / "r.csv").write_text("student\nana\nAna\n")
+    res = run("build", write(tmp_path), "--roster", tmp_path / "r.csv", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and "r.csv:3:1: student: Ana is also on line 2" in res.output, res.output
+
+
+def test_grading_a_class_never_overwrites_a_variant(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\n")
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--out", out, "--format", "json").exit_code == 0
+    v = (out / "layer-variants.csv").read_text().splitlines()[1].split(",")[4]
+    (tmp_path / "answers.csv").write_text(f"student,part,find,answer\nana,,df/d{v},{v}\n")
+    before = files(out)
+    for target in ("layer-ana.json", "layer-variants.csv"):
+        res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "answers.csv", "--out", out / target)
+        assert res.exit_code == 2 and "would overwrite" in res.output, res.output
+    assert files(out) == before
+
+
+@pytest.mark.parametrize("table, message", [
+    ("student,id\nana,../../etc/passwd\n", "t.csv:2:5: id: '../../etc/passwd' is not a variant's id"),
+    ("student,id\nana,layer-ana\nana,layer-ben\n", "t.csv:3:1: student: ana is also on line 2"),
+    ("student,id\n,layer-ana\n", "t.csv:2:1: student: the student cell is empty"),
+])
+def test_a_bad_variants_table_is_refused_at_its_own_line(tmp_path, table, message):
+    (tmp_path / "t.csv").write_text(table)
+    (tmp_path / "answers.csv").write_text("student,part,find,answer\nana,,df/dx,x\n")
+    res = run("grade", tmp_path / "t.csv", "--answers", tmp_path / "answers.csv")
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output, res.output
+
+
+def test_check_loads_every_choice_of_many_placeholders(tmp_path):
+    # 5 placeholders of 20 choices: more single changes than MAX_CHECKED, and only the last choice breaks
+    vary = "".join(f"  c{i}: [{', '.join(str(k) for k in range(1, 20))}, {'zz' if i == 4 else 20}]\n"
+                   for i in range(5))
+    text = ("id: many\nvary:\n" + vary + "symbols: {D: dim, x: [D]}\ndefine:\n"
+            "  f: \"{c0} * {c1} * {c2} * {c3} * {c4} * x.T @ x\"\nfind: df/dx\n")
+    code, out = check(tmp_path, text)
+    assert code == 1 and "every one with c4=zz" in out and "undeclared name 'zz'" in out, out
+
+
+def test_the_readme_walk_through_names_anas_variant(root):
+    text = (root / "problems" / "variants" / "activation-layer.yaml").read_text()
+    vary = read_vary(text, "activation-layer.yaml")
+    [(_, combo)] = pick(vary, None, 2026, ("ana",))[0]
+    assert f"ana's is `{vary.label(combo)}`" in (root / "README.md").read_text()
+
+
+def test_two_files_with_one_id_do_not_overwrite_each_others_variants(tmp_path):
+    (tmp_path / "p").mkdir()
+    write(tmp_path / "p", LAYER, "a.yaml")
+    write(tmp_path / "p", LAYER.replace("g: [tanh, sigmoid, exp]", "g: [cos]"), "b.yaml")
+    out = tmp_path / "out"
+    res = run("build", tmp_path / "p", "--variants", "2", "--out", out, "--format", "md")
+    assert res.exit_code == 1 and "b.yaml" in res.output and "the same id as" in res.output, res.output
+    assert all("cos" not in t.decode() for n, t in files(out).items() if n.endswith(".md"))
+    assert set(files(out)) == {"layer-v01.md", "layer-v02.md", "layer-variants.csv"}
+
+
+def test_a_student_whose_files_are_anothers_sheet_is_refused(tmp_path):
+    # layer-ana-sheet.md would be both ana-sheet's solution and ana's exercise sheet
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\nana-sheet\n")
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path), "--roster", roster, "--out", out, "--format", "md", "--sheets", "both")
+    assert res.exit_code == 2 and "class.csv:3:1: student: ana-sheet" in res.output, res.output
+    assert not out.exists() or not files(out)
+
+
+def test_the_summary_of_a_class_on_variants_counts_the_exercise_not_each_variants_find(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\n" + "".join(f"s{i}\n" for i in range(12)))
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "3", "--out", out,
+               "--format", "json").exit_code == 0
+    rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
+    assert {r[4] for r in rows} == {"x", "u"}          # both finds, df/dx and df/du, in the class
+    (tmp_path / "a.csv").write_text("student,part,find,answer\n" + "".join(f"{r[0]},,df/d{r[4]},A\n" for r in rows))
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output
+    summary = [line for line in res.output.splitlines() if " of 12 " in line]
+    assert len(summary) == 1 and summary[0].startswith("df/du or df/dx: 0 of 12 correct"), res.output
+
+
+def test_the_variants_table_lists_only_the_variants_written(tmp_path):
+    # with c = 5000 the result's constant, 5000², is beyond the language's numbers: those variants fail
+    text = LAYER.replace("c: [2, -1/2]", "c: [2, 5000]").replace('z: "{c} * A @ {v}"', 'z: "{c} * A @ {v} * {c}"')
+    out = tmp_path / "out"
+    res = run("build", write(tmp_path, text), "--variants", "12", "--out", out, "--format", "json")
+    assert res.exit_code == 1, res.output
+    rows = [r.split(",") for r in (out / "layer-variants.csv").read_text().splitlines()[1:]]
+    assert rows and all((out / f"{r[1]}.json").is_file() for r in rows), rows
+    assert {r[3] for r in rows} == {"2"}
+
+
+def test_a_class_on_variants_needs_no_find_column_when_the_problem_has_one_find(tmp_path):
+    # each student's find differs with their variant (df/dx, df/du); an export from a course site has none
+    roster = tmp_path / "class.csv"
+    roster.write_text("student\nana\nben\ncleo\n")
+    out = tmp_path / "out"
+    assert run("build", write(tmp_path), "--roster", roster, "--seed", "5", "--out", out,
+               "--format", "json").exit_code == 0
+    (tmp_path / "a.csv").write_text("student,answer\nana,A\nben,A\ncleo,A\n")
+    res = run("grade", out / "layer-variants.csv", "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output
+    chosen = {r.split(",")[0]: r.split(",")[4] for r in (out / "layer-variants.csv").read_text().splitlines()[1:]}
+    rows = [r.split(",") for r in (tmp_path / "r.csv").read_text().splitlines()[1:]]
+    assert [(r[0], r[2]) for r in rows] == [(s, f"df/d{v}") for s, v in chosen.items()]
