@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Location, ProblemError, ProblemErrors, printable
-from .files import FileRefused, read_limited
+from .files import read_utf8
 
 MAX_CSV_BYTES = 16 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -75,18 +75,7 @@ def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
     """The rows of a CSV file with a header naming at least the ``required`` columns; the errors of
     single rows are in ``errors`` (the file as a whole unreadable: ``ProblemErrors``)."""
     fname = str(path)
-    try:
-        data = read_limited(path, MAX_CSV_BYTES)
-    except FileRefused as exc:
-        raise ProblemErrors([ProblemError(Location(fname), str(exc))]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line, col = before.count(b"\n") + 1, len(before) - (before.rfind(b"\n") + 1) + 1
-        raise ProblemErrors([ProblemError(Location(fname, line, col), f"invalid UTF-8 (byte 0x{data[exc.start]:02x}): "
-                                          "a CSV file is text; save it as CSV (UTF-8)")]) from None
-    text = text.removeprefix("\ufeff")
+    text = read_utf8(path, MAX_CSV_BYTES, ": a CSV file is text; save it as CSV (UTF-8)")
     nul = text.find("\x00")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1

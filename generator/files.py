@@ -19,7 +19,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .errors import StepgenError
+from .errors import Location, ProblemError, ProblemErrors, StepgenError
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -184,3 +184,22 @@ def writable_folder(folder: Path) -> None:
         _unlink(_temporary(folder / ".stepgen-probe", b""))
     except OSError as exc:
         raise StepgenError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
+
+
+def read_utf8(path: str | Path, limit: int, hint: str = "") -> str:
+    """The text of a file checked and read by ``read_limited``, decoded as UTF-8 without a byte-order
+    mark; a refused file or a byte that is not UTF-8 is a ``ProblemErrors`` at its line and column
+    (``hint`` follows the message)."""
+    fname = str(path)
+    try:
+        data = read_limited(path, limit)
+    except FileRefused as exc:
+        raise ProblemErrors([ProblemError(Location(fname), str(exc))]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line, col = before.count(b"\n") + 1, len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ProblemErrors([ProblemError(Location(fname, line, col),
+                                          f"invalid UTF-8 (byte 0x{data[exc.start]:02x}){hint}")]) from None
+    return text.removeprefix("\ufeff")

@@ -30,7 +30,7 @@ from yaml.constructor import SafeConstructor
 
 from . import expr as ex
 from .errors import ExprError, Location, ProblemError, ProblemErrors
-from .files import FileRefused, read_limited
+from .files import read_utf8
 from .sizes import part_size_errors
 
 MAX_FILE_BYTES = 256 * 1024
@@ -270,20 +270,7 @@ def read_text(path: Path) -> str:
     The file is checked before it is read (``files.read_limited``): a FIFO, a
     device or a link is refused without opening it, a large file without reading it."""
     fname = str(path)
-    try:
-        data = read_limited(path, MAX_FILE_BYTES)
-    except FileRefused as exc:
-        raise ProblemErrors([ProblemError(Location(fname), str(exc))]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
-        raise ProblemErrors([ProblemError(Location(fname, line, col),
-                                          f"invalid UTF-8 (byte 0x{data[exc.start]:02x})")]) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = read_utf8(path, MAX_FILE_BYTES)
     bad = _NOT_YAML.search(text)
     if bad:
         before = text[: bad.start()]
