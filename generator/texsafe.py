@@ -704,6 +704,8 @@ class _MathML:
             out.append(f"<{tag}>{base}{sub}{sup}</{tag}>")
         else:
             out.append(f"<{tag}>{base}{sub if sub is not None else sup}</{tag}>")
+        if base.startswith('<mo movablelimits="true" form="prefix"'):      # \max_{x} f: its space after the limits
+            out[-1] += self.operator_space()
 
     def argument(self, variant: str | None) -> str:
         t = self.take()
@@ -800,6 +802,8 @@ class _MathML:
             return f'<mo movablelimits="true" largeop="true">{_MML_OPERATOR[v]}</mo>'
         if v in ("int", "oint"):
             return f'<mo largeop="true">{_MML_OPERATOR[v]}</mo>'
+        if v in _DELIMITER_WORDS:       # \lvert u \rvert: brackets, no space inside (not the dictionary's infix |)
+            return f'<mo stretchy="false" lspace="0" rspace="0">{_xml(_MML_OPERATOR[v])}</mo>'
         if v in _MML_OPERATOR:
             return f"<mo>{_xml(_MML_OPERATOR[v])}</mo>"
         if v in _MML_SPACE:
@@ -807,7 +811,9 @@ class _MathML:
         if v in _OPERATORS or v in _MML_NAMED_OPERATOR:
             name = _MML_NAMED_OPERATOR.get(v, v)
             if v in ("lim", "limsup", "liminf", "max", "min", "sup", "inf", "argmax", "argmin", "Pr"):
-                return f'<mo movablelimits="true" form="prefix">{name}</mo>'
+                # TeX's spacing of an operator name (as \\sin's below), not the dictionary's default
+                # thick spaces around an <mo> it does not list (ReLU(u) = max (0, u))
+                return f'<mo movablelimits="true" form="prefix" lspace="0" rspace="0">{name}</mo>' + self.operator_space()
             return f"<mi>{name}</mi>" + self.operator_space()
         if v in _MML_VARIANT_COMMANDS:
             if v == "operatorname":
