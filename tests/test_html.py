@@ -314,7 +314,11 @@ _MATH_SIZES = """() => Array.from(document.querySelectorAll('math')).map(m => {
   const r = m.getBoundingClientRect(); return [r.width, r.height]; })"""
 
 
-@pytest.mark.parametrize("name", ["mml-5.8", LONG, LARGE, "problem-set"])
+# and the language of issue 11: ReLU and its kink, Kronecker products, vec-Hessians, a list literal
+NEW_PAGES = ["relu-two-layer", "kron-inner-product", "trace-hessian", "parr-howard-4.5.3"]
+
+
+@pytest.mark.parametrize("name", ["mml-5.8", LONG, LARGE, "problem-set"] + NEW_PAGES)
 @pytest.mark.parametrize("width", [1280, 400])
 def test_pages_in_chromium(browser, pages, name, width, tmp_path):
     page = browser.new_page()
