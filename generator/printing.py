@@ -649,6 +649,7 @@ def tall(mathml: str) -> bool:
 
 
 _INVISIBLE_TIMES = "<mo>\u2062</mo>"
+_OPERATOR_NAME = re.compile(r"(?:<mrow>|<msup>)*<mi>[A-Za-z]{2,}</mi>")      # a factor that is a call: sin(x), max(a, b)
 _APPLY = "<mo>\u2061</mo>"
 _THIN = '<mspace width="0.1667em"></mspace>'
 
@@ -697,8 +698,8 @@ class MathMLPrinter(LatexPrinter):
         for p, m in zip(latex[1:], mml[1:]):
             if p[:1].isdigit() or p.startswith(r"\frac") and shown[-1:].isdigit():
                 out += _mo("·")
-            else:
-                out += (_THIN if spaced else "") + _INVISIBLE_TIMES
+            else:       # TeX's thin space before an operator name (2 sin(x), sinh(x) cosh(x)) is markup here
+                out += (_THIN if spaced or _OPERATOR_NAME.match(m) else "") + _INVISIBLE_TIMES
             out += m
             shown += p
         return _mrow(out)

@@ -675,6 +675,8 @@ class _MathML:
                 self.script(out, variant)
                 continue
             atom = self.atom(variant)
+            if atom and out and _operator_name(t) and _ends_ordinary(out[-1]):
+                out.append('<mspace width="0.1667em"></mspace>')       # TeX's thin space: x \sin y, (a) \cosh b
             if atom:
                 out.append(atom)
         return rows if table else rows[0][0]
@@ -913,6 +915,27 @@ class _MathML:
             return (f'<mrow><mo stretchy="true">{left}</mo>{table}'
                     + (f'<mo stretchy="true">{right}</mo>' if right else "") + "</mrow>")
         return table
+
+
+_LARGE_OPERATORS = frozenset("sum prod int oint bigcup bigcap bigoplus bigotimes".split())
+
+
+def _operator_name(t: _Tok) -> bool:
+    """An operator written as a name (\\sin, \\max, \\operatorname{tr}): TeX puts a thin space before it
+    after an ordinary atom or a closing bracket, which MathML leaves to the markup."""
+    return t.kind == "word" and (t.value == "operatorname" or (t.value in _OPERATORS or t.value in _MML_NAMED_OPERATOR)
+                                 and t.value not in _LARGE_OPERATORS)
+
+
+def ends_ordinary(mathml: str) -> bool:
+    """Whether MathML ends in an ordinary atom or a closing bracket (not an operator, relation or space)."""
+    if mathml.endswith("</mspace>"):
+        return False
+    last = re.search(r"<mo(?: [^>]*)?>([^<]*)</mo>$", mathml)
+    return last is None or last.group(1) in ")]|‖⟩⌋⌉}"
+
+
+_ends_ordinary = ends_ordinary
 
 
 def latex_to_mathml_body(math: str, slots: tuple[str, ...] = ()) -> str:
