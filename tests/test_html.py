@@ -487,3 +487,15 @@ def test_bank_pages_have_no_fallback_and_wellformed_math(pages):
         assert maths, f.name
         for m in maths:
             ET.fromstring(m)
+
+
+def test_an_operator_name_gets_the_thin_space_tex_gives_it():
+    thin = '<mspace width="0.1667em"></mspace>'
+    m = texsafe.math_to_mathml
+    assert "</mo>" + thin + "<mi>cosh</mi>" in m(r"\sinh(x)\cosh(x)")
+    assert "<mi>C</mi>" + thin + "<mo movablelimits" in m(r"C\max(0, u)")
+    assert thin not in m(r"a = \max(0, u)") and thin not in m(r"(\max(a, b))")       # after = or (: none
+    assert "</munder>" + thin + "<mi>f</mi>" in m(r"\max_{x} f")
+    # the printer's products: 2 sinh(x) cosh(x), with the space before each name
+    mml = MathMLPrinter().mml(ex.parse("2 * sinh(x) * cosh(x)", LANG))
+    assert mml.count(thin + "<mo>\u2062</mo><mrow><mi>") == 2
