@@ -9,6 +9,8 @@ from the positions ``view.graph`` computes for TikZ.
 """
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
 from .. import texsafe
@@ -50,6 +52,9 @@ def markdown(text: str, note: dict | None = None, end: str = "") -> Markup:
             math = math.replace(f"@{i}", a)
         return latex_width(math) > INLINE_SCROLL
     out = texsafe.markdown_to_html(str(text), tuple(note["args"]) if note else (), wide)
+    # punctuation right after inline math stays on its line (a browser may break before it: <math> is
+    # an atomic inline box)
+    out = _MATH_THEN_PUNCTUATION.sub(r'<span class="nowrap">\1\2</span>', out)
     start = out.rfind("<math") if out.endswith("</math>") else out.rfind("<span") \
         if out.endswith("</math></span>") else -1
     if end and start >= 0 and out.startswith(("<math", '<span class="math-scroll">'), start):
@@ -57,6 +62,10 @@ def markdown(text: str, note: dict | None = None, end: str = "") -> Markup:
     else:
         out += str(escape(end))
     return Markup(out)
+
+
+_MATH_THEN_PUNCTUATION = re.compile(r'(<span class="math-scroll"><math>(?:(?!<math[ >]).)*?</math></span>'
+                                    r'|<math>(?:(?!<math[ >]).)*?</math>)([.,;:!?])', re.S)
 
 
 def mathml_body(latex: str) -> str:
