@@ -499,3 +499,10 @@ def test_an_operator_name_gets_the_thin_space_tex_gives_it():
     # the printer's products: 2 sinh(x) cosh(x), with the space before each name
     mml = MathMLPrinter().mml(ex.parse("2 * sinh(x) * cosh(x)", LANG))
     assert mml.count(thin + "<mo>\u2062</mo><mrow><mi>") == 2
+
+
+def test_punctuation_after_inline_math_stays_beside_it():
+    from generator.render.html import markdown
+    out = str(markdown("with $x$, and $y + z$. Then $a$ ok"))
+    assert out.count('<span class="nowrap">') == 2
+    assert "</math>,</span> and" in out and "</math>.</span> Then" in out and "<math><mi>a</mi></math> ok" in out
