@@ -506,3 +506,6 @@ def test_punctuation_after_inline_math_stays_beside_it():
     out = str(markdown("with $x$, and $y + z$. Then $a$ ok"))
     assert out.count('<span class="nowrap">') == 2
     assert "</math>,</span> and" in out and "</math>.</span> Then" in out and "<math><mi>a</mi></math> ok" in out
+    # a long formula's scroll box takes the punctuation in, on the formula's baseline
+    long = str(markdown("so $" + " + ".join(f"x_{{{i}}}" for i in range(12)) + "$."))
+    assert long.startswith('so <span class="math-scroll"><math>') and long.endswith("</math>.</span>")
