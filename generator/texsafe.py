@@ -684,17 +684,23 @@ class _MathML:
     def script(self, out: list[str], variant: str | None) -> None:
         base = out.pop() if out else "<mrow></mrow>"
         sub = sup = None
+        primes = ""
         while True:
             t = self.peek()
             if t is None or t.kind != "char" or t.value not in "^_'":
                 break
             self.take()
             if t.value == "'":
-                sup = (sup or "") + "<mo>′</mo>"
+                primes += "′"
             elif t.value == "^":
                 sup = (sup or "") + self.argument(variant)
             else:
                 sub = self.argument(variant)
+        if primes:      # f′ beside f: the prime glyph is already raised (as a superscript it rides too high)
+            base = f'<mrow>{base}<mo lspace="0" rspace="0">{primes}</mo></mrow>'
+            if sub is None and sup is None:
+                out.append(base)
+                return
         if base.startswith("<mo movablelimits") and sub is not None:     # \sum_{i}^{n}
             tag = "munderover" if sup is not None else "munder"
         elif base.startswith("<munder><mrow>") and "⏟" in base and sub is not None and sup is None:

@@ -509,3 +509,11 @@ def test_punctuation_after_inline_math_stays_beside_it():
     # a long formula's scroll box takes the punctuation in, on the formula's baseline
     long = str(markdown("so $" + " + ".join(f"x_{{{i}}}" for i in range(12)) + "$."))
     assert long.startswith('so <span class="math-scroll"><math>') and long.endswith("</math>.</span>")
+
+
+def test_a_prime_sits_beside_its_letter():
+    """f′ is f and the prime glyph side by side (as a superscript the already raised glyph rides too high)."""
+    m = texsafe.math_to_mathml
+    assert m("f'(u)").startswith('<math><mrow><mi>f</mi><mo lspace="0" rspace="0">′</mo></mrow><mo')
+    assert m("f'^2") == '<math><msup><mrow><mi>f</mi><mo lspace="0" rspace="0">′</mo></mrow><mn>2</mn></msup></math>'
+    assert "<msup>" not in m("y''")
