@@ -649,6 +649,7 @@ def tall(mathml: str) -> bool:
 
 
 _INVISIBLE_TIMES = "<mo>\u2062</mo>"
+_OPERATOR_NAME = re.compile(r"(?:<mrow>|<msup>)*<mi>[A-Za-z]{2,}</mi>")      # a factor that is a call: sin(x), max(a, b)
 _APPLY = "<mo>\u2061</mo>"
 _THIN = '<mspace width="0.1667em"></mspace>'
 
@@ -697,8 +698,8 @@ class MathMLPrinter(LatexPrinter):
         for p, m in zip(latex[1:], mml[1:]):
             if p[:1].isdigit() or p.startswith(r"\frac") and shown[-1:].isdigit():
                 out += _mo("·")
-            else:
-                out += (_THIN if spaced else "") + _INVISIBLE_TIMES
+            else:       # TeX's thin space before an operator name (2 sin(x), sinh(x) cosh(x)) is markup here
+                out += (_THIN if spaced or _OPERATOR_NAME.match(m) else "") + _INVISIBLE_TIMES
             out += m
             shown += p
         return _mrow(out)
@@ -855,7 +856,7 @@ class MathMLPrinter(LatexPrinter):
         if a.op == "fn" and a.name in _FN_POWERS:
             return _mrow(f"<msup>{_mrow(mml_of(_FN_LATEX[a.name]))}{exp}</msup>", _APPLY, _fenced(self.mml(a.args[0])))
         base = self.latex.print(a)
-        if a.op == "norm" or (a.op in ("sym", "num") and self.prec(a) == 5 and "^" not in base):
+        if a.op == "norm" or (a.op in ("sym", "num", "dim", "const") and self.prec(a) == 5 and "^" not in base):
             return f"<msup>{self.mml(a)}{exp}</msup>"
         return f"<msup>{_fenced(self.mml(a))}{exp}</msup>"
 
@@ -868,7 +869,7 @@ class MathMLPrinter(LatexPrinter):
             return f"<msup>{self.mml(a.args[0])}{_mrow(_mo('−'), top)}</msup>"
         if a.op == "inv":
             return f"<msup>{_fenced(self.mml(a.args[0]))}{_mrow(_mo('−'), top)}</msup>"
-        if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn",)):
+        if a.op in ("sym", "eye", "ones", "zero") or (self.prec(a) == 5 and a.op not in ("fn", "vfn")):
             return f"<msup>{self.mml(a)}{top}</msup>"
         return f"<msup>{_fenced(self.mml(a))}{top}</msup>"
 
@@ -883,6 +884,8 @@ class MathMLPrinter(LatexPrinter):
     def _mml_fn(self, e: Expr) -> str:
         if e.name == "sqrt":
             return f"<msqrt>{self.mml(e.args[0])}</msqrt>"
+        if e.name in _SPECIAL_FN:
+            return self._mml_special_fn(e)
         return self._call(_FN_LATEX[e.name], e) if e.name in _FN_LATEX else _mrow(mml_of(self.latex.print(e)))
 
     def _mml_det(self, e: Expr) -> str:
@@ -899,6 +902,8 @@ class MathMLPrinter(LatexPrinter):
     _mml_diagpart = _mml_diag
 
     def _mml_sum(self, e: Expr) -> str:
+        if e.args[0].op == "ones":          # sum(1_N) is the dimension N, as the LaTeX prints it
+            return _mrow(mml_of(dim_latex(e.args[0].name)))
         return self._call(r"\operatorname{sum}", e)
 
     def _mml_norm(self, e: Expr) -> str:
@@ -917,3 +922,40 @@ class MathMLPrinter(LatexPrinter):
     def _mml_apply(self, e: Expr) -> str:
         name = mml_of(self.names.get(e.name) or symbol_latex(e.name, False))
         return _mrow(name, _APPLY, _fenced(_mo(",").join(self.mml(a) for a in e.args)))
+
+    # --- the language of issue 11: piecewise and vector functions, list literals, vec, K, N, π ----------
+
+    def _mml_special_fn(self, e: Expr) -> str:
+        """``LatexPrinter._print_special_fn``: log(1 + u), |u| and the step function 𝟙[u > 0]."""
+        a = self.mml(e.args[0])
+        if e.name == "log1p":
+            return _mrow("<mi>log</mi>", _APPLY, _fenced(_mrow("<mn>1</mn>", _mo("+"), a)))
+        if e.name == "abs":
+            return _fenced(a, "|", "|")
+        return _mrow("<mn>𝟙</mn>", _APPLY, _fenced(_mrow(a, _mo("&gt;"), "<mn>0</mn>"), "[", "]"))
+
+    def _mml_max(self, e: Expr) -> str:
+        return _mrow("<mi>max</mi>", _APPLY, _fenced(_mrow(self.mml(e.args[0]), _mo(","), self.mml(e.args[1]))))
+
+    def _mml_vfn(self, e: Expr) -> str:
+        return self._call(_VFN_LATEX[e.name], e)
+
+    def _mml_vec(self, e: Expr) -> str:
+        return self._call(r"\operatorname{vec}", e)
+
+    def _mml_commutation(self, e: Expr) -> str:
+        from .expr import commutation_dims
+        dims = _mo(",").join(_mrow(mml_of(dim_latex(d))) for d in commutation_dims(e))
+        return f"<msub><mi>𝐊</mi>{_mrow(dims)}</msub>"
+
+    def _mml_dim(self, e: Expr) -> str:
+        return _mrow(mml_of(self.names.get(e.name) or symbol_latex(e.name, False)))
+
+    def _mml_const(self, e: Expr) -> str:
+        return {"pi": "<mi>π</mi>", "e": '<mi mathvariant="normal">e</mi>'}[e.name]
+
+    def _mml_stack(self, e: Expr) -> str:
+        """A list literal: a column of its entries in square brackets (``bmatrix``), a zero row 𝟎ᵀ."""
+        rows = "".join("<mtr><mtd>" + ("<msup><mn>𝟎</mn><mi>⊤</mi></msup>" if a.op == "zero" else self.mml(a))
+                       + "</mtd></mtr>" for a in e.args)
+        return _mrow('<mo stretchy="true">[</mo>', f"<mtable>{rows}</mtable>", '<mo stretchy="true">]</mo>')

@@ -675,6 +675,8 @@ class _MathML:
                 self.script(out, variant)
                 continue
             atom = self.atom(variant)
+            if atom and out and _operator_name(t) and _ends_ordinary(out[-1]):
+                out.append('<mspace width="0.1667em"></mspace>')       # TeX's thin space: x \sin y, (a) \cosh b
             if atom:
                 out.append(atom)
         return rows if table else rows[0][0]
@@ -682,17 +684,23 @@ class _MathML:
     def script(self, out: list[str], variant: str | None) -> None:
         base = out.pop() if out else "<mrow></mrow>"
         sub = sup = None
+        primes = ""
         while True:
             t = self.peek()
             if t is None or t.kind != "char" or t.value not in "^_'":
                 break
             self.take()
             if t.value == "'":
-                sup = (sup or "") + "<mo>′</mo>"
+                primes += "′"
             elif t.value == "^":
                 sup = (sup or "") + self.argument(variant)
             else:
                 sub = self.argument(variant)
+        if primes:      # f′ beside f: the prime glyph is already raised (as a superscript it rides too high)
+            base = f'<mrow>{base}<mo lspace="0" rspace="0">{primes}</mo></mrow>'
+            if sub is None and sup is None:
+                out.append(base)
+                return
         if base.startswith("<mo movablelimits") and sub is not None:     # \sum_{i}^{n}
             tag = "munderover" if sup is not None else "munder"
         elif base.startswith("<munder><mrow>") and "⏟" in base and sub is not None and sup is None:
@@ -704,6 +712,8 @@ class _MathML:
             out.append(f"<{tag}>{base}{sub}{sup}</{tag}>")
         else:
             out.append(f"<{tag}>{base}{sub if sub is not None else sup}</{tag}>")
+        if base.startswith('<mo movablelimits="true" form="prefix"'):      # \max_{x} f: its space after the limits
+            out[-1] += self.operator_space()
 
     def argument(self, variant: str | None) -> str:
         t = self.take()
@@ -800,6 +810,8 @@ class _MathML:
             return f'<mo movablelimits="true" largeop="true">{_MML_OPERATOR[v]}</mo>'
         if v in ("int", "oint"):
             return f'<mo largeop="true">{_MML_OPERATOR[v]}</mo>'
+        if v in _DELIMITER_WORDS:       # \lvert u \rvert: brackets, no space inside (not the dictionary's infix |)
+            return f'<mo stretchy="false" lspace="0" rspace="0">{_xml(_MML_OPERATOR[v])}</mo>'
         if v in _MML_OPERATOR:
             return f"<mo>{_xml(_MML_OPERATOR[v])}</mo>"
         if v in _MML_SPACE:
@@ -807,7 +819,9 @@ class _MathML:
         if v in _OPERATORS or v in _MML_NAMED_OPERATOR:
             name = _MML_NAMED_OPERATOR.get(v, v)
             if v in ("lim", "limsup", "liminf", "max", "min", "sup", "inf", "argmax", "argmin", "Pr"):
-                return f'<mo movablelimits="true" form="prefix">{name}</mo>'
+                # TeX's spacing of an operator name (as \\sin's below), not the dictionary's default
+                # thick spaces around an <mo> it does not list (ReLU(u) = max (0, u))
+                return f'<mo movablelimits="true" form="prefix" lspace="0" rspace="0">{name}</mo>' + self.operator_space()
             return f"<mi>{name}</mi>" + self.operator_space()
         if v in _MML_VARIANT_COMMANDS:
             if v == "operatorname":
@@ -907,6 +921,27 @@ class _MathML:
             return (f'<mrow><mo stretchy="true">{left}</mo>{table}'
                     + (f'<mo stretchy="true">{right}</mo>' if right else "") + "</mrow>")
         return table
+
+
+_LARGE_OPERATORS = frozenset("sum prod int oint bigcup bigcap bigoplus bigotimes".split())
+
+
+def _operator_name(t: _Tok) -> bool:
+    """An operator written as a name (\\sin, \\max, \\operatorname{tr}): TeX puts a thin space before it
+    after an ordinary atom or a closing bracket, which MathML leaves to the markup."""
+    return t.kind == "word" and (t.value == "operatorname" or (t.value in _OPERATORS or t.value in _MML_NAMED_OPERATOR)
+                                 and t.value not in _LARGE_OPERATORS)
+
+
+def ends_ordinary(mathml: str) -> bool:
+    """Whether MathML ends in an ordinary atom or a closing bracket (not an operator, relation or space)."""
+    if mathml.endswith("</mspace>"):
+        return False
+    last = re.search(r"<mo(?: [^>]*)?>([^<]*)</mo>$", mathml)
+    return last is None or last.group(1) in ")]|‖⟩⌋⌉}"
+
+
+_ends_ordinary = ends_ordinary
 
 
 def latex_to_mathml_body(math: str, slots: tuple[str, ...] = ()) -> str:

@@ -2,6 +2,8 @@
 the pages opened in a real browser (headless Chromium driven by Playwright)."""
 from __future__ import annotations
 
+import collections
+import html
 import os
 import re
 import shutil
@@ -312,7 +314,11 @@ _MATH_SIZES = """() => Array.from(document.querySelectorAll('math')).map(m => {
   const r = m.getBoundingClientRect(); return [r.width, r.height]; })"""
 
 
-@pytest.mark.parametrize("name", ["mml-5.8", LONG, LARGE, "problem-set"])
+# and the language of issue 11: ReLU and its kink, Kronecker products, vec-Hessians, a list literal
+NEW_PAGES = ["relu-two-layer", "kron-inner-product", "trace-hessian", "parr-howard-4.5.3"]
+
+
+@pytest.mark.parametrize("name", ["mml-5.8", LONG, LARGE, "problem-set"] + NEW_PAGES)
 @pytest.mark.parametrize("width", [1280, 400])
 def test_pages_in_chromium(browser, pages, name, width, tmp_path):
     page = browser.new_page()
@@ -366,3 +372,148 @@ def test_build_writes_pages_and_sheets_and_combine_refuses_html(tmp_path):
     assert "<details" in (out / "set.html").read_text() and "<details" not in (out / "set-sheet.html").read_text()
     res = CliRunner().invoke(main, ["combine", str(out), "--name", "again", "--format", "html", "--out", str(out)])
     assert res.exit_code == 2 and "build --combine NAME --format html" in res.output
+
+
+# --- the language of issue 11 in the pages ----------------------------------------------------------
+
+LANG = ex.Scope(dims=frozenset({"D", "M", "N"}),
+                shapes={"x": (), "u": (), "z": ("D", 1), "w": ("D", 1), "X": ("M", "N"), "A": ("D", "D")})
+
+# one expression per op and function the language gained, with the parts of its MathML that say it
+NEW = {
+    "max(0, w.T @ z)": ["<mi>max</mi>", "<mn>0</mn><mo>,</mo>"],
+    "softmax(z)": ["<mi>softmax</mi>"],
+    "log_softmax(z)": ["<mi>log</mi>", "<mi>softmax</mi>"],
+    "logsumexp(z)": ["<mi>logsumexp</mi>"],
+    "mean(z)": ["<mi>mean</mi>"],
+    "[log(x**2), sin(3*x)]": ["<mtable><mtr><mtd>", '<mo stretchy="true">]</mo>'],
+    "vec(X)": ["<mi>vec</mi>", "<mi>𝐗</mi>"],
+    "commutation(M, N)": ["<msub><mi>𝐊</mi><mrow><mrow><mi>M</mi></mrow><mo>,</mo><mrow><mi>N</mi></mrow></mrow></msub>"],
+    "N / 2 * log(2 * pi)": ["<mi>N</mi>", "<mi>π</mi>"],
+    "e**x": ['<msup><mi mathvariant="normal">e</mi>'],
+    "N**2": ["<msup><mrow><mi>N</mi></mrow><mn>2</mn></msup>"],            # N², not (N)²
+    "cosh(x)**2 + sinh(x)": ["<msup><mrow><mi>cosh</mi></mrow><mn>2</mn></msup>", "<mi>sinh</mi>"],
+    "log1p(x)": ["<mi>log</mi>", "<mn>1</mn><mo>+</mo><mrow><mi>x</mi></mrow>"],    # log(1 + x), never log x
+    "relu(u)": ["<mi>ReLU</mi>"],
+    "abs(u)": [">|</mo><mrow><mi>u</mi></mrow><mo", ">|</mo></mrow>"],
+    "step(u)": ["<mn>𝟙</mn>", ">[</mo><mrow><mrow><mi>u</mi></mrow><mo>&gt;</mo><mn>0</mn></mrow><mo"],
+    "sign(u)": ["<mi>sign</mi>"],
+    "softmax(z).T @ w": [">)</mo></mrow><mi>⊤</mi></msup>"],             # (softmax(z))ᵀ as the LaTeX brackets it
+}
+
+
+def _reading(mathml: str) -> list[str]:
+    """Every token element's text in order, brackets and bars included: how the formula reads."""
+    return [t for t in re.findall(r"<m[ion](?: [^>]*)?>([^<]*)</m[ion]>", mathml) if t not in ("", "\u2061", "\u2062")]
+
+
+def test_the_new_ops_have_mathml_printed_from_the_tree():
+    P, M = LatexPrinter(), MathMLPrinter()
+    for text, parts in NEW.items():
+        e = ex.parse(text, LANG)
+        m = M.mml(e)
+        _x(m)
+        for part in parts:
+            assert part in m, (text, part, m)
+        # the LaTeX it twins is within the math grammar, and reads token for token as the MathML does
+        latex = P(e)
+        assert texsafe.check_math(latex) is None, (text, latex)
+        assert _reading(m) == _reading(texsafe.latex_to_mathml_body(latex)), (text, latex, m)
+    # every op the LaTeX printer knows has its MathML twin (no op falls back to reading its LaTeX)
+    ops = {n[len("_print_"):] for n in dir(LatexPrinter) if n.startswith("_print_")}
+    assert ops <= {n[len("_mml_"):] for n in dir(MathMLPrinter) if n.startswith("_mml_")}
+
+
+def test_a_long_call_of_a_new_function_breaks_where_the_latex_breaks():
+    e = ex.parse("logsumexp(" + " + ".join(f"{k + 2} * A @ z" for k in range(8)) + ") + max(0, w.T @ z)", LANG)
+    M, P = MathMLPrinter(), LatexPrinter()
+    rows = M.rows(e, 20.0, "f = ")
+    assert len(rows) > 1 and [str(r) for r in rows] == P.rows(e, 20.0, "f = ")
+    _x(M.equation("f", e, 20.0))
+
+
+def test_every_bank_formula_reads_as_its_latex():
+    """The MathML twin of each result, partial, step and rewrite says what its LaTeX says, symbol for
+    symbol, brackets included (the LaTeX read by the math grammar is the reference)."""
+    count = 0
+    for path in sorted(ROOT.glob("problems/**/*.yaml")):
+        for ps in solve_problem(load_problem(path)).parts:
+            M, P = MathMLPrinter(names_of(ps.part)), LatexPrinter(names_of(ps.part))
+            for r in ps.results:
+                for e in [r.result] + [s.result for s in r.rewrites + r.hessian_rewrites + r.extra_steps] + \
+                        [x for p in r.partials for x in (p.result, p.step.result, p.expr)]:
+                    assert _reading(M.mml(e)) == _reading(texsafe.latex_to_mathml_body(P(e))), (path.name, P(e))
+                    count += 1
+    assert count > 500
+
+
+def _prose(text: str) -> collections.Counter:
+    return collections.Counter(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text))
+
+
+def _md_prose(md: str) -> collections.Counter:
+    md = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$]*\$|\]\(#[^)]*\)|<[^>]+>", " ", md, flags=re.S)
+    return _prose(html.unescape(md))
+
+
+def _html_prose(page: str) -> collections.Counter:
+    page = page[page.index("<body>"):]
+    page = re.sub(r"<math.*?</math>|<svg.*?</svg>|<figcaption>.*?</figcaption>|<[^>]+>", " ", page, flags=re.S)
+    return _prose(html.unescape(page))
+
+
+def test_every_note_of_the_markdown_is_in_the_page():
+    """Nothing the .md says is missing from the .html: the kink's convention, the Hessian by vec X, the
+    shadowing notes, the names kept in a result, a single link's rewrites (word for word, math aside)."""
+    for path in sorted(ROOT.glob("problems/**/*.yaml")):
+        out = render_outputs(solve_problem(load_problem(path)), ["md", "html"])
+        missing = _md_prose(out["md"].decode()) - _html_prose(out["html"].decode())
+        assert not missing, (path.name, dict(missing))
+    out = render_outputs(solve_problem(load_problem(_bank("relu-two-layer"))), ["md", "html"])
+    page = out["html"].decode()
+    assert page.count("At a kink.") == out["md"].decode().count("At a kink.") == 1
+    assert "<mn>𝟙</mn>" in page and "subgradient" in page
+
+
+def test_bank_pages_have_no_fallback_and_wellformed_math(pages):
+    import xml.etree.ElementTree as ET
+    files = sorted(pages.glob("*.html"))
+    assert len(files) > 80
+    for f in files:
+        page = f.read_text()
+        assert not re.search(r"<code>[^<]*[$\\]", page), f"{f.name}: math refused by the grammar, shown as code"
+        assert not re.search(r"<mtext>[^<]*\\", page), f"{f.name}: LaTeX the grammar could not read, shown as text"
+        maths = re.findall(r"<math[ >].*?</math>", page, flags=re.S)
+        assert maths, f.name
+        for m in maths:
+            ET.fromstring(m)
+
+
+def test_an_operator_name_gets_the_thin_space_tex_gives_it():
+    thin = '<mspace width="0.1667em"></mspace>'
+    m = texsafe.math_to_mathml
+    assert "</mo>" + thin + "<mi>cosh</mi>" in m(r"\sinh(x)\cosh(x)")
+    assert "<mi>C</mi>" + thin + "<mo movablelimits" in m(r"C\max(0, u)")
+    assert thin not in m(r"a = \max(0, u)") and thin not in m(r"(\max(a, b))")       # after = or (: none
+    assert "</munder>" + thin + "<mi>f</mi>" in m(r"\max_{x} f")
+    # the printer's products: 2 sinh(x) cosh(x), with the space before each name
+    mml = MathMLPrinter().mml(ex.parse("2 * sinh(x) * cosh(x)", LANG))
+    assert mml.count(thin + "<mo>\u2062</mo><mrow><mi>") == 2
+
+
+def test_punctuation_after_inline_math_stays_beside_it():
+    from generator.render.html import markdown
+    out = str(markdown("with $x$, and $y + z$. Then $a$ ok"))
+    assert out.count('<span class="nowrap">') == 2
+    assert "</math>,</span> and" in out and "</math>.</span> Then" in out and "<math><mi>a</mi></math> ok" in out
+    # a long formula's scroll box takes the punctuation in, on the formula's baseline
+    long = str(markdown("so $" + " + ".join(f"x_{{{i}}}" for i in range(12)) + "$."))
+    assert long.startswith('so <span class="math-scroll"><math>') and long.endswith("</math>.</span>")
+
+
+def test_a_prime_sits_beside_its_letter():
+    """f′ is f and the prime glyph side by side (as a superscript the already raised glyph rides too high)."""
+    m = texsafe.math_to_mathml
+    assert m("f'(u)").startswith('<math><mrow><mi>f</mi><mo lspace="0" rspace="0">′</mo></mrow><mo')
+    assert m("f'^2") == '<math><msup><mrow><mi>f</mi><mo lspace="0" rspace="0">′</mo></mrow><mn>2</mn></msup></math>'
+    assert "<msup>" not in m("y''")

@@ -9,6 +9,8 @@ from the positions ``view.graph`` computes for TikZ.
 """
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
 from .. import texsafe
@@ -50,13 +52,28 @@ def markdown(text: str, note: dict | None = None, end: str = "") -> Markup:
             math = math.replace(f"@{i}", a)
         return latex_width(math) > INLINE_SCROLL
     out = texsafe.markdown_to_html(str(text), tuple(note["args"]) if note else (), wide)
+    # punctuation right after inline math stays on its line (a browser may break before it: <math> is
+    # an atomic inline box)
+    out = _MATH_THEN_PUNCTUATION.sub(lambda m: _with_punctuation(m.group(1), m.group(2)), out)
     start = out.rfind("<math") if out.endswith("</math>") else out.rfind("<span") \
         if out.endswith("</math></span>") else -1
     if end and start >= 0 and out.startswith(("<math", '<span class="math-scroll">'), start):
-        out = out[:start] + '<span class="nowrap">' + out[start:] + str(escape(end)) + "</span>"
+        out = out[:start] + _with_punctuation(out[start:], str(escape(end)))
     else:
         out += str(escape(end))
     return Markup(out)
+
+
+_MATH_THEN_PUNCTUATION = re.compile(r'(<span class="math-scroll"><math>(?:(?!<math[ >]).)*?</math></span>'
+                                    r'|<math>(?:(?!<math[ >]).)*?</math>)([.,;:!?])', re.S)
+
+
+def _with_punctuation(math: str, mark: str) -> str:
+    """Inline math and the punctuation after it, never on two lines: inside a formula's scroll box (on
+    the formula's baseline, which the box's vertical centring moves off the text's), else side by side."""
+    if math.startswith('<span class="math-scroll">'):
+        return math[:-len("</span>")] + mark + "</span>"
+    return '<span class="nowrap">' + math + mark + "</span>"
 
 
 def mathml_body(latex: str) -> str:
