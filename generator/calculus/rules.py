@@ -23,6 +23,7 @@ in ``RULES``.  Give it a title in ``TITLES``.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from .. import expr as ex
@@ -172,6 +173,7 @@ class Differentiator:
             raise UnsupportedError(
                 f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
                 f"expected {shape_str(want)}")
+        note = unclash(note, tuple(args), ex.free_symbols(e) | {self.x})
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
                     wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "",
@@ -307,6 +309,38 @@ def _with(letter: str, e: Expr, i: int, what: str = "") -> str:
     if e.op == "sym" and e.name == letter:
         return ""
     return ", with " + (what + " " if what else "") + "$" + (r"\mathbf{%s}" % letter if e.shape != () else letter) + " = @" + str(i) + "$"
+
+
+# --- placeholder letters of an identity that clash with the problem's names -------------
+
+_BOUND = re.compile(r"\$(?:\\mathbf\{([A-Za-z])\}|([A-Za-z])) = @(\d+)")
+_MATH = re.compile(r"\$[^$]*\$")
+_MATH_TOKEN = re.compile(r"\\(?:operatorname|mathrm|text|mathbb|mathcal)\{[^}]*\}|\\[A-Za-z]+|[A-Za-z]")
+_SPARE = {True: "CMPQSUVWGH", False: "vwzts"}
+
+
+def unclash(note: str, args: tuple, names) -> str:
+    """``note`` with each identity letter bound by "with L = @i" renamed where the problem uses
+    that name for something else: never "with B = B ⊗ A" — the identity reads uᵀ(C + Cᵀ) and
+    "with C = B ⊗ A" instead."""
+    bound = {}
+    for m in _BOUND.finditer(note):
+        letter, i = m.group(1) or m.group(2), int(m.group(3))
+        if i < len(args):
+            bound[letter] = args[i]
+    taken = set(names).union(*(ex.free_symbols(a) for a in args if isinstance(a, Expr)))
+    clashes = [L for L, a in bound.items()
+               if L in taken and not (isinstance(a, Expr) and a.op == "sym" and a.name == L)]
+    if not clashes:
+        return note
+    used = {t for m in _MATH.finditer(note) for t in _MATH_TOKEN.findall(m.group()) if len(t) == 1}
+    for L in clashes:
+        new = next((c for c in _SPARE[L.isupper()] if c not in taken and c not in used), None)
+        if new is None:
+            continue
+        used.add(new)
+        note = _MATH.sub(lambda m: _MATH_TOKEN.sub(lambda t: new if t.group() == L else t.group(), m.group()), note)
+    return note
 
 
 CONSTANT_FACTOR = "$@0$ does not depend on $@1$ and stays as a factor"

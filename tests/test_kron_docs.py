@@ -1,0 +1,62 @@
+"""What an instructor reads in the vec/Kronecker/Hessian documents (review of issue 11): an
+identity's letters never clash with the problem's names, Kronecker results in Magnus &
+Neudecker's form, the right chapter cited, the Hessian by vec X labelled as the book does."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from generator import expr as ex
+from generator.calculus.rules import unclash
+from independent import jacobian_error, vec_hessian_error
+from test_kron import SIZES, _values, solved
+
+
+def _notes(step) -> list[str]:
+    return [step.note] + [n for s in step.substeps for n in _notes(s)]
+
+
+def _bound_letters(note: str) -> list[str]:
+    return re.findall(r"\$(?:\\mathbf\{([A-Za-z])\}|[A-Za-z]) = @\d", note)
+
+
+def test_an_identity_letter_that_names_a_problem_matrix_is_renamed():
+    r = solved("{M: dim, N: dim, x: [M*N], A: [M, M], B: [N, N]}", "x.T @ kron(B, A) @ x", "df/dx")
+    note = r.partials[0].step.note
+    assert r"\mathbf{B} = @" not in note                   # never "with B = B ⊗ A"
+    assert r"\mathbf{C} = @1" in note and r"(\mathbf{C} + \mathbf{C}^\top)" in note
+    assert "B" not in _bound_letters(note) and "A" not in _bound_letters(note)
+
+
+def test_a_scalar_placeholder_is_renamed_everywhere_in_its_identity():
+    r = solved("{N: dim, u: [N]}", "sin(u.T @ u)", "df/du")
+    note = r.partials[0].step.note
+    assert r"\frac{d}{dv} \sin v = \cos v" in note and "$v = @0$" in note
+
+
+def test_unclash_leaves_a_letter_bound_to_itself_and_words_alone():
+    B = ex.sym("B", (3, 3))
+    note = r"a form: $\mathbf{B}^\top$, with $\mathbf{B} = @0$"
+    assert unclash(note, (B,), {"B"}) == note
+    C = ex.sym("C", (3, 3))
+    out = unclash(r"a form: $\mathbf{a}^\top \mathbf{B}$, with $\mathbf{B} = @0$", (ex.add(B, C),), {"B", "C"})
+    assert out == r"a form: $\mathbf{a}^\top \mathbf{M}$, with $\mathbf{M} = @0$"
+
+
+def test_the_kronecker_quadratic_form_ends_in_the_books_form():
+    r = solved("{M: dim, N: dim, x: [M*N], A: [M, M], B: [N, N]}", "x.T @ kron(B, A) @ x", "df/dx")
+    assert ex.to_text(r.result) == "x.T @ (kron(B, A) + kron(B.T, A.T))"
+    assert [s.rule for s in r.partials[0].rewrites] == ["kron_transpose"]
+    values = _values({"x": (6, 1), "A": (2, 2), "B": (3, 3)}, np.random.default_rng(3))
+    assert jacobian_error("x.T @ kron(B, A) @ x", "x", ex.to_text(r.result), values, SIZES) < 1e-6
+
+
+def test_the_log_det_hessian_has_the_commutation_matrix_in_front():
+    r = solved("{D: dim, X: [D, D]}", "log(det(X))", "d2f/dX2")
+    # −K(X⁻ᵀ ⊗ X⁻¹), Magnus & Neudecker's form, by a named step from −(X⁻¹ ⊗ X⁻ᵀ)K
+    assert ex.to_text(r.result) == "-(commutation(D, D) @ kron(inv(X).T, inv(X)))"
+    assert [s.rule for s in r.hessian_rewrites] == ["commutation_swap"]
+    values = _values({"X": (3, 3)}, np.random.default_rng(4))
+    values["X"] = values["X"] + 3 * np.eye(3)
+    assert vec_hessian_error("log(det(X))", "X", ex.to_text(r.result), values, {"D": 3}) < 1e-5
