@@ -60,3 +60,50 @@ def test_the_log_det_hessian_has_the_commutation_matrix_in_front():
     values = _values({"X": (3, 3)}, np.random.default_rng(4))
     values["X"] = values["X"] + 3 * np.eye(3)
     assert vec_hessian_error("log(det(X))", "X", ex.to_text(r.result), values, {"D": 3}) < 1e-5
+
+
+def _md(path: str) -> str:
+    from pathlib import Path
+
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    root = Path(__file__).parent.parent
+    return render_outputs(solve_problem(load_problem(root / path)), ["md"])["md"].decode()
+
+
+def test_a_jacobian_by_vec_x_cites_the_identification_and_is_labelled_as_the_book_does():
+    r = solved("{M: dim, N: dim, P: dim, Q: dim, A: [M, N], X: [N, P], B: [P, Q]}", "vec(A @ X @ B)")
+    step = r.partials[0].step
+    assert step.rule == "vec_jacobian" and step.cites == "Magnus & Neudecker (1999), ch. 9"
+    # one term: the vec-of-a-product line is already J vec(dX), no "Collecting the terms" repeating it
+    assert [s.rule for s in step.substeps] == ["vec_linear", "vec_kron"]
+    md = _md("problems/kronecker/vec-product.yaml")
+    assert r"\frac{\partial \mathbf{y}}{\partial (\operatorname{vec} \mathbf{X})^\top} = \mathbf{B}^\top \otimes" in md
+    assert "Collecting the terms" not in md
+
+
+def test_several_terms_are_still_collected_into_j():
+    r = solved("{M: dim, N: dim, X: [M, N], A: [M, M], B: [N, N]}", "trace(A @ X @ B @ X.T)", "d2f/dX2")
+    (step,) = r.extra_steps
+    assert step.cites == "Magnus & Neudecker (1999), ch. 10"
+    assert [s.rule for s in step.substeps][-1] == "differential_collected"
+
+
+def test_the_hessian_by_a_matrix_reads_as_math_with_the_books_label():
+    md = _md("problems/kronecker/trace-hessian.yaml")
+    part_a = md.split("## Part (b)")[0]
+    assert r"with respect to $\operatorname{vec} \mathbf{X}$, the columns of $\mathbf{X}$ stacked" in part_a
+    assert r"$\mathrm{d} \operatorname{vec}\left(\frac{\partial f}{\partial \mathbf{X}}\right) = \mathbf{H}" in part_a
+    assert "d vec(G)" not in md and "respect to vec X," not in md
+    assert (r"\boxed{\frac{\partial^{2} f}{\partial (\operatorname{vec} \mathbf{X}) \, "
+            r"\partial (\operatorname{vec} \mathbf{X})^\top} = ") in part_a
+    assert r"\frac{\partial}{\partial (\operatorname{vec} \mathbf{X})^\top}\left(\operatorname{vec}" in part_a
+
+
+def test_the_where_line_lists_only_the_names_the_part_uses():
+    md = _md("problems/kronecker/trace-hessian.yaml")
+    part_a, part_b = md.split("## Part (b)")
+    where_a = next(line for line in part_a.splitlines() if line.startswith("where "))
+    where_b = next(line for line in part_b.splitlines() if line.startswith("where "))
+    assert r"\mathbf{B} \in" not in where_a and r"\mathbf{A} \in" in where_a
+    assert r"\mathbf{B} \in" in where_b

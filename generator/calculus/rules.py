@@ -944,10 +944,12 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
         expanded = ex.add(*terms)
         note = VEC_KRON_NOTE + (VEC_COMMUTATION_NOTE if ex.has_op(expanded, "commutation") else "")
         steps.append(Dd.step("vec_kron", target, expanded, simplify=False, note=note, label=label,
-                             cites=KRON_CITE + ("; ch. 3" if ex.has_op(expanded, "commutation") else "")))
-    steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
-                         note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
-    cites = KRON_CITE if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
+                             cites=KRON_CITE + (" and 3" if ex.has_op(expanded, "commutation") else "")))
+    if len(terms) != 1 or len(steps) == 1:      # one term: the line above is already J vec(dX)
+        steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
+                             note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
+    # the identification of Jacobians is ch. 9 (the vec and Kronecker identities, ch. 2); Hessians ch. 10
+    cites = "Magnus & Neudecker (1999), ch. 9" if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
     return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=cites,
                 note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
                 wrt_shape=xshape, label=label)
