@@ -107,3 +107,53 @@ def test_the_where_line_lists_only_the_names_the_part_uses():
     where_b = next(line for line in part_b.splitlines() if line.startswith("where "))
     assert r"\mathbf{B} \in" not in where_a and r"\mathbf{A} \in" in where_a
     assert r"\mathbf{B} \in" in where_b
+
+
+# --- errors that did not teach: derived now (Magnus & Neudecker's exercises) ---------------------
+
+VEC_SIZES = {"M": 2, "N": 3, "P": 3}
+
+
+def test_a_linear_form_in_vec_x_is_the_row_a_transposed_by_the_first_identification_theorem():
+    from independent import vec_jacobian_error as vje
+    r = solved("{M: dim, N: dim, X: [M, N], a: [M*N]}", "a.T @ vec(X)")
+    assert ex.to_text(r.result) == "a.T" and r.partials[0].step.rule == "vec_jacobian"
+    assert r.partials[0].step.cites == "Magnus & Neudecker (1999), ch. 9"
+    values = _values({"X": (2, 3), "a": (6, 1)}, np.random.default_rng(8))
+    assert vje("a.T @ vec(X)", "X", ex.to_text(r.result), values, VEC_SIZES) < 1e-6
+
+
+def test_a_quadratic_form_in_vec_x_is_derived_in_the_books_form():
+    from independent import vec_jacobian_error as vje
+    f = "vec(X).T @ kron(B, A) @ vec(X)"
+    r = solved("{M: dim, N: dim, X: [M, N], A: [M, M], B: [N, N]}", f)
+    assert ex.to_text(r.result) == "vec(X).T @ (kron(B.T, A.T) + kron(B, A))"
+    values = _values({"X": (2, 3), "A": (2, 2), "B": (3, 3)}, np.random.default_rng(9))
+    assert vje(f, "X", ex.to_text(r.result), values, VEC_SIZES) < 1e-6
+
+
+def test_the_trace_of_a_product_of_kronecker_products_goes_through_the_mixed_product():
+    f = "trace(kron(A, X) @ kron(B, X))"
+    r = solved("{M: dim, P: dim, A: [M, M], B: [M, M], X: [P, P]}", f)
+    step = r.partials[0].step
+    assert step.rule == "kron_mixed_product" and step.substeps[0].rule == "kron_trace"
+    assert ex.to_text(r.result) == "2 * trace(A @ B) * X.T"
+    values = _values({"A": (2, 2), "B": (2, 2), "X": (4, 4)}, np.random.default_rng(10))
+    assert jacobian_error(f, "X", ex.to_text(r.result), values, SIZES) < 1e-6
+
+
+def test_the_differential_of_a_kronecker_product_has_no_zero_term():
+    r = solved("{M: dim, P: dim, A: [M, M], X: [P, P]}", "kron(A, X)")
+    assert r.tensor and ex.to_text(r.result) == "kron(A, d:X)"     # dF = A ⊗ dX, not 0 ⊗ X + A ⊗ dX
+    assert "constant" not in [s.rule for s in r.partials[0].step.substeps]
+
+
+def test_an_error_that_remains_writes_dx_never_the_engines_d_colon_x():
+    from generator.build import solve_problem
+    from generator.spec import parse_problem
+    from test_kron import PROBLEM
+    sol = solve_problem(parse_problem(PROBLEM.format(symbols="{P: dim, X: [P, P]}", expr="trace(diag(vec(X)))",
+                                                     find="df/dX"), "k.yaml"))
+    assert sol.failed
+    text = str(sol.failed)
+    assert "vec(dX)" in text and "d:X" not in text

@@ -810,8 +810,11 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     if op == "kron":
         a, b = e.args
         sa, sb = D.d(a), D.d(b)
-        res = ex.add(ex.kron(sa.result, b), ex.kron(a, sb.result))
-        return D.step("kron_scalar", e, res, note=r"the Kronecker product is bilinear", subs=(sa, sb))
+        # a constant factor's term is 0 ⊗ B: left out, never printed "0 ⊗ X + A ⊗ dX"
+        terms = [t for t, c in ((ex.kron(sa.result, b), D.const(a)), (ex.kron(a, sb.result), D.const(b))) if not c]
+        res = ex.add(*terms) if terms else D.zero(e)
+        return D.step("kron_scalar", e, res, note=r"the Kronecker product is bilinear",
+                      subs=tuple(s for s, c in ((sa, D.const(a)), (sb, D.const(b))) if not c))
     return None
 
 
@@ -885,6 +888,20 @@ def kron_mixed_product(e: Expr) -> Expr | None:
     return None
 
 
+def rule_kron_trace_of_product(e: Expr, D: Differentiator) -> Step | None:
+    """tr((A ⊗ B)(C ⊗ D)) = tr(AC ⊗ BD), by the mixed product — Magnus & Neudecker (1999), ch. 2;
+    then tr(P ⊗ Q) = tr(P) tr(Q) (``rule_kron_trace``)."""
+    if e.op != "trace":
+        return None
+    joined = kron_mixed_product(e.args[0])
+    if joined is None or joined.shape != e.args[0].shape:
+        return None
+    sub = D.d(ex.trace(joined))
+    return D.step("kron_mixed_product", e, sub.result, cites=KRON_CITE, args=(e.args[0], joined), subs=(sub,),
+                  note=r"$(\mathbf{A} \otimes \mathbf{B})(\mathbf{C} \otimes \mathbf{D}) = "
+                       r"\mathbf{A}\mathbf{C} \otimes \mathbf{B}\mathbf{D}$: $@0 = @1$")
+
+
 def rule_kron_mixed_product(e: Expr, D: Differentiator) -> Step | None:
     """(A ⊗ B)ᵀ(C ⊗ D) = AᵀC ⊗ BᵀD, the mixed-product property — Magnus & Neudecker (1999), ch. 2;
     1×1 factors are scalars: (a ⊗ x)ᵀ(a ⊗ x) = (aᵀa)(xᵀx)."""
@@ -918,6 +935,12 @@ VEC_KRON_NOTE = (r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\ma
                  r" \operatorname{vec}(\mathbf{X})$")
 VEC_COMMUTATION_NOTE = (r", and $\operatorname{vec}(\mathbf{X}^\top) = \mathbf{K} \operatorname{vec}(\mathbf{X})$ "
                         r"with the commutation matrix $\mathbf{K}$ (a permutation)")
+VEC_ROW_NOTE = (r"a scalar written with $\operatorname{vec} @1$: its derivative as Magnus & Neudecker write it, "
+                r"the row $\partial f / \partial (\operatorname{vec} @1)^\top$ (the first identification theorem: "
+                r"$\mathrm{d}f = \mathbf{a}^\top \operatorname{vec}(@0)$ gives $\mathbf{a}^\top$); "
+                r"take the differential in the direction $@0$, write it as $\mathbf{a}^\top \operatorname{vec}(@0)$ "
+                r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\mathbf{B}^\top \otimes \mathbf{A}) "
+                r"\operatorname{vec}(\mathbf{X})$ and $s = s^\top$ for a scalar, and read off $\mathbf{a}^\top$")
 VEC_COLLECTED_NOTE = r"the form $\mathbf{J} @0$ of the identification, with $\mathbf{J}$ written out"
 
 
@@ -934,7 +957,7 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
     from . import linear
     H = direction_symbol(x, xshape)
     Dd = Differentiator(x, xshape, simp, direction=H)
-    target = e if e.shape != () and e.shape[1] == 1 else ex.vec(e)
+    target = e if e.shape == () or e.shape[1] == 1 else ex.vec(e)
     sub = Dd.d(target)
     dfx = simp(sub.result)
     J = simp(linear.vec_jacobian(dfx, H.name, xshape))
@@ -945,13 +968,15 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
         note = VEC_KRON_NOTE + (VEC_COMMUTATION_NOTE if ex.has_op(expanded, "commutation") else "")
         steps.append(Dd.step("vec_kron", target, expanded, simplify=False, note=note, label=label,
                              cites=KRON_CITE + (" and 3" if ex.has_op(expanded, "commutation") else "")))
-    if len(terms) != 1 or len(steps) == 1:      # one term: the line above is already J vec(dX)
+    # one term: the line above is already J vec(dX) (and a differential already in that form)
+    if (len(terms) != 1 or len(steps) == 1) and ex.matmul(J, ex.vec(H)) != dfx:
         steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
                              note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
     # the identification of Jacobians is ch. 9 (the vec and Kronecker identities, ch. 2); Hessians ch. 10
     cites = "Magnus & Neudecker (1999), ch. 9" if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
     return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=cites,
-                note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
+                note=VEC_ROW_NOTE if target.shape == () else VEC_JACOBIAN_NOTE,
+                note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
                 wrt_shape=xshape, label=label)
 
 
@@ -1144,6 +1169,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_sum,
     rule_mul,
     rule_kron_trace,
+    rule_kron_trace_of_product,
     rule_kron_norm,
     rule_kron_mixed_product,
     rule_factor_out_of_product,
