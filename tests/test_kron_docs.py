@@ -157,3 +157,22 @@ def test_an_error_that_remains_writes_dx_never_the_engines_d_colon_x():
     assert sol.failed
     text = str(sol.failed)
     assert "vec(dX)" in text and "d:X" not in text
+
+
+# --- nits ----------------------------------------------------------------------------------------
+
+def test_a_product_of_dims_is_written_as_the_book_does():
+    from generator.printing import dim_latex, dims_latex
+    assert dims_latex("M*Q×N*P") == r"MQ \times NP"
+    assert dims_latex("1×(M*N)") == r"1 \times (MN)"
+    assert dim_latex("H1*N") == r"H1 \, N"          # longer names keep a thin space between them
+    assert dim_latex("N*2") == r"N \cdot 2" and dim_latex("2*N") == "2N"
+    assert r"\in \mathbb{R}^{MQ \times NP}}" in _md("problems/kronecker/vec-product.yaml")
+
+
+def test_a_symmetric_matrix_differentiated_by_says_once_what_the_derivative_means():
+    md = _md("problems/matrix/gaussian-log-likelihood.yaml")
+    assert md.count("treats its entries as independent") == 1
+    assert r"\mathbf{G} + \mathbf{G}^\top - \mathbf{G} \odot \mathbf{I}" in md
+    # a symmetric matrix that is only a constant: nothing to say
+    assert "treats its entries" not in _md("problems/matrix/symmetric-construction.yaml")

@@ -220,11 +220,24 @@ class PartView:
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
+            assumptions += self.symmetric_wrt_note(s)
         assumptions += self.shadow_notes()
         display_mml = [self.M.equation(self.name(d.name), d.expr, DISPLAY, "," if i < len(self.part.define) - 1 else "")
                        for i, d in enumerate(self.part.define)]
         return {"defs": defs, "display": display, "where": where, "assumptions": assumptions,
                 "display_mml": display_mml}
+
+    def symmetric_wrt_note(self, s) -> list[str]:
+        """For a symmetric matrix the part differentiates by, once: what the derivative means. The
+        engine (and its check, entry by entry) treats the entries as independent; the symmetry
+        only simplifies the result (Σ⁻ᵀ = Σ⁻¹)."""
+        if not ({"symmetric", "positive_definite"} & set(s.assume)) or s.name not in {t.wrt for t in self.part.find}:
+            return []
+        x = self.name(s.name)
+        return [f"a derivative by ${x}$ treats its entries as independent (Matrix Cookbook (32)) and uses "
+                f"the symmetry of ${x}$ only to simplify; the derivative within symmetric matrices is "
+                rf"$\mathbf{{G}} + \mathbf{{G}}^\top - \mathbf{{G}} \odot \mathbf{{I}}$, with $\mathbf{{G}}$ the one derived here "
+                "(Matrix Cookbook (138))"]
 
     def shadow_notes(self) -> list[str]:
         """One note per declared name that is also a built-in one: here it means what was declared."""
