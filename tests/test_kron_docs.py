@@ -167,6 +167,7 @@ def test_a_product_of_dims_is_written_as_the_book_does():
     assert dims_latex("1×(M*N)") == r"1 \times (MN)"
     assert dim_latex("H1*N") == r"H1 \, N"          # longer names keep a thin space between them
     assert dim_latex("N*2") == r"N \cdot 2" and dim_latex("2*N") == "2N"
+    assert dims_latex("D*D×D*D") == r"D^{2} \times D^{2}"
     assert r"\in \mathbb{R}^{MQ \times NP}}" in _md("problems/kronecker/vec-product.yaml")
 
 
