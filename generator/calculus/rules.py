@@ -173,7 +173,7 @@ class Differentiator:
             raise UnsupportedError(
                 f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
                 f"expected {shape_str(want)}")
-        note = unclash(note, tuple(args), ex.free_symbols(e) | {self.x})
+        note = unclash(note, tuple(args), lambda: ex.free_symbols(e) | {self.x})
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
                     wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "",
@@ -321,8 +321,12 @@ _SPARE = {True: "CMPQSUVWGH", False: "vwzts"}
 
 def unclash(note: str, args: tuple, names) -> str:
     """``note`` with each identity letter bound by "with L = @i" renamed where the problem uses
-    that name for something else: never "with B = B ⊗ A" — the identity reads uᵀ(C + Cᵀ) and
-    "with C = B ⊗ A" instead."""
+    that name for something else (``names``: the names in sight, or a function giving them):
+    never "with B = B ⊗ A" — the identity reads uᵀ(C + Cᵀ) and "with C = B ⊗ A" instead."""
+    if not _BOUND.search(note):
+        return note
+    if callable(names):
+        names = names()
     bound = {}
     for m in _BOUND.finditer(note):
         letter, i = m.group(1) or m.group(2), int(m.group(3))
