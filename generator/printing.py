@@ -61,12 +61,24 @@ def num_latex(v: Fraction) -> str:
 
 
 def dim_latex(d) -> str:
-    return str(d).replace("*", r" \cdot ")
+    return _dim_product_latex(str(d))
 
 
 def dims_latex(dims: str) -> str:
     """'1×(E×F)' -> '1 \\times (E \\times F)'."""
-    return dims.replace("×", r" \times ").replace("*", r" \cdot ")
+    return re.sub(r"[^×()]+", lambda m: _dim_product_latex(m.group()), dims).replace("×", r" \times ")
+
+
+def _dim_product_latex(d: str) -> str:
+    """A product of dims as the book writes it: MN for one-letter dims, a thin space between longer
+    names (H_1 N), a dot before a number (N · 2)."""
+    fs = [f.strip() for f in d.split("*")]
+    if len(fs) > 1 and len(set(fs)) == 1 and not fs[0][:1].isdigit():
+        return f"{fs[0]}^{{{len(fs)}}}"                  # D·D is D²
+    out = fs[0]
+    for a, b in zip(fs, fs[1:]):
+        out += (r" \cdot " if b[:1].isdigit() else "" if len(a) == 1 and len(b) == 1 else r" \, ") + b
+    return out
 
 
 class LatexPrinter:

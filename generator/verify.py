@@ -530,6 +530,9 @@ class Checker:
                     val = np.asarray(val).T
                 c = claimed_jacobian(val, of.shape, self.shapes.get(wrt, ()))
                 by_vec = of.shape != () and of.shape[1] == 1 and _matrix(self.shapes.get(wrt, ()))
+                # a scalar's derivative written as the row ∂f/∂(vec X)ᵀ (a gradient by X is p×q, p > 1)
+                by_vec = by_vec or (of.shape == () and claimed.shape != () and claimed.shape[0] == 1
+                                    and _matrix(self.shapes.get(wrt, ())))
                 return self._judge(what, f"result {to_text(claimed)}", c,
                                    lambda scale: _by_vec(fd_jacobian(of, wrt, p.env, self.sizes, defs, scale),
                                                          p.env[wrt], by_vec, False), size)

@@ -155,7 +155,7 @@ def test_the_commutation_matrix_turns_vec_x_into_vec_x_transposed():
 
 
 @pytest.mark.parametrize("symbols, f, shapes, want", [
-    ("{M: dim, X: [M, M]}", "log(det(X))", {"X": (2, 2)}, "-(kron(inv(X), inv(X).T) @ commutation(M, M))"),
+    ("{M: dim, X: [M, M]}", "log(det(X))", {"X": (2, 2)}, "-(commutation(M, M) @ kron(inv(X).T, inv(X)))"),
     ("{M: dim, X: [M, M]}", "trace(X @ X)", {"X": (2, 2)}, "2 * commutation(M, M)"),
     ("{M: dim, N: dim, X: [M, N], A: [N, M], B: [N, M]}", "trace(A @ X @ B @ X)",
      {"X": (2, 3), "A": (3, 2), "B": (3, 2)}, None),

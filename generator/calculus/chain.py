@@ -9,6 +9,7 @@ differentiates the gradient once more.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from .. import expr as ex
@@ -179,7 +180,20 @@ def substitute_all(e: Expr, defs: dict[str, Expr]) -> Expr:
 def solve_target(part, target) -> Result:
     """The derivative of ``target``; with no ``keep:``, a long intermediate name is kept when the
     derivation with it kept finds a shorter result (the softmax Jacobian written in p)."""
-    r = _solve(part, target)
+    try:
+        try:
+            r = _solve(part, target)
+        except UnsupportedError as first:
+            if not _scalar_by_vec(part, target):
+                raise
+            # a scalar written with vec X (aᵀ vec X): its derivative as Magnus & Neudecker write it,
+            # the row ∂f/∂(vec X)ᵀ of the first identification theorem (ch. 9)
+            try:
+                return _solve_by_vec(part, target, shapes_of(part), Simplifier(assumptions_of(part)))
+            except UnsupportedError:
+                raise first from None
+    except UnsupportedError as exc:         # the direction d:X is the engine's name: a reader writes dX
+        raise UnsupportedError(_DIRECTION.sub(r"d\1", exc.message)) from None
     if part.keep:
         return r
     defs = {d.name: d.expr for d in part.define}
@@ -342,6 +356,17 @@ def _by_vec(defs: dict[str, Expr], f: str, fshape: ex.Shape, xshape: ex.Shape) -
             and ex.has_op(substitute_all(defs[f], defs), "vec"))
 
 
+_DIRECTION = re.compile(r"\bd:([A-Za-z_][A-Za-z_0-9]*)")
+
+
+def _scalar_by_vec(part, target) -> bool:
+    """A scalar written with vec, by a matrix, to first order."""
+    defs = {d.name: d.expr for d in part.define}
+    shapes = shapes_of(part)
+    return (target.order == 1 and shapes[target.of] == () and _is_matrix(shapes[target.wrt])
+            and ex.has_op(substitute_all(defs[target.of], defs), "vec"))
+
+
 def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
     """∂vec(F)/∂(vec X)ᵀ, of the whole definition at once: d vec(F) = J vec(dX), J read off by
     vec(A dX B) = (Bᵀ ⊗ A) vec(dX)."""
@@ -359,6 +384,9 @@ def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
     partial = Partial(f, x, fshape, xshape, full, step)
     values = tuple((ex.sym(n, shapes[n]), simp(substitute_all(defs[n], defs))) for n in defs if n != f)
     result, rewrites = visible_simplification(step.result, simp, assumptions_of(part), values)
+    named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)
+    result, more = textbook_form(result, simp, assumptions_of(part), named)      # (B ⊗ A)ᵀ = Bᵀ ⊗ Aᵀ
+    rewrites += with_intermediates(more, assumptions_of(part))
     paths = dependency_paths(defs, f, x)
     return Result(
         of=f, wrt=x, order=1, text=target.text, layout=part.layout, paths=((f, x),), partials=(partial,),

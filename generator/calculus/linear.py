@@ -551,10 +551,12 @@ def vec_jacobian(e: Expr, h: str, hshape: ex.Shape) -> Expr:
     rows = ex.dim_product(*ex.as_2d(e.shape)) if e.op != "vec" else e.shape[0]
     vec_h = ex.vec(ex.sym(h, hshape))
     terms = []
-    for t in _expand(ex.vec(e) if e.op != "vec" else e, h):
+    for t in _expand(ex.vec(e) if e.op != "vec" and e.shape != () else e, h):
         if not _has(t, h):
             continue
         scal, core = _split_scalar(t)
+        if core.shape == () and core.op == "matmul" and core.args[0] == _t(vec_h):
+            core = ex.matmul(*[_t(f) for f in reversed(core.args)])    # a scalar is its transpose
         while core.op == "vec" and core.args[0].op in ("mul", "div"):
             a = core.args[0]                                # vec(c M) = c vec(M), vec(M / c) = vec(M) / c
             if a.op == "mul":

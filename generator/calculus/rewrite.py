@@ -45,6 +45,8 @@ TITLES = {
     "scalar_into_kept": "A scalar into the factors",
     "reciprocal_cancels": "Reciprocal against its own entries",
     "sum_of_entries": "A vector against the ones",
+    "kron_transpose": "Transpose of a Kronecker product",
+    "commutation_swap": "The commutation matrix swaps the factors",
 }
 
 MAX_ROUNDS = 12
@@ -475,6 +477,49 @@ CITES = {       # The Matrix Cookbook, 2012 numbering
     "trace_split": "Matrix Cookbook (13), (15)",
     "trace_to_scalar": "Matrix Cookbook (16)",
 }
+
+
+# --- Kronecker products in the book's form (Magnus & Neudecker (1999), ch. 2 and 3) ------------
+
+
+def rule_kron_transpose(e: Expr, c: _Context) -> Expr | None:
+    """(A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ"""
+    if e.op != "T" or e.args[0].op != "kron":
+        return None
+    a, b = e.args[0].args
+    new = ex.kron(c.simp._transpose(a), c.simp._transpose(b))
+    return None if c.simp(new) == c.simp(e) else new
+
+
+def rule_commutation_swap(e: Expr, c: _Context) -> Expr | None:
+    """(A ⊗ B) K_{n,q} = K_{m,p} (B ⊗ A) for A m×n, B p×q"""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i in range(len(fs) - 1):
+        k, K = fs[i], fs[i + 1]
+        if k.op != "kron" or K.op != "commutation":
+            continue
+        a, b = k.args
+        (m, n), (p, q) = ex.as_2d(a.shape), ex.as_2d(b.shape)
+        if ex.commutation_dims(K) != (n, q):
+            continue
+        swapped = (ex.commutation(m, p), ex.kron(b, a))
+        return ex.matmul(*(fs[:i] + swapped + fs[i + 2:]))
+    return None
+
+
+KRON_RULES = (rule_kron_transpose, rule_commutation_swap)
+KRON_IDENTITIES = {
+    "kron_transpose": r"$(\mathbf{P} \otimes \mathbf{Q})^\top = \mathbf{P}^\top \otimes \mathbf{Q}^\top$",
+    "commutation_swap": (r"$(\mathbf{P} \otimes \mathbf{Q}) \mathbf{K}_{n,q} = \mathbf{K}_{m,p} (\mathbf{Q} \otimes \mathbf{P})$"
+                         r" for $\mathbf{P} \in \mathbb{R}^{m \times n}$, $\mathbf{Q} \in \mathbb{R}^{p \times q}$"),
+}
+IDENTITIES.update(KRON_IDENTITIES)
+RULES += KRON_RULES
+# the book's form, not a shorter one: Aᵀ ⊗ Bᵀ costs a few tokens more than (A ⊗ B)ᵀ
+_SLACK.update({rule_kron_transpose: 4, rule_commutation_swap: 0})
+CITES.update({"kron_transpose": "Magnus & Neudecker (1999), ch. 2", "commutation_swap": "Magnus & Neudecker (1999), ch. 3"})
 
 
 # --- the driver -----------------------------------------------------------------------

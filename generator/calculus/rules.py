@@ -23,6 +23,7 @@ in ``RULES``.  Give it a title in ``TITLES``.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from .. import expr as ex
@@ -172,6 +173,7 @@ class Differentiator:
             raise UnsupportedError(
                 f"internal: rule {rule} gave {shape_str(result.shape)} for {ex.to_text(e)}, "
                 f"expected {shape_str(want)}")
+        note = unclash(note, tuple(args), lambda: ex.free_symbols(e) | {self.x})
         return Step(rule=rule, of=e, wrt=self.x, result=result, dims=self.dims(e.shape),
                     cites=cites, note=note, note_args=tuple(args), substeps=tuple(subs),
                     wrt_shape=self.xshape, direction=self.direction.name if self.direction is not None else "",
@@ -307,6 +309,42 @@ def _with(letter: str, e: Expr, i: int, what: str = "") -> str:
     if e.op == "sym" and e.name == letter:
         return ""
     return ", with " + (what + " " if what else "") + "$" + (r"\mathbf{%s}" % letter if e.shape != () else letter) + " = @" + str(i) + "$"
+
+
+# --- placeholder letters of an identity that clash with the problem's names -------------
+
+_BOUND = re.compile(r"\$(?:\\mathbf\{([A-Za-z])\}|([A-Za-z])) = @(\d+)")
+_MATH = re.compile(r"\$[^$]*\$")
+_MATH_TOKEN = re.compile(r"\\(?:operatorname|mathrm|text|mathbb|mathcal)\{[^}]*\}|\\[A-Za-z]+|[A-Za-z]")
+_SPARE = {True: "CMPQSUVWGH", False: "vwzts"}
+
+
+def unclash(note: str, args: tuple, names) -> str:
+    """``note`` with each identity letter bound by "with L = @i" renamed where the problem uses
+    that name for something else (``names``: the names in sight, or a function giving them):
+    never "with B = B ⊗ A" — the identity reads uᵀ(C + Cᵀ) and "with C = B ⊗ A" instead."""
+    if not _BOUND.search(note):
+        return note
+    if callable(names):
+        names = names()
+    bound = {}
+    for m in _BOUND.finditer(note):
+        letter, i = m.group(1) or m.group(2), int(m.group(3))
+        if i < len(args):
+            bound[letter] = args[i]
+    taken = set(names).union(*(ex.free_symbols(a) for a in args if isinstance(a, Expr)))
+    clashes = [L for L, a in bound.items()
+               if L in taken and not (isinstance(a, Expr) and a.op == "sym" and a.name == L)]
+    if not clashes:
+        return note
+    used = {t for m in _MATH.finditer(note) for t in _MATH_TOKEN.findall(m.group()) if len(t) == 1}
+    for L in clashes:
+        new = next((c for c in _SPARE[L.isupper()] if c not in taken and c not in used), None)
+        if new is None:
+            continue
+        used.add(new)
+        note = _MATH.sub(lambda m: _MATH_TOKEN.sub(lambda t: new if t.group() == L else t.group(), m.group()), note)
+    return note
 
 
 CONSTANT_FACTOR = "$@0$ does not depend on $@1$ and stays as a factor"
@@ -776,8 +814,11 @@ def rule_scalar_wrt(e: Expr, D: Differentiator) -> Step | None:
     if op == "kron":
         a, b = e.args
         sa, sb = D.d(a), D.d(b)
-        res = ex.add(ex.kron(sa.result, b), ex.kron(a, sb.result))
-        return D.step("kron_scalar", e, res, note=r"the Kronecker product is bilinear", subs=(sa, sb))
+        # a constant factor's term is 0 ⊗ B: left out, never printed "0 ⊗ X + A ⊗ dX"
+        terms = [t for t, c in ((ex.kron(sa.result, b), D.const(a)), (ex.kron(a, sb.result), D.const(b))) if not c]
+        res = ex.add(*terms) if terms else D.zero(e)
+        return D.step("kron_scalar", e, res, note=r"the Kronecker product is bilinear",
+                      subs=tuple(s for s, c in ((sa, D.const(a)), (sb, D.const(b))) if not c))
     return None
 
 
@@ -851,6 +892,20 @@ def kron_mixed_product(e: Expr) -> Expr | None:
     return None
 
 
+def rule_kron_trace_of_product(e: Expr, D: Differentiator) -> Step | None:
+    """tr((A ⊗ B)(C ⊗ D)) = tr(AC ⊗ BD), by the mixed product — Magnus & Neudecker (1999), ch. 2;
+    then tr(P ⊗ Q) = tr(P) tr(Q) (``rule_kron_trace``)."""
+    if e.op != "trace":
+        return None
+    joined = kron_mixed_product(e.args[0])
+    if joined is None or joined.shape != e.args[0].shape:
+        return None
+    sub = D.d(ex.trace(joined))
+    return D.step("kron_mixed_product", e, sub.result, cites=KRON_CITE, args=(e.args[0], joined), subs=(sub,),
+                  note=r"$(\mathbf{A} \otimes \mathbf{B})(\mathbf{C} \otimes \mathbf{D}) = "
+                       r"\mathbf{A}\mathbf{C} \otimes \mathbf{B}\mathbf{D}$: $@0 = @1$")
+
+
 def rule_kron_mixed_product(e: Expr, D: Differentiator) -> Step | None:
     """(A ⊗ B)ᵀ(C ⊗ D) = AᵀC ⊗ BᵀD, the mixed-product property — Magnus & Neudecker (1999), ch. 2;
     1×1 factors are scalars: (a ⊗ x)ᵀ(a ⊗ x) = (aᵀa)(xᵀx)."""
@@ -884,6 +939,12 @@ VEC_KRON_NOTE = (r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\ma
                  r" \operatorname{vec}(\mathbf{X})$")
 VEC_COMMUTATION_NOTE = (r", and $\operatorname{vec}(\mathbf{X}^\top) = \mathbf{K} \operatorname{vec}(\mathbf{X})$ "
                         r"with the commutation matrix $\mathbf{K}$ (a permutation)")
+VEC_ROW_NOTE = (r"a scalar written with $\operatorname{vec} @1$: its derivative as Magnus & Neudecker write it, "
+                r"the row $\partial f / \partial (\operatorname{vec} @1)^\top$ (the first identification theorem: "
+                r"$\mathrm{d}f = \mathbf{a}^\top \operatorname{vec}(@0)$ gives $\mathbf{a}^\top$); "
+                r"take the differential in the direction $@0$, write it as $\mathbf{a}^\top \operatorname{vec}(@0)$ "
+                r"by $\operatorname{vec}(\mathbf{A}\mathbf{X}\mathbf{B}) = (\mathbf{B}^\top \otimes \mathbf{A}) "
+                r"\operatorname{vec}(\mathbf{X})$ and $s = s^\top$ for a scalar, and read off $\mathbf{a}^\top$")
 VEC_COLLECTED_NOTE = r"the form $\mathbf{J} @0$ of the identification, with $\mathbf{J}$ written out"
 
 
@@ -900,7 +961,7 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
     from . import linear
     H = direction_symbol(x, xshape)
     Dd = Differentiator(x, xshape, simp, direction=H)
-    target = e if e.shape != () and e.shape[1] == 1 else ex.vec(e)
+    target = e if e.shape == () or e.shape[1] == 1 else ex.vec(e)
     sub = Dd.d(target)
     dfx = simp(sub.result)
     J = simp(linear.vec_jacobian(dfx, H.name, xshape))
@@ -910,12 +971,16 @@ def vec_jacobian_step(e: Expr, x: str, xshape: ex.Shape, simp: Simplifier, label
         expanded = ex.add(*terms)
         note = VEC_KRON_NOTE + (VEC_COMMUTATION_NOTE if ex.has_op(expanded, "commutation") else "")
         steps.append(Dd.step("vec_kron", target, expanded, simplify=False, note=note, label=label,
-                             cites=KRON_CITE + ("; ch. 3" if ex.has_op(expanded, "commutation") else "")))
-    steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
-                         note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
-    cites = KRON_CITE if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
+                             cites=KRON_CITE + (" and 3" if ex.has_op(expanded, "commutation") else "")))
+    # one term: the line above is already J vec(dX) (and a differential already in that form)
+    if (len(terms) != 1 or len(steps) == 1) and ex.matmul(J, ex.vec(H)) != dfx:
+        steps.append(Dd.step("differential_collected", target, ex.matmul(J, ex.vec(H)), simplify=False,
+                             note=VEC_COLLECTED_NOTE, args=(ex.vec(H),), label=label))
+    # the identification of Jacobians is ch. 9 (the vec and Kronecker identities, ch. 2); Hessians ch. 10
+    cites = "Magnus & Neudecker (1999), ch. 9" if rule == "vec_jacobian" else "Magnus & Neudecker (1999), ch. 10"
     return Step(rule=rule, of=target, wrt=x, result=J, dims=vec_dims(target.shape, xshape), cites=cites,
-                note=VEC_JACOBIAN_NOTE, note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
+                note=VEC_ROW_NOTE if target.shape == () else VEC_JACOBIAN_NOTE,
+                note_args=(H, ex.sym(x, xshape)), substeps=tuple(steps),
                 wrt_shape=xshape, label=label)
 
 
@@ -1108,6 +1173,7 @@ RULES: tuple[Callable[[Expr, Differentiator], Step | None], ...] = (
     rule_sum,
     rule_mul,
     rule_kron_trace,
+    rule_kron_trace_of_product,
     rule_kron_norm,
     rule_kron_mixed_product,
     rule_factor_out_of_product,

@@ -90,14 +90,22 @@ class PartView:
     def name(self, n: str) -> str:
         return self.names.get(n, n)
 
-    def frac(self, f: str, x: str, partial: bool, order: int = 1) -> str:
+    def frac(self, f: str, x: str, partial: bool, order: int = 1, vec: bool = False) -> str:
         d = r"\partial " if partial else "d"
+        if vec:         # by vec X, as Magnus & Neudecker write it: ∂f/∂(vec X)ᵀ, ∂²f/∂(vec X)∂(vec X)ᵀ
+            v = rf"(\operatorname{{vec}} {self.name(x)})"
+            return (rf"\frac{{\partial^{{2}} {self.name(f)}}}{{\partial {v} \, \partial {v}^\top}}" if order == 2
+                    else rf"\frac{{\partial {self.name(f)}}}{{\partial {v}^\top}}")
         if order == 2:
             return rf"\frac{{d^{{2}} {self.name(f)}}}{{d {self.name(x)}^{{2}}}}"
         return rf"\frac{{{d}{self.name(f)}}}{{{d}{self.name(x)}}}"
 
-    def slash(self, f: str, x: str, partial: bool, order: int = 1) -> str:
+    def slash(self, f: str, x: str, partial: bool, order: int = 1, vec: bool = False) -> str:
         """Inline form for headings: ∂f / ∂x."""
+        if vec:
+            v = rf"(\operatorname{{vec}} {self.name(x)})"
+            return (rf"\partial^{{2}} {self.name(f)} / \partial {v} \, \partial {v}^\top" if order == 2
+                    else rf"\partial {self.name(f)} / \partial {v}^\top")
         if order == 2:
             return rf"d^{{2}} {self.name(f)} / d {self.name(x)}^{{2}}"
         d = r"\partial " if partial else "d"
@@ -147,6 +155,8 @@ class PartView:
             what = self.name(step.label)
             return (rf"\mathrm{{d}}{what}" if step.direction
                     else rf"\frac{{\partial {what}}}{{\partial {self.name(step.wrt)}}}"), False
+        if step.rule in ("vec_jacobian", "vec_hessian"):       # ∂vec(G)/∂(vec X)ᵀ
+            return rf"\frac{{\partial}}{{\partial (\operatorname{{vec}} {self.name(step.wrt)})^\top}}", True
         return (r"\mathrm{d}" if step.direction else rf"\frac{{\partial}}{{\partial {self.name(step.wrt)}}}"), True
 
     def step_view(self, step: Step, depth: int = 0) -> dict:
@@ -201,19 +211,33 @@ class PartView:
                                     "," if i < len(self.part.define) - 1 else "")
             display = aligned(rows)
         groups: dict[str, list[str]] = {}
+        used = set().union(*(ex.free_symbols(d.expr) for d in self.part.define), (t.wrt for t in self.part.find))
         for s in self.part.symbols:
-            if s.kind in ("scalar", "array"):
+            if s.kind in ("scalar", "array") and (s.name in used or not self.part.define):
                 groups.setdefault(space_latex(s.shape), []).append(self.name(s.name))
         where = ", \\quad ".join(", ".join(v) + r" \in " + k for k, v in groups.items())
         assumptions = []
         for s in self.part.symbols:
             for a in s.assume:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
+            assumptions += self.symmetric_wrt_note(s)
         assumptions += self.shadow_notes()
         display_mml = [self.M.equation(self.name(d.name), d.expr, DISPLAY, "," if i < len(self.part.define) - 1 else "")
                        for i, d in enumerate(self.part.define)]
         return {"defs": defs, "display": display, "where": where, "assumptions": assumptions,
                 "display_mml": display_mml}
+
+    def symmetric_wrt_note(self, s) -> list[str]:
+        """For a symmetric matrix the part differentiates by, once: what the derivative means. The
+        engine (and its check, entry by entry) treats the entries as independent; the symmetry
+        only simplifies the result (Σ⁻ᵀ = Σ⁻¹)."""
+        if not ({"symmetric", "positive_definite"} & set(s.assume)) or s.name not in {t.wrt for t in self.part.find}:
+            return []
+        x = self.name(s.name)
+        return [f"a derivative by ${x}$ treats its entries as independent (Matrix Cookbook (32)) and uses "
+                f"the symmetry of ${x}$ only to simplify; the derivative within symmetric matrices is "
+                rf"$\mathbf{{G}} + \mathbf{{G}}^\top - \mathbf{{G}} \odot \mathbf{{I}}$, with $\mathbf{{G}}$ the one derived here "
+                "(Matrix Cookbook (138))"]
 
     def shadow_notes(self) -> list[str]:
         """One note per declared name that is also a built-in one: here it means what was declared."""
@@ -305,8 +329,8 @@ class PartView:
                 "ref": None,
                 "referred": False,
                 "of": self.name(p.of), "wrt": self.name(p.wrt),
-                "frac": self.frac(p.of, p.wrt, True),
-                "slash": self.slash(p.of, p.wrt, True),
+                "frac": self.frac(p.of, p.wrt, True, vec=p.step.rule == "vec_jacobian"),
+                "slash": self.slash(p.of, p.wrt, True, vec=p.step.rule == "vec_jacobian"),
                 "definition": f"{self.name(p.of)} = {self.P(p.expr)}",
                 "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
                                        if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
@@ -315,11 +339,11 @@ class PartView:
                 "result": self.P(res),
                 "raw": self.P(raw),         # before the rewrites
                 "rewrites": [self.rewrite_view(s) for s in p.rewrites],
-                "equation": self.P.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
+                "equation": self.P.equation(self.frac(p.of, p.wrt, True, vec=p.step.rule == "vec_jacobian"), raw, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
                 "table_mml": self.M.mml(res),
-                "equation_mml": self.M.equation(self.frac(p.of, p.wrt, True), raw, DISPLAY, r" \in " + jac_space(
+                "equation_mml": self.M.equation(self.frac(p.of, p.wrt, True, vec=p.step.rule == "vec_jacobian"), raw, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "result_text": ex.to_text(res),
                 "dims": dims_latex(_layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)),
@@ -362,13 +386,13 @@ class PartView:
             "gradient_ref": None,
             "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
-            "frac": self.frac(r.of, r.wrt, False, r.order),
+            "frac": self.frac(r.of, r.wrt, False, r.order, _by_vec(r)),
             "chain_frac": self.frac(r.of, r.wrt, False),
             "chain_space": chain_space,
             "chain_dims": chain_dims,
             "chain_equation": self.chain_equation(r, chain_views, chain_space, chain_dims),
             "trivial_product": len(r.chain) == 1 and len(r.chain[0]) == 1 and not r.substitutions,
-            "slash": self.slash(r.of, r.wrt, False, r.order),
+            "slash": self.slash(r.of, r.wrt, False, r.order, _by_vec(r)),
             "chains": chain_views,
             "several_paths": len(chain_views) > 1,
             "dims_product": dims_product,
@@ -383,9 +407,9 @@ class PartView:
             "simplifications": simplifications,
             "expand_product": r.expand_product,
             "result": self.P(shown),
-            "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
+            "result_equation": self.P.equation(self.frac(r.of, r.wrt, False, r.order, _by_vec(r)), shown, DISPLAY - 1,
                                                r" \in " + jac_space(_layout(r.dims, False, r.layout))),
-            "result_equation_mml": self.M.equation(self.frac(r.of, r.wrt, False, r.order), shown, DISPLAY - 1,
+            "result_equation_mml": self.M.equation(self.frac(r.of, r.wrt, False, r.order, _by_vec(r)), shown, DISPLAY - 1,
                                                    r" \in " + jac_space(_layout(r.dims, False, r.layout))),
             "answer_mml": None if r.answer is None or r.answer_same else self.M.mml(r.answer),
             "kept_mml": [self.M.equation(self.name(n), e, 1e9) for n, e in r.kept],
@@ -715,3 +739,9 @@ def solution_view(sol: Solution, mathml: bool = True) -> dict:
         "has_parts": p.has_parts,
         "parts": _kink_once(_convention_once([PartView(ps, p, mathml).view() for ps in sol.parts])),
     }
+
+
+def _by_vec(r: Result) -> bool:
+    """Whether ``r`` is a derivative by vec X (a Jacobian of a vec, or a Hessian by a matrix)."""
+    return any(s.rule == "vec_hessian" for s in r.extra_steps) or (
+        r.order == 1 and len(r.partials) == 1 and r.partials[0].step.rule == "vec_jacobian")
