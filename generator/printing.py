@@ -319,8 +319,14 @@ class LatexPrinter:
 
     def _print_stack(self, e: Expr) -> str:
         """A list literal: its entries (scalars, or rows) one per row of a bmatrix."""
-        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self.print(a) for a in e.args]     # a zero row
+        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self._stack_row(a) for a in e.args]     # a zero row
         return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+    def _stack_row(self, a: Expr) -> str:
+        """A row of a list: a row of scalars written [a, b].T prints as the cells a & b."""
+        if a.op == "T" and a.args[0].op == "stack" and a.args[0].shape[1] == 1:
+            return " & ".join(self.print(c) for c in a.args[0].args)
+        return self.print(a)
 
     # -- line breaking: one decision on the tree ------------------------------------------------
 

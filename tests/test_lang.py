@@ -219,6 +219,51 @@ def test_parr_howard_vector_chain_rule(tmp_path):
         assert jacobian_error("[log(x**2), sin(3*x)]", "x", r["expr"], {"x": x0}, {}) < 1e-6
 
 
+def test_the_vector_chain_rule_is_one_link_through_g(tmp_path):
+    """Parr & Howard §4.5.3 multiply the 2×2 Jacobian ∂y/∂g (diagonal, columns g₁, g₂) by the
+    2×1 ∂g/∂x: one vector link g = [g₁, g₂], not a sum over two scalar paths."""
+    sol, trace = solve(tmp_path, """\
+        id: ph
+        title: t
+        symbols: {x: scalar}
+        define:
+          y: [log(g1), sin(g2)]
+          g1: x**2
+          g2: 3*x
+        find: dy/dx
+        """)
+    r = sol.parts[0].results[0]
+    assert r.paths == (("y", "g", "x"),)
+    outer, inner = r.partials
+    assert (outer.of, outer.wrt, outer.step.dims, inner.of, inner.wrt, inner.step.dims) == (
+        "y", "g", "2×2", "g", "x", "2×1")
+    assert ex.to_text(outer.result) == "[[g1**(-1), 0].T, [0, cos(g2)].T]"
+    assert [s.wrt for s in outer.step.substeps] == ["g1", "g2"]
+    assert trace["parts"][0]["results"][0]["expr"] == "[2 / x, 3 * cos(3 * x)]"
+    latex = LatexPrinter()(outer.result)
+    assert latex.count("&") == 2 and r"^\top" not in latex
+
+
+def test_the_vector_chain_rule_by_a_vector(tmp_path):
+    """The same link when x is a vector: ∂g/∂x has rows, ∂y/∂g mixes g₁ and g₂."""
+    _, trace = solve(tmp_path, """\
+        id: phv
+        title: t
+        symbols: {D: dim, x: [D], a: [D]}
+        define:
+          y: [g1 * g2, exp(g2)]
+          g1: a.T @ x
+          g2: x.T @ x
+        find: dy/dx
+        """)
+    r = trace["parts"][0]["results"][0]
+    assert [(p["of"], p["wrt"]) for p in r["partials"]] == [("y", "g"), ("g", "x")]
+    sizes = r["check"]["sizes"]
+    rng = np.random.default_rng(5)
+    env = {"x": rng.normal(size=(sizes["D"], 1)), "a": rng.normal(size=(sizes["D"], 1))}
+    assert jacobian_error("[(a.T @ x) * (x.T @ x), exp(x.T @ x)]", "x", r["expr"], env, sizes) < 1e-6
+
+
 def test_the_jacobian_of_a_list_by_a_vector_is_taken_row_by_row(tmp_path):
     _, trace = solve(tmp_path, """\
         id: rows

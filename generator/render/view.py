@@ -82,6 +82,9 @@ class PartView:
         self.part = ps.part
         self.label = f"{problem.id}:{ps.part.id}"       # \label prefix, unique in a combined document
         self.names = names_of(self.part)
+        for r in ps.results:        # a link the chain introduces (the vector g = [g₁, g₂] of §4.5.3)
+            for q in r.partials:
+                self.names.setdefault(q.wrt, symbol_latex(q.wrt, q.wrt_shape != ()))
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
         # the MathML twins of the formulas printed from trees (for the HTML page only)
@@ -435,6 +438,8 @@ class PartView:
             for a, b, _ in edges:
                 level[b] = max(level[b], level[a] + 1)
         shapes = shapes_of_part(self.part)
+        for p in r.partials:
+            shapes.setdefault(p.wrt, p.wrt_shape)
         latex = {n: self.name(n) + r" \in " + space_latex(shapes.get(n, ())) for n in names}
         # columns far enough apart that each edge's label (∂z/∂y over its dims) clears both nodes
         half = {}
