@@ -329,6 +329,19 @@ def test_a_flow_mapping_split_by_a_comma_says_to_quote(tmp_path):
     assert ":4:" in errs[0]
 
 
+def test_a_flow_mapping_split_by_a_comma_names_the_key_before_the_split(tmp_path):
+    """``define: {f: max(0, w.T @ x + b)}``: the field is define.f, not define.w.T @ x + b)."""
+    errs = load_errors(tmp_path, """\
+        id: flow
+        title: t
+        symbols: {D: dim, w: [D], x: [D], b: scalar}
+        define: {f: max(0, w.T @ x + b)}
+        find: df/dw
+        """)
+    assert len(errs) == 1 and "define.f:" in errs[0] and "define.w.T" not in errs[0], errs
+    assert ":4:13:" in errs[0]
+
+
 def test_a_yaml_list_is_the_list_literal(tmp_path):
     sol, trace = solve(tmp_path, """\
         id: yaml-list
