@@ -442,3 +442,27 @@ def test_the_simplifier_works_on_lists_entry_by_entry(text):
     assert out.op == "stack" and len(out.args) == 2
     env = {"s": 0.7, "t": -1.1}
     np.testing.assert_allclose(value(ex.to_text(out), env, {}), value(text, env, {}))
+
+
+def test_the_check_sentence_says_what_no_sizes_means(tmp_path):
+    """No dimension to give a size: "with every variable a scalar", or "the sizes as declared"
+    for arrays of fixed size, never the odd "with scalars only"."""
+    from generator.build import render_outputs
+    sol, _ = solve(tmp_path, """\
+        id: sc
+        title: t
+        symbols: {x: scalar}
+        define: {f: sin(x)**2}
+        find: df/dx
+        """)
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert r"random points with $\text{every variable a scalar}$;" in md and "scalars only" not in md
+    sol, _ = solve(tmp_path, """\
+        id: fixed
+        title: t
+        symbols: {x: [2], A: [2, 2]}
+        define: {f: x.T @ A @ x}
+        find: df/dx
+        """, name="q.yaml")
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert r"random points with $\text{the sizes as declared}$;" in md

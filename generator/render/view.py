@@ -407,7 +407,7 @@ class PartView:
             if r.tensor else None,
             "layout": r.layout,
             "check": None if check is None else {
-                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or r"\text{scalars only}",
+                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or self.no_sizes(),
                 "points": check.points,
                 "error": fmt_error(check.max_rel_error),
             },
@@ -424,6 +424,12 @@ class PartView:
             "direct": self.part.method == "direct",
             "graph": graph,
         }
+
+    def no_sizes(self) -> str:
+        """What the check sentence says where no dimension had a size to choose."""
+        if all(s.shape == () for s in self.part.symbols if s.kind in ("scalar", "array")):
+            return r"\text{every variable a scalar}"
+        return r"\text{the sizes as declared}"
 
     def graph(self, r: Result) -> dict:
         """The dependency graph x -> y -> z -> f, each edge labelled with its partial and dims."""
