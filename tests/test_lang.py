@@ -466,3 +466,12 @@ def test_the_check_sentence_says_what_no_sizes_means(tmp_path):
         """, name="q.yaml")
     md = render_outputs(sol, ("md",))["md"].decode()
     assert r"random points with $\text{the sizes as declared}$;" in md
+
+
+def test_a_shadowed_name_is_said_once(root):
+    """mml-residual declares e (the book's residual): the document says once that e is not Euler's
+    number (the generated note), not in the statement too."""
+    from generator.build import render_outputs, solve_problem
+    sol = solve_problem(load_problem(root / "problems" / "vector" / "mml-residual.yaml"))
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert md.count("Euler's number") == 1
