@@ -387,6 +387,10 @@ def read_roster(path: str) -> tuple[str, ...]:
     errors, seen, lines = list(table.errors), {}, {}
     for row in table.rows:
         s = row.cells["student"].strip()
+        if len(seen) == MAX_VARIANTS:
+            errors.append(table.error(row, "student", f"more than {MAX_VARIANTS} students: a roster builds one "
+                                      "variant each; split the class into several rosters"))
+            break
         if not STUDENT_RE.match(s):
             errors.append(table.error(row, "student", f"{s[:40]!r}: a student id names files: letters, digits, "
                                       "'.', '_', '-', at most 64 characters, starting with a letter or digit"))

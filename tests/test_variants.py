@@ -125,6 +125,7 @@ def test_a_roster_names_one_variant_per_student(tmp_path):
     ("student\n../../etc\n", "a student id names files"),
     ("student\nana\nana\n", "ana is also on line 2"),
     ("name\nana\n", "the header lacks the column(s) student"),
+    ("student\n" + "".join(f"s{i}\n" for i in range(1000)), "r.csv:1001:1: student: more than 999 students"),
 ])
 def test_a_bad_roster_is_refused_with_its_line(tmp_path, roster, message):
     (tmp_path / "r.csv").write_text(roster)
