@@ -71,12 +71,17 @@ def _name(header: str) -> str:
     return header.strip().lower()
 
 
-def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Table:
+def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),
+               lenient: tuple[str, ...] = ()) -> Table:
     """The rows of a CSV file with a header naming at least the ``required`` columns; the errors of
-    single rows are in ``errors`` (the file as a whole unreadable: ``ProblemErrors``)."""
+    single rows are in ``errors`` (the file as a whole unreadable: ``ProblemErrors``).  A cell of a
+    ``lenient`` column (a student's answer) with a NUL or longer than ``MAX_CELL`` is kept, cut to
+    ``MAX_CELL + 1`` characters, for the caller to judge that row alone."""
     fname = str(path)
     text = read_utf8(path, MAX_CSV_BYTES, ": a CSV file is text; save it as CSV (UTF-8)")
     nul = text.find("\x00")
+    if nul >= 0 and lenient:
+        nul = _nul_outside(text, lenient)
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
         raise ProblemErrors([ProblemError(Location(fname, line, nul - (text.rfind("\n", 0, nul) + 1) + 1),
@@ -104,7 +109,8 @@ def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
                                            f"{len(header)} columns", text))
                 continue
             cells = {h: c for h, c in zip(header, record) if h in required + optional}
-            long = [h for h, c in cells.items() if len(c) > MAX_CELL]
+            cells.update({h: cells[h][:MAX_CELL + 1] for h in lenient if h in cells})
+            long = [h for h, c in cells.items() if len(c) > MAX_CELL and h not in lenient]
             if long:
                 errors.append(ProblemError(Location(fname, line, 1, long[0]),
                                            f"a cell longer than {MAX_CELL:,} characters", text))
@@ -120,6 +126,21 @@ def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
     if errors and not rows:
         raise ProblemErrors(errors)
     return Table(fname, text, tuple(rows), tuple(errors))
+
+
+def _nul_outside(text: str, columns: tuple[str, ...]) -> int:
+    """The index of a NUL of ``text`` when one is outside the cells of ``columns`` (-1 if none): a NUL
+    there makes the file unreadable; inside, only its row."""
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return text.find("\x00")
+    header = [_name(h) for h in records[0]] if records else []
+    for i, record in enumerate(records):
+        named = [c for k, c in enumerate(record) if i == 0 or k >= len(header) or header[k] not in columns]
+        if any("\x00" in c for c in named):
+            return text.find("\x00")
+    return -1
 
 
 def record_lines(record: list[str]) -> int:

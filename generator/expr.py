@@ -389,6 +389,8 @@ def into_stack(op: str, args: tuple) -> Expr | None:
     ``[2 a + c, 2 b + d]``); ``None`` where ``op(args)`` is not that."""
     if op == "div" and args[0].op == "stack" and args[1].shape == ():
         return stack(div(t, args[1]) for t in args[0].args)
+    if op == "matmul":
+        return _stack_product(*args) if len(args) == 2 else None
     if op == "had" and args[0].op == "stack" and args[1].op == "stack" and args[0].shape == args[1].shape:
         return stack(mul(a, b) for a, b in zip(args[0].args, args[1].args))
     if op not in ("mul", "add"):
@@ -405,6 +407,22 @@ def into_stack(op: str, args: tuple) -> Expr | None:
     if any(len(a.args) != n for a in arrays):
         return None
     return stack(add(*scalars, *(a.args[i] for a in arrays)) for i in range(n))
+
+
+def _row_entries(r: Expr) -> tuple | None:
+    """The scalars of a row written as a list, [a, b].T; None for any other row."""
+    return r.args[0].args if r.op == "T" and r.args[0].op == "stack" and r.args[0].shape[1] == 1 else None
+
+
+def _stack_product(a: Expr, b: Expr) -> Expr | None:
+    """A matrix written row by row with rows of scalars times a list, as one list: entry i is
+    Σⱼ a_ij b_j (the vector chain rule's ∂f/∂g ∂g/∂x, Parr & Howard §4.5.3)."""
+    if a.op != "stack" or b.op != "stack" or a.shape[1] != len(b.args):
+        return None
+    rows = [_row_entries(r) for r in a.args]
+    if any(r is None for r in rows):
+        return None
+    return stack(add(*(mul(c, t) for c, t in zip(r, b.args))) for r in rows)
 
 
 def function_names() -> frozenset[str]:

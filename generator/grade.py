@@ -365,7 +365,7 @@ def _graded(student: str, g: Grader, answer: str) -> Graded:
 def grade_table(session: Session, path: str) -> list[Graded]:
     """Every row of an answers CSV (``student,part,find,answer``), checked before any is graded."""
     from .csvfiles import read_table
-    table = read_table(path, ANSWER_COLUMNS, ("part", "find"))
+    table = read_table(path, ANSWER_COLUMNS, ("part", "find"), lenient=("answer",))
     errors, todo = _checked(session, table, table.rows)
     errors = list(table.errors) + errors
     if errors:
@@ -410,7 +410,7 @@ def grade_roster(variants_csv: str, answers: str, out: str | None = None) -> lis
     folder = Path(variants_csv).parent
     own = _variant_ids(roster)
     refuse_overwrite(out, [variants_csv, answers] + [folder / f"{pid}.json" for pid in own.values()])
-    table = read_table(answers, ANSWER_COLUMNS, ("part", "find"))
+    table = read_table(answers, ANSWER_COLUMNS, ("part", "find"), lenient=("answer",))
     errors, todo = list(table.errors), []
     by_variant: dict[str, list] = {}
     for row in table.rows:
@@ -473,10 +473,15 @@ def results_csv(graded: list[Graded]) -> str:
 
 def summary(graded: list[Graded]) -> list[str]:
     """Per find: how many are correct, and the mistakes from the most common ("12 of 40 transposed").
-    The finds of a class on variants (df/dx for some, df/du for others) are counted as one."""
+    The finds of a class on variants (df/dx for some, df/du for others) are counted as one.  A
+    student who answered one find more than once is counted once, with the last answer (each is
+    graded in the results); the line says how many earlier answers it left out."""
     groups: dict[tuple[str, int], list[Verdict]] = {}
     finds: dict[tuple[str, int], dict[str, None]] = {}
-    for g in graded:
+    last = {(g.student, g.part, g.index): g for g in graded}
+    earlier = Counter((g.part, g.index) for g in graded)
+    earlier.subtract(Counter((g.part, g.index) for g in last.values()))
+    for g in last.values():
         groups.setdefault((g.part, g.index), []).append(g.verdict)
         finds.setdefault((g.part, g.index), {})[g.find] = None
     lines = []
@@ -489,5 +494,8 @@ def summary(graded: list[Graded]) -> list[str]:
         said += [f"{k} of {n} {code}" for code, k in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))]
         if unexplained:
             said.append(f"{unexplained} of {n} wrong otherwise")
+        if earlier[key]:
+            said.append(f"{earlier[key]} earlier answer{'s' if earlier[key] > 1 else ''} of a student "
+                        "who answered again not counted")
         lines.append(f"{'part ' + part + ' ' if part else ''}{find}: " + ", ".join(said))
     return lines

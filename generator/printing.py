@@ -30,6 +30,13 @@ _FN_LATEX = {
     "cosh": r"\cosh", "sinh": r"\sinh", "log1p": r"\log", "relu": r"\operatorname{ReLU}",
     "abs": "", "step": r"\mathbb{1}", "sign": r"\operatorname{sign}",
 }
+
+
+def function_latex(name: str) -> str:
+    """The LaTeX a function's name prints as (\\tanh, \\sigma, \\operatorname{softmax}); "" for none."""
+    return _FN_LATEX.get(name) or _VFN_LATEX.get(name, "")
+
+
 # The functions of a whole vector, as the books write them.
 _VFN_LATEX = {"softmax": r"\operatorname{softmax}", "log_softmax": r"\log\operatorname{softmax}",
               "logsumexp": r"\operatorname{logsumexp}", "mean": r"\operatorname{mean}"}
@@ -145,7 +152,8 @@ class LatexPrinter:
             elif t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
                 out += " - " + self._print_mul(t)[1:]
             else:
-                out += " + " + self.print(t)
+                s = self.print(t)
+                out += " - " + s[1:].lstrip() if s.startswith("-") else " + " + s     # never "+ -"
         return out
 
     def factor(self, f: Expr) -> str:
@@ -197,7 +205,11 @@ class LatexPrinter:
         return self._mul_body(Fraction(1), args)
 
     def _print_matmul(self, e: Expr) -> str:
-        return juxtapose([self.factor(f) for f in e.args], thin=False)
+        parts = [self.factor(f) for f in e.args]
+        first = e.args[0]
+        if first.op == "mul" and first.args[0].op == "num" and first.args[0].value < 0:
+            parts[0] = self.print(first)        # (−½A)x = −½Ax: a leading sign needs no parentheses
+        return juxtapose(parts, thin=False)
 
     def _print_had(self, e: Expr) -> str:
         return self.paren(e.args[0], 3) + r" \odot " + self.paren(e.args[1], 3)
@@ -331,8 +343,14 @@ class LatexPrinter:
 
     def _print_stack(self, e: Expr) -> str:
         """A list literal: its entries (scalars, or rows) one per row of a bmatrix."""
-        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self.print(a) for a in e.args]     # a zero row
+        rows = [r"\mathbf{0}^\top" if a.op == "zero" else self._stack_row(a) for a in e.args]     # a zero row
         return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+    def _stack_row(self, a: Expr) -> str:
+        """A row of a list: a row of scalars written [a, b].T prints as the cells a & b."""
+        if a.op == "T" and a.args[0].op == "stack" and a.args[0].shape[1] == 1:
+            return " & ".join(self.print(c) for c in a.args[0].args)
+        return self.print(a)
 
     # -- line breaking: one decision on the tree ------------------------------------------------
 
@@ -476,6 +494,10 @@ def _signed(t: Expr) -> tuple[str, Expr]:
         return "-", ex.num(-t.value)
     if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
         return "-", ex_mul(-t.args[0].value, t.args[1:])
+    if t.op == "matmul" and t.args[0].op == "mul" and t.args[0].args[0].op == "num" and t.args[0].args[0].value < 0:
+        sign, first = _signed(t.args[0])          # (−½A)x: − ½Ax
+        from . import expr as ex
+        return sign, ex.rebuild(t, (first,) + t.args[1:])
     return "+", t
 
 

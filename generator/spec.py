@@ -699,9 +699,11 @@ class _Reader:
         for n in names:
             if not isinstance(n, str) or not NAME_RE.match(n):
                 if _split_by_flow_comma(n, data):
-                    self.err(path + (n,), f"{n!r} is not a valid name: a comma split an expression of a "
-                                          "{...} mapping in two; quote the expression (f: \"max(0, x)\") "
-                                          "or use block style (one name: expression a line)", key=True)
+                    owner = _split_owner(n, data)
+                    self.err(path + ((owner,) if owner else (n,)),
+                             f"{n!r} is not a valid name: a comma split an expression of a "
+                             "{...} mapping in two; quote the expression (f: \"max(0, x)\") "
+                             "or use block style (one name: expression a line)", key=owner is None)
                     return ()
                 self.err(path + (n,), f"{n!r} is not a valid name", key=True)
                 return ()
@@ -979,6 +981,19 @@ def _split_by_flow_comma(key, data: dict) -> bool:
 
     return (data.get(key) is None and unbalanced(key) < 0) or \
         any(isinstance(v, str) and unbalanced(v) > 0 for v in data.values())
+
+
+def _split_owner(key, data: dict) -> str | None:
+    """The name whose expression the comma split (``f`` of ``{f: max(0, x)}``): the last key
+    before ``key`` with a valid name and an unclosed ``(`` or ``[`` in its value."""
+    owner = None
+    for k, v in data.items():
+        if k == key:
+            return owner
+        if isinstance(k, str) and NAME_RE.match(k) and isinstance(v, str) and \
+                v.count("(") + v.count("[") > v.count(")") + v.count("]"):
+            owner = k
+    return None
 
 
 def _scope(symbols: dict[str, SymbolDecl]) -> ex.Scope:

@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from .errors import Location, ProblemError, ProblemErrors
+from .printing import function_latex
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?$")
@@ -60,6 +61,7 @@ class Vary:
     names: tuple[str, ...]
     choices: tuple[tuple[str, ...], ...]
     spans: tuple[tuple[int, int, str, bool], ...]    # (start, end, name, in an expression) in the text
+    math: frozenset[int] = frozenset()               # starts of the spans inside $...$ of a text field
 
     @property
     def count(self) -> int:
@@ -141,7 +143,8 @@ def read_vary(text: str, fname: str) -> Vary | None:
                     got.append(c.value)
             names.append(name)
             choices.append(tuple(got))
-    spans = _spans(root, node, text, set(names), fname, errors)
+    math: set[int] = set()
+    spans = _spans(root, node, text, set(names), fname, errors, math)
     used = {s[2] for s in spans}
     for k, _ in (node.value if isinstance(node, yaml.MappingNode) else []):
         if isinstance(k, yaml.ScalarNode) and k.value in names and k.value not in used:
@@ -149,7 +152,7 @@ def read_vary(text: str, fname: str) -> Vary | None:
                                       "statement, hint or title)")
     if errors:
         raise ProblemErrors(sorted(errors, key=lambda e: (e.loc.line, e.loc.col)))
-    return Vary(tuple(names), tuple(choices), tuple(spans))
+    return Vary(tuple(names), tuple(choices), tuple(spans), frozenset(math))
 
 
 def _choice(node) -> str:
@@ -166,8 +169,9 @@ def _choice(node) -> str:
     return f"{v!r}: a choice is a number (2, 0.5, -1/2) or a name (exp, x)"
 
 
-def _spans(root, vary_node, text: str, names: set, fname: str, errors: list) -> list:
-    """Where each placeholder is written: in the scalars (keys and values) outside ``vary``."""
+def _spans(root, vary_node, text: str, names: set, fname: str, errors: list, math: set | None = None) -> list:
+    """Where each placeholder is written: in the scalars (keys and values) outside ``vary``; the
+    starts of those inside the math of a text (statement, title, hint) are added to ``math``."""
     out, seen = [], set()
     stack = [(root, ())]
     while stack:
@@ -189,6 +193,8 @@ def _spans(root, vary_node, text: str, names: set, fname: str, errors: list) -> 
             for m in PLACEHOLDER.finditer(text, start, end):
                 if m.group(1) in names:
                     out.append((m.start(), m.end(), m.group(1), expression))
+                    if math is not None and not expression and _in_math(text[start:m.start()]):
+                        math.add(m.start())
                 elif expression:
                     line = text.count("\n", 0, m.start())
                     col = m.start() - (text.rfind("\n", 0, m.start()) + 1)
@@ -207,6 +213,37 @@ def _written(choice: str, expression: bool) -> str:
     if expression and NUMBER.match(choice) and (choice.startswith("-") or "/" in choice):
         return f"({choice})"
     return choice
+
+
+def _in_math(before: str) -> bool:
+    """Whether text ending with ``before`` is inside $...$ (an odd number of unescaped dollars)."""
+    return len(re.findall(r"(?<!\\)\$", before)) % 2 == 1
+
+
+MATH_WRAPPERS = (r"\mathrm{", r"\operatorname{", r"\mathit{", r"\text{")
+
+
+def _written_in_math(choice: str) -> str | None:
+    r"""A choice as the book prints it in a statement's math: a function by its LaTeX name
+    (tanh as \tanh, sigmoid as \sigma, the name printing.py uses in the solution), a fraction
+    as \frac{1}{2}; None where the choice is written as it is (a symbol name, 2, 0.5)."""
+    fn = function_latex(choice)
+    if fn and choice in ("log1p", "step"):       # printed with their argument changed: log(1 + z), 𝟙[z > 0]
+        return r"\operatorname{" + choice + "}"
+    if fn:
+        return fn
+    m = re.match(r"^(-?)(\d+)/(\d+)$", choice)
+    if m:
+        return m.group(1) + r"\frac{" + m.group(2) + "}{" + m.group(3) + "}"
+    return None
+
+
+def _in_wrapper(text: str, start: int, end: int) -> tuple[int, int]:
+    r"""(start, end) grown over ``\mathrm{`` … ``}`` written around the placeholder, if it is."""
+    for w in MATH_WRAPPERS:
+        if text.startswith(w, start - len(w)) and text.startswith("}", end):
+            return start - len(w), end + 1
+    return start, end
 
 
 class _Edits:
@@ -236,6 +273,9 @@ def resolve(text: str, vary: Vary, combo: tuple[int, ...]) -> tuple[str, _Edits]
     line, res_line_start, orig_line_start = 0, 0, 0
     res_len = 0
     for start, end, name, expression in vary.spans:
+        in_math = start in vary.math and _written_in_math(chosen[name])
+        if in_math and function_latex(chosen[name]):
+            start, end = _in_wrapper(text, start, end)      # \mathrm{{g}}: \tanh, not \mathrm{\tanh}
         chunk = text[pos:start]
         pieces.append(chunk)
         res_len += len(chunk)
@@ -244,7 +284,7 @@ def resolve(text: str, vary: Vary, combo: tuple[int, ...]) -> tuple[str, _Edits]
             line += chunk.count("\n")
             res_line_start = res_len - (len(chunk) - nl - 1)
             orig_line_start = pos + nl + 1
-        new = _written(chosen[name], expression)
+        new = in_math or _written(chosen[name], expression)
         edits.add(line, res_len - res_line_start, res_len - res_line_start + len(new),
                   start - orig_line_start, end - orig_line_start)
         pieces.append(new)
@@ -347,6 +387,10 @@ def read_roster(path: str) -> tuple[str, ...]:
     errors, seen, lines = list(table.errors), {}, {}
     for row in table.rows:
         s = row.cells["student"].strip()
+        if len(seen) == MAX_VARIANTS:
+            errors.append(table.error(row, "student", f"more than {MAX_VARIANTS} students: a roster builds one "
+                                      "variant each; split the class into several rosters"))
+            break
         if not STUDENT_RE.match(s):
             errors.append(table.error(row, "student", f"{s[:40]!r}: a student id names files: letters, digits, "
                                       "'.', '_', '-', at most 64 characters, starting with a letter or digit"))

@@ -249,6 +249,34 @@ def test_batch_results_and_summary(tmp_path):
     assert "part b df/dx: 1 of 2 correct, 1 of 2 shape, 1 of 2 transposed" in res.output
 
 
+def test_one_bad_answer_cell_makes_only_its_row_unreadable(tmp_path):
+    """A NUL or a cell over 10,000 characters in the answer column: that row is graded unreadable
+    (syntax, not correct); the others are graded as usual."""
+    p = write(tmp_path, QUAD)
+    text = ("student,part,find,answer\nana,a,df/dx,x.T @ (B + B.T)\nben,a,df/dx,x.T\x00 @ B\n"
+            f"cat,a,df/dx,{'x.T @ B + ' * 1200}x.T @ B\ndan,b,df/dx,2 * x.T @ B\n")
+    (tmp_path / "a.csv").write_text(text)
+    res = run("grade", p, "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    assert res.exit_code == 0, res.output      # a batch is graded: wrong answers are its results
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[1].startswith("ana,a,df/dx,true,")
+    assert rows[2].startswith("ben,a,df/dx,false,syntax,") and "NUL" in rows[2]
+    assert rows[3].startswith("cat,a,df/dx,false,syntax,") and len(rows[3]) < 400
+    assert rows[4].startswith("dan,b,df/dx,true,")
+    assert "part a df/dx: 1 of 3 correct, 2 of 3 syntax" in res.output
+
+
+def test_a_student_who_answers_twice_is_graded_twice_and_counted_once(tmp_path):
+    p = write(tmp_path, QUAD)
+    (tmp_path / "a.csv").write_text("student,part,find,answer\nana,a,df/dx,x.T @ B\nben,a,df/dx,x.T @ B\n"
+                                    "ana,a,df/dx,x.T @ (B + B.T)\n")
+    res = run("grade", p, "--answers", tmp_path / "a.csv", "--out", tmp_path / "r.csv")
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert [r.split(",")[3] for r in rows[1:]] == ["false", "false", "true"]
+    assert ("part a df/dx: 1 of 2 correct, 1 of 2 assumption, 1 of 2 factor, 1 earlier answer of a student who answered again "
+            "not counted") in res.output, res.output
+
+
 def test_batch_to_stdout_and_json(tmp_path):
     p, a = write(tmp_path, QUAD), write(tmp_path, ANSWERS, "answers.csv")
     res = run("grade", p, "--answers", a, "--json")
@@ -271,7 +299,7 @@ def test_each_find_is_derived_once_and_each_text_graded_once(tmp_path, monkeypat
 
 @pytest.mark.parametrize("content, message", [
     (b"\x89PNG\r\n\x1a\n\x00\x00", "invalid UTF-8 (byte 0x89)"),
-    (b"student,part,find,answer\nx,,df/dx,\x00\n", "a NUL byte"),
+    (b"student,part,find,answer\nx\x00,a,df/dx,x\n", "a NUL byte"),
     (b"", "the file is empty"),
     (b"name,answer\nana,x\n", "the header lacks the column(s) student"),
     (b"student,find,answer,answer\nana,df/dx,x,y\n", "the column(s) answer appear twice"),

@@ -219,6 +219,51 @@ def test_parr_howard_vector_chain_rule(tmp_path):
         assert jacobian_error("[log(x**2), sin(3*x)]", "x", r["expr"], {"x": x0}, {}) < 1e-6
 
 
+def test_the_vector_chain_rule_is_one_link_through_g(tmp_path):
+    """Parr & Howard §4.5.3 multiply the 2×2 Jacobian ∂y/∂g (diagonal, columns g₁, g₂) by the
+    2×1 ∂g/∂x: one vector link g = [g₁, g₂], not a sum over two scalar paths."""
+    sol, trace = solve(tmp_path, """\
+        id: ph
+        title: t
+        symbols: {x: scalar}
+        define:
+          y: [log(g1), sin(g2)]
+          g1: x**2
+          g2: 3*x
+        find: dy/dx
+        """)
+    r = sol.parts[0].results[0]
+    assert r.paths == (("y", "g", "x"),)
+    outer, inner = r.partials
+    assert (outer.of, outer.wrt, outer.step.dims, inner.of, inner.wrt, inner.step.dims) == (
+        "y", "g", "2×2", "g", "x", "2×1")
+    assert ex.to_text(outer.result) == "[[g1**(-1), 0].T, [0, cos(g2)].T]"
+    assert [s.wrt for s in outer.step.substeps] == ["g1", "g2"]
+    assert trace["parts"][0]["results"][0]["expr"] == "[2 / x, 3 * cos(3 * x)]"
+    latex = LatexPrinter()(outer.result)
+    assert latex.count("&") == 2 and r"^\top" not in latex
+
+
+def test_the_vector_chain_rule_by_a_vector(tmp_path):
+    """The same link when x is a vector: ∂g/∂x has rows, ∂y/∂g mixes g₁ and g₂."""
+    _, trace = solve(tmp_path, """\
+        id: phv
+        title: t
+        symbols: {D: dim, x: [D], a: [D]}
+        define:
+          y: [g1 * g2, exp(g2)]
+          g1: a.T @ x
+          g2: x.T @ x
+        find: dy/dx
+        """)
+    r = trace["parts"][0]["results"][0]
+    assert [(p["of"], p["wrt"]) for p in r["partials"]] == [("y", "g"), ("g", "x")]
+    sizes = r["check"]["sizes"]
+    rng = np.random.default_rng(5)
+    env = {"x": rng.normal(size=(sizes["D"], 1)), "a": rng.normal(size=(sizes["D"], 1))}
+    assert jacobian_error("[(a.T @ x) * (x.T @ x), exp(x.T @ x)]", "x", r["expr"], env, sizes) < 1e-6
+
+
 def test_the_jacobian_of_a_list_by_a_vector_is_taken_row_by_row(tmp_path):
     _, trace = solve(tmp_path, """\
         id: rows
@@ -282,6 +327,19 @@ def test_a_flow_mapping_split_by_a_comma_says_to_quote(tmp_path):
         """)
     assert len(errs) == 1 and "quote the expression" in errs[0] and "block style" in errs[0]
     assert ":4:" in errs[0]
+
+
+def test_a_flow_mapping_split_by_a_comma_names_the_key_before_the_split(tmp_path):
+    """``define: {f: max(0, w.T @ x + b)}``: the field is define.f, not define.w.T @ x + b)."""
+    errs = load_errors(tmp_path, """\
+        id: flow
+        title: t
+        symbols: {D: dim, w: [D], x: [D], b: scalar}
+        define: {f: max(0, w.T @ x + b)}
+        find: df/dw
+        """)
+    assert len(errs) == 1 and "define.f:" in errs[0] and "define.w.T" not in errs[0], errs
+    assert ":4:13:" in errs[0]
 
 
 def test_a_yaml_list_is_the_list_literal(tmp_path):
@@ -384,3 +442,36 @@ def test_the_simplifier_works_on_lists_entry_by_entry(text):
     assert out.op == "stack" and len(out.args) == 2
     env = {"s": 0.7, "t": -1.1}
     np.testing.assert_allclose(value(ex.to_text(out), env, {}), value(text, env, {}))
+
+
+def test_the_check_sentence_says_what_no_sizes_means(tmp_path):
+    """No dimension to give a size: "with every variable a scalar", or "the sizes as declared"
+    for arrays of fixed size, never the odd "with scalars only"."""
+    from generator.build import render_outputs
+    sol, _ = solve(tmp_path, """\
+        id: sc
+        title: t
+        symbols: {x: scalar}
+        define: {f: sin(x)**2}
+        find: df/dx
+        """)
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert r"random points with $\text{every variable a scalar}$;" in md and "scalars only" not in md
+    sol, _ = solve(tmp_path, """\
+        id: fixed
+        title: t
+        symbols: {x: [2], A: [2, 2]}
+        define: {f: x.T @ A @ x}
+        find: df/dx
+        """, name="q.yaml")
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert r"random points with $\text{the sizes as declared}$;" in md
+
+
+def test_a_shadowed_name_is_said_once(root):
+    """mml-residual declares e (the book's residual): the document says once that e is not Euler's
+    number (the generated note), not in the statement too."""
+    from generator.build import render_outputs, solve_problem
+    sol = solve_problem(load_problem(root / "problems" / "vector" / "mml-residual.yaml"))
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert md.count("Euler's number") == 1

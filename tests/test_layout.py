@@ -218,7 +218,7 @@ find: df/dt
     md = out["md"]
     assert r"1 \cdot 2" in md
     assert not re.search(r"\d \\, \d", md)
-    assert r"\text{scalars only}" in md
+    assert r"\text{every variable a scalar}" in md
 
 
 def test_the_frobenius_norm_is_named_so(root):

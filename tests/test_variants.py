@@ -125,6 +125,7 @@ def test_a_roster_names_one_variant_per_student(tmp_path):
     ("student\n../../etc\n", "a student id names files"),
     ("student\nana\nana\n", "ana is also on line 2"),
     ("name\nana\n", "the header lacks the column(s) student"),
+    ("student\n" + "".join(f"s{i}\n" for i in range(1000)), "r.csv:1001:1: student: more than 999 students"),
 ])
 def test_a_bad_roster_is_refused_with_its_line(tmp_path, roster, message):
     (tmp_path / "r.csv").write_text(roster)
@@ -207,7 +208,7 @@ def test_check_reports_bad_vary_with_positions(tmp_path, change, message):
 
 def test_a_placeholder_in_latex_braces_of_a_statement_is_left_alone(tmp_path):
     problem = load_problem(write(tmp_path))
-    assert problem.statement == "Differentiate $\\mathrm{tanh}(2\\,\\mathbf{A}\\mathbf{x})$."
+    assert problem.statement == "Differentiate $\\tanh(2\\,\\mathbf{A}\\mathbf{x})$."
     text = LAYER.replace("statement: Differentiate", "statement: With $\\mathbf{q}$, differentiate")
     assert "\\mathbf{q}" in load_problem(write(tmp_path, text)).statement
 
@@ -417,3 +418,38 @@ def test_a_class_on_variants_needs_no_find_column_when_the_problem_has_one_find(
     chosen = {r.split(",")[0]: r.split(",")[4] for r in (out / "layer-variants.csv").read_text().splitlines()[1:]}
     rows = [r.split(",") for r in (tmp_path / "r.csv").read_text().splitlines()[1:]]
     assert [(r[0], r[2]) for r in rows] == [(s, f"df/d{v}") for s, v in chosen.items()]
+
+
+def test_a_function_or_a_fraction_in_a_statements_math_prints_as_the_book_writes_it(tmp_path):
+    """\\mathrm{{g}} with g = sigmoid is \\sigma, with tanh \\tanh; c = -1/2 is -\\frac{1}{2}; in prose
+    (the title) the choice stays a word."""
+    from generator.variants import load_variant
+    text = LAYER.replace("statement: Differentiate $", "statement: Differentiate {g} in prose, then $")
+    vary = read_vary(text, "layer.yaml")
+    seen = {}
+    for i in range(vary.count):
+        combo = vary.combination(i)
+        problem, _ = load_variant(text, "layer.yaml", vary, combo, "layer")
+        seen[vary.label(combo)] = problem
+    assert seen["g=sigmoid, c=-1/2, v=u"].statement == (
+        "Differentiate sigmoid in prose, then $\\sigma(-\\frac{1}{2}\\,\\mathbf{A}\\mathbf{u})$.")
+    assert seen["g=exp, c=2, v=x"].statement.endswith("$\\exp(2\\,\\mathbf{A}\\mathbf{x})$.")
+    assert all("\\mathrm" not in p.statement for p in seen.values())
+    assert seen["g=sigmoid, c=2, v=x"].title == "A layer with sigmoid"
+
+
+def test_the_order_of_terms_is_the_same_in_every_variant(tmp_path):
+    """z = {c} A v + b: the entrywise algebra of σ (SymPy's order: b − ½Ax) must not turn the sum
+    around in one variant and keep it in the next."""
+    from generator.build import solve_problem
+    from generator.printing import LatexPrinter
+    from generator.variants import load_variant
+    text = LAYER.replace('z: "{c} * A @ {v}"', 'z: "{c} * A @ {v} + b"').replace('"{v}": [N]}', '"{v}": [N], b: [M]}')
+    vary = read_vary(text, "layer.yaml")
+    for i in range(vary.count):
+        problem, _ = load_variant(text, "layer.yaml", vary, vary.combination(i), "layer")
+        sol = solve_problem(problem)
+        assert not sol.failed, sol.failed
+        r = sol.parts[0].results[0]
+        latex = LatexPrinter()(r.result)
+        assert "\\mathbf{b} -" not in latex and "\\mathbf{b} +" not in latex, (vary.label(vary.combination(i)), latex)

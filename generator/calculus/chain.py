@@ -15,6 +15,7 @@ from dataclasses import replace
 from .. import expr as ex
 from ..errors import UnsupportedError
 from ..expr import Expr
+from ..printing import symbol_latex
 from ..trace import Partial, Result, Step
 from . import linear
 from .rules import (Differentiator, compose, direction_symbol, identification_steps, jacobian_collected,
@@ -236,7 +237,12 @@ def _solve(part, target) -> Result:
         return _solve_by_vec(part, target, shapes, simp)
     paths = dependency_paths(defs, f, x)
     named = frozenset(simp(substitute_all(defs[n], defs)) for n in defs if n != f)   # their signs stay
-    if part.method == "direct":
+    vector = None if part.method == "direct" or target.order != 1 else _vector_of_scalars(part, defs, shapes, f, x, paths)
+    if vector is not None:
+        edges, chain, paths, chain_steps, substitutions = _vector_chain(
+            vector, defs, shapes, f, x, simp, named, _kept_forms(part, defs, simp))
+        product = _along(chain[0], kind, False, simp, chain_steps)
+    elif part.method == "direct":
         # the whole expression at once
         full = substitute_all(defs[f], defs)
         partial = _partial(f, x, full, fshape, xshape, simp, named, _kept_forms(part, defs, simp))
@@ -267,7 +273,8 @@ def _solve(part, target) -> Result:
                 terms.append(_forward(links, fshape, x, xshape, tensor, simp, chain_steps))
         product = simp(ex.add(*terms)) if any(l.tensor for l in edges) else (
             ex.add(*terms) if len(terms) > 1 else terms[0])
-    substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
+    if vector is None:
+        substitutions = tuple((n, defs[n]) for n in _ordered_defs(paths, f, x))
     expanded = substitute_all(product, defs)
     values = tuple((ex.sym(n, shapes[n]), simp(substitute_all(defs[n], defs))) for n in defs if n != f)
     result, rewrites = visible_simplification(expanded, simp, assumptions_of(part), values)
@@ -687,3 +694,55 @@ def _ordered_defs(paths, f: str, x: str) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
+
+
+def _vector_of_scalars(part, defs: dict[str, Expr], shapes: dict, f: str, x: str,
+                       paths) -> tuple[str, list[str]] | None:
+    """The vector chain rule (Parr & Howard §4.5.3): ``f`` a list of entries in scalar intermediates
+    g₁ … gₖ (k ≥ 2), each defined in ``x`` directly, is differentiated through one vector link
+    g = [g₁, …, gₖ] (named by their common stem), not as a sum over k scalar paths.  (stem, names)
+    or None where the chain is not that."""
+    e = defs[f]
+    if e.op != "stack" or e.shape[1] != 1 or x in ex.free_symbols(e):
+        return None
+    names = [n for n in _ordered_names(e) if n in defs]
+    if len(names) < 2 or any(shapes[n] != () for n in names) or len(paths) != len(names):
+        return None
+    if sorted(p for p in paths) != sorted((f, n, x) for n in names):
+        return None
+    stems = {n.rstrip("0123456789").rstrip("_") for n in names}
+    stem = stems.pop() if len(stems) == 1 else ""
+    taken = {s.name for s in part.symbols} | set(defs) | set(ex.function_names())
+    if not stem or stem in taken or not stem.isidentifier():
+        return None
+    return stem, names
+
+
+VECTOR_LINK = (r"entry $(i, j)$ is the derivative of entry $i$ of $@0$ by ${@3}_{j}$, the other entries of "
+               r"$@1 = @2$ held fixed: the vector chain rule takes the intermediates as one vector")
+
+
+def _vector_chain(vector, defs: dict[str, Expr], shapes: dict, f: str, x: str, simp, named, kept_forms):
+    """(edges, chain, paths, chain steps, substitutions) of f -> g -> x with g = [g₁, …, gₖ]:
+    ∂f/∂g (k columns, one per intermediate) times ∂g/∂x, as Parr & Howard §4.5.3 writes it."""
+    stem, names = vector
+    g = ex.stack(ex.sym(n, ()) for n in names)
+    e = defs[f]
+    rows, subs = [], []
+    for entry in e.args:
+        cells = []
+        for n in names:
+            s = Differentiator(n, (), plain_simplifier()).d(entry)
+            if s.rule != "constant":
+                subs.append(s)
+            cells.append(s.result)
+        rows.append(ex.transpose(ex.stack(cells)))
+    Dg = Differentiator(stem, g.shape, plain_simplifier())
+    outer_step = Dg.step("stacking", e, ex.stack(rows), simplify=False, cites="Parr & Howard §4.5.3",
+                         note=VECTOR_LINK.replace("@3", symbol_latex(stem, False)), args=(ex.sym(f, e.shape), ex.sym(stem, g.shape), g),
+                         subs=tuple(subs))
+    outer = Partial(f, stem, e.shape, g.shape, e, outer_step)
+    inner = _partial(stem, x, ex.stack(defs[n] for n in names), g.shape, shapes[x], simp, named, kept_forms)
+    edges = [outer, inner]
+    substitutions = ((stem, g),) + tuple((n, defs[n]) for n in names)
+    return edges, [tuple(edges)], [(f, stem, x)], [], substitutions

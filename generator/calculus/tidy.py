@@ -131,7 +131,7 @@ def _simplest(e: Expr, assumptions) -> Expr:
     if sp.count_ops(candidate) >= ops:
         return e
     try:
-        return t.back_to(candidate)
+        return in_written_order(t.back_to(candidate), e)
     except (ValueError, TypeError):
         return e
 
@@ -159,9 +159,37 @@ def entrywise_forms(e: Expr, assumptions, special: bool = False) -> list[Expr]:
             b = t.back_to(c)
         except (ValueError, TypeError, Exception):   # a form we cannot print back
             continue
+        b = in_written_order(b, e)
         if b.shape == e.shape and b not in out:
             out.append(b)
     return out
+
+
+def in_written_order(out: Expr, before: Expr) -> Expr:
+    """``out`` with each sum whose terms are those of a sum in ``before`` in that sum's order:
+    SymPy orders terms its own way (b − ½Ax for −½Ax + b), so an expression written with one
+    choice of a variant would come back in another order than with the next."""
+    order: dict[frozenset, tuple] = {}
+
+    def key(args) -> frozenset:
+        return frozenset((a, args.count(a)) for a in args)
+
+    def collect(e: Expr) -> None:
+        if e.op == "add":
+            order.setdefault(key(e.args), e.args)
+        for a in e.args:
+            collect(a)
+
+    def reorder(e: Expr) -> Expr:
+        if not e.args:
+            return e
+        args = tuple(reorder(a) for a in e.args)
+        if e.op == "add":
+            args = order.get(key(args), args)
+        return e if args == e.args else ex.rebuild(e, args)
+
+    collect(before)
+    return reorder(out) if order else out
 
 
 def _special(s, t: _Translation) -> list:

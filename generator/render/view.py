@@ -82,6 +82,9 @@ class PartView:
         self.part = ps.part
         self.label = f"{problem.id}:{ps.part.id}"       # \label prefix, unique in a combined document
         self.names = names_of(self.part)
+        for r in ps.results:        # a link the chain introduces (the vector g = [g₁, g₂] of §4.5.3)
+            for q in r.partials:
+                self.names.setdefault(q.wrt, symbol_latex(q.wrt, q.wrt_shape != ()))
         self.P = LatexPrinter(self.names)
         self.inline = InlinePrinter(self.names)
         # the MathML twins of the formulas printed from trees (for the HTML page only)
@@ -428,7 +431,7 @@ class PartView:
             if r.tensor else None,
             "layout": r.layout,
             "check": None if check is None else {
-                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or r"\text{scalars only}",
+                "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or self.no_sizes(),
                 "points": check.points,
                 "error": fmt_error(check.max_rel_error),
             },
@@ -446,6 +449,12 @@ class PartView:
             "graph": graph,
         }
 
+    def no_sizes(self) -> str:
+        """What the check sentence says where no dimension had a size to choose."""
+        if all(s.shape == () for s in self.part.symbols if s.kind in ("scalar", "array")):
+            return r"\text{every variable a scalar}"
+        return r"\text{the sizes as declared}"
+
     def graph(self, r: Result) -> dict:
         """The dependency graph x -> y -> z -> f, each edge labelled with its partial and dims."""
         edges = [(p.wrt, p.of, p) for p in r.partials]
@@ -459,6 +468,8 @@ class PartView:
             for a, b, _ in edges:
                 level[b] = max(level[b], level[a] + 1)
         shapes = shapes_of_part(self.part)
+        for p in r.partials:
+            shapes.setdefault(p.wrt, p.wrt_shape)
         latex = {n: self.name(n) + r" \in " + space_latex(shapes.get(n, ())) for n in names}
         # columns far enough apart that each edge's label (∂z/∂y over its dims) clears both nodes
         half = {}
