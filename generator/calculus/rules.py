@@ -501,7 +501,7 @@ def _indicator_times(s: Expr, t: Expr, jt: Expr, e: Expr, D: Differentiator) -> 
 
 
 def rule_max(e: Expr, D: Differentiator) -> Step | None:
-    """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5–6
+    """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5
     (the neuron max(0, wᵀx + b)); 1[u > 0] is the step function, 0 at the kink u = 0."""
     if e.op != "max":
         return None
@@ -517,18 +517,18 @@ def rule_max(e: Expr, D: Differentiator) -> Step | None:
         ind = ex.fn("step", gap)
         sub = D.d(u)
         res = _indicator_times(ind, u, sub.result, e, D)
-        note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u - c > 0]$, with $c = @1$ fixed"
+        note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u > c]$, with $c = @1$ fixed"
                 if c != ex.ZERO else r"$\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]$") + _with("u", u, 2)
-        return D.step("maximum", e, res, cites="Parr & Howard §5–6", note=note, args=(gap, c, u),
+        return D.step("maximum", e, res, cites="Parr & Howard §5", note=note, args=(gap, c, u),
                       subs=() if u == D.xvar else (sub,))
     gap = ex.sub(a, b)
     ind = ex.fn("step", gap)
     sa, sb = D.d(a), D.d(b)
     other = ex.add(ex.ONE, ex.neg(ind))
     res = ex.add(_indicator_times(ind, a, sa.result, e, D), _indicator_times(other, b, sb.result, e, D))
-    return D.step("maximum", e, res, cites="Parr & Howard §5–6", args=(gap,), subs=(sa, sb),
+    return D.step("maximum", e, res, cites="Parr & Howard §5", args=(gap,), subs=(sa, sb),
                   note=r"$\max(a, b)$ follows $a$ where $a > b$ and $b$ elsewhere: "
-                       r"$\mathbb{1}[a - b > 0]\,\partial a + (1 - \mathbb{1}[a - b > 0])\,\partial b$")
+                       r"$\mathbb{1}[a > b]\,\partial a + (1 - \mathbb{1}[a > b])\,\partial b$")
 
 
 def _n_entries(v: Expr) -> Expr:

@@ -17,6 +17,7 @@ from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
 from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import kink_places
 from ..printing import MathMLPrinter, mml_of
 from ..trace import PartSolution, Result, Solution, Step
 
@@ -115,6 +116,21 @@ class PartView:
             if out:   # a number after a number needs its dot: 1 · 2x, never 1 2x
                 pieces[0] = (r"\cdot " if pieces[0][:1].isdigit() else r"\, ") + pieces[0]
             out += pieces
+        return out
+
+    def kink_places(self, r: Result) -> list[str]:
+        """Where the result's step functions jump, in this problem's symbols (the boxed form; the
+        partials' where the result has none): "at wᵀx + b = 0", "where an entry of W₁x + b₁ is 0"."""
+        places = kink_places([r.display if r.display is not None else r.result]) or \
+            kink_places([p.result for p in r.partials])
+        out = []
+        for a, b in places:
+            if a.shape == () and b.shape == ():
+                out.append(f"at ${self.P(a)} = {self.P(b)}$")
+            elif b.op in ("num", "ones") or b.shape == ():
+                out.append(f"where an entry of ${self.P(a)}$ is ${'1' if b.op == 'ones' else self.P(b)}$")
+            else:
+                out.append(f"where ${self.P(a)}$ and ${self.P(b)}$ agree in an entry")
         return out
 
     def note(self, step: Step) -> str:
@@ -359,6 +375,10 @@ class PartView:
             "show_convention": True,
             "show_kink": False,
             "kinked": any(_kinked(e) for e in [r.result] + [p.result for p in r.partials]),
+            "kink_places": self.kink_places(r),
+            "kink_fns": [f for f in _KINK_FNS if any(_kink_fn(n) == f for d in self.part.define
+                                                     for n in ex.nodes(d.expr))],
+            "kink_sign": any(n.op == "fn" and n.name == "sign" for n in ex.nodes(r.result)),
             "gradient_ref": None,
             "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
@@ -580,13 +600,33 @@ def _kinked(e: Expr) -> bool:
     return any(n.op == "fn" and n.name in ("step", "sign") for n in ex.nodes(e))
 
 
+_KINK_FNS = (r"$\max$", r"$\operatorname{ReLU}$", r"$\lvert\cdot\rvert$")
+
+
+def _kink_fn(n: Expr) -> str | None:
+    """Which of ``_KINK_FNS`` the node is: max, relu or abs."""
+    if n.op == "max":
+        return _KINK_FNS[0]
+    if n.op == "fn" and n.name in ("relu", "abs"):
+        return _KINK_FNS[1 if n.name == "relu" else 2]
+    return None
+
+
 def _kink_once(parts: list[dict]) -> list[dict]:
     """The convention at a kink (the step function's value at 0) stated once, before the first
-    derivative that uses it."""
-    for r in (r for part in parts for r in part["results"]):
-        if r["kinked"]:
-            r["show_kink"] = True
-            break
+    derivative that uses it, naming this problem's kinks in its own symbols."""
+    results = [r for part in parts for r in part["results"] if r["kinked"]]
+    if not results:
+        return parts
+    places = list(dict.fromkeys(p for r in results for p in r["kink_places"]))
+    fns = list(dict.fromkeys(f for r in results for f in r["kink_fns"]))
+    where = " and ".join(places) or "at the kink"
+    of = f" (a kink of {' and '.join(fns)})" if fns else ""
+    values = r"$\mathbb{1}[0 > 0] = 0$" + (r" and $\operatorname{sign}(0) = 0$"
+                                           if any(r["kink_sign"] for r in results) else "")
+    results[0]["show_kink"] = True
+    results[0]["kink"] = {"where": where[0].upper() + where[1:], "of": of, "values": values,
+                          "it": "these kinks" if len(places) > 1 else "the kink"}
     return parts
 
 
