@@ -307,7 +307,8 @@ def test_an_answer_undefined_at_the_points_is_refused_cleanly():
 
 def test_an_answer_right_only_under_an_undeclared_assumption_is_refused(root):
     # (p - y).T needs sum(y) = 1, which the problem does not declare
-    text = (root / "problems/vector/softmax-cross-entropy.yaml").read_text().replace("sum(y) * p", "p")
+    text = (root / "problems/vector/softmax-cross-entropy.yaml").read_text().replace(
+        "y: {shape: [M], assume: [one_hot]}", "y: [M]")
     sol = solve(text)
     assert len(sol.failed) == 1
     assert "answer.dL/dz: dL/dz: the answer" in sol.failed[0] and "it differs from the derived" in sol.failed[0]

@@ -45,6 +45,8 @@ TITLES = {
     "scalar_into_kept": "A scalar into the factors",
     "reciprocal_cancels": "Reciprocal against its own entries",
     "sum_of_entries": "A vector against the ones",
+    "one_hot_sum": "A one-hot vector sums to 1",
+    "distribute_vector": "A vector into a sum",
 }
 
 MAX_ROUNDS = 12
@@ -328,6 +330,64 @@ def rule_sum_of_entries(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def rule_one_hot_sum(e: Expr, c: _Context) -> Expr | None:
+    """sum(y) = 1ᵀy = 1 for a one-hot y (declared ``assume: [one_hot]``)"""
+    if e.op != "sum" or e.args[0].op != "sym" or "one_hot" not in c.assumptions.get(e.args[0].name, ()):
+        return None
+    c.note = r"$@0$ is one-hot, so $\mathbf{1}^\top @0 = \operatorname{sum}(@0) = 1$"
+    c.note_args = (e.args[0],)
+    return ex.ONE
+
+
+def rule_distribute_vector(e: Expr, c: _Context) -> Expr | None:
+    """vᵀ(A + B) = vᵀA + vᵀB, each term collected: vᵀ(1pᵀ − I) = (vᵀ1)pᵀ − vᵀ = sum(v)pᵀ − vᵀ
+    (and (A + B)ᵀv the same way from the right)"""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i, f in enumerate(fs):
+        inner = f.args[0] if f.op == "T" else f
+        if inner.op != "add" or inner.shape == ():
+            continue
+        terms = [c.simp(ex.transpose(t)) if f.op == "T" else t for t in inner.args]
+        if i > 0 and fs[i - 1].shape != () and fs[i - 1].shape[0] == 1:
+            v, lo = fs[i - 1], i - 1
+            done = [_entries_summed(c.simp(ex.matmul(v, t))) for t in terms]
+        elif i + 1 < len(fs) and fs[i + 1].shape != () and fs[i + 1].shape[1] == 1:
+            v, lo = fs[i + 1], i
+            done = [_entries_summed(c.simp(ex.matmul(t, v))) for t in terms]
+        else:
+            continue
+        if not any(ex.has_op(t, "sum") for t in done):
+            continue            # only where a sum of entries comes out: else the brackets stay
+        rest = fs[:lo] + (_positive_first(done),) + fs[lo + 2:]
+        return rest[0] if len(rest) == 1 else ex.matmul(*rest)
+    return None
+
+
+def _entries_summed(e: Expr) -> Expr:
+    """A product with vᵀ1 or 1ᵀv in it written with sum(v): p 1ᵀ y = sum(y) p."""
+    k, m = _coeff(e)
+    if m.op != "matmul":
+        return e
+    fs, scal = list(m.args), []
+    i = 0
+    while i + 1 < len(fs):
+        a, b = fs[i], fs[i + 1]
+        if a.op == "T" and a.args[0].op == "ones" and b.shape != () and b.shape[1] == 1:
+            scal.append(ex.vsum(b))
+        elif b.op == "ones" and a.op == "T" and a.args[0].shape != () and a.args[0].shape[1] == 1:
+            scal.append(ex.vsum(a.args[0]))
+        else:
+            i += 1
+            continue
+        del fs[i:i + 2]
+    if not scal:
+        return e
+    rest = [ex.matmul(*fs)] if len(fs) > 1 else fs
+    return ex.mul(*([ex.num(k)] if k != 1 else []), *scal, *rest)
+
+
 def rule_reciprocal_cancels(e: Expr, c: _Context) -> Expr | None:
     """(a ⊙ (1 ⊘ p))ᵀ diag(p) = aᵀ and (a ⊙ (1 ⊘ p))ᵀ p = sum(a), over a sum of such terms
     (and the transposes: diag(p) (a ⊙ (1 ⊘ p)) = a, pᵀ (a ⊙ (1 ⊘ p)) = sum(a))"""
@@ -454,11 +514,13 @@ IDENTITIES = {
     "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
     "scalar_into_kept": r"$c \operatorname{diag}(\mathbf{v}) = \operatorname{diag}(c\mathbf{v})$, $c^2 \mathbf{v}\mathbf{v}^\top = (c\mathbf{v})(c\mathbf{v})^\top$,",
     "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
+    "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
+    "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
     "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
-         rule_sum_of_entries, rule_entrywise_algebra,
+         rule_sum_of_entries, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 
@@ -474,6 +536,7 @@ CITES = {       # The Matrix Cookbook, 2012 numbering
     "transpose_of_sum": "Matrix Cookbook (4)",
     "trace_split": "Matrix Cookbook (13), (15)",
     "trace_to_scalar": "Matrix Cookbook (16)",
+    "one_hot_sum": "Bishop, PRML §4.3.4",
 }
 
 
