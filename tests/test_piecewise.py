@@ -96,6 +96,9 @@ def test_bank_results_match_independent_finite_differences(path):
             env[name] = float(rng.uniform(0.5, 1.5))
         elif isinstance(decl, list):
             env[name] = rng.uniform(-1, 1, size=(dims[decl[0]], dims[decl[1]] if len(decl) > 1 else 1))
+        elif isinstance(decl, dict) and "one_hot" in decl.get("assume", []):     # a one-hot label
+            env[name] = np.zeros((dims[decl["shape"][0]], 1))
+            env[name][rng.integers(dims[decl["shape"][0]]), 0] = 1.0
     defs = raw["define"]
     full = {n: define_value(defs, n, env, dims) for n in defs}
     for r in trace["parts"][0]["results"]:

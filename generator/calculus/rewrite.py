@@ -46,6 +46,7 @@ TITLES = {
     "reciprocal_cancels": "Reciprocal against its own entries",
     "sum_of_entries": "A vector against the ones",
     "one_hot_sum": "A one-hot vector sums to 1",
+    "scalar_arithmetic": "Scalar arithmetic",
     "distribute_vector": "A vector into a sum",
 }
 
@@ -167,6 +168,12 @@ def rule_entrywise_algebra(e: Expr, c: _Context):
     if e.shape == () or e.op not in _ENTRYWISE_OPS or _algebra_size(e) < 2:
         return None      # (a sum or a product of two atoms has nothing to cancel)
     return _forms(e, c.assumptions, False)
+
+
+def _entrywise_work(e: Expr) -> bool:
+    """Whether ``e`` has entrywise work in it: a ⊙, or an array divided, raised to a power or under an
+    elementwise function (not only numbers and scalar factors of arrays)."""
+    return any(n.op == "had" or (n.op in ("div", "pow", "fn") and n.shape != ()) for n in ex.nodes(e))
 
 
 def _algebra_size(e: Expr) -> int:
@@ -514,6 +521,8 @@ IDENTITIES = {
     "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
     "scalar_into_kept": r"$c \operatorname{diag}(\mathbf{v}) = \operatorname{diag}(c\mathbf{v})$, $c^2 \mathbf{v}\mathbf{v}^\top = (c\mathbf{v})(c\mathbf{v})^\top$,",
     "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
+    "scalar_arithmetic": r"numbers and scalar factors collected, a sign moved: $a\,(b\mathbf{A}) = (ab)\mathbf{A}$, "
+                         r"$-(\mathbf{A} - \mathbf{B}) = \mathbf{B} - \mathbf{A}$",
     "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
     "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
     "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
@@ -558,8 +567,11 @@ def textbook_form(e: Expr, simp: Simplifier, assumptions: dict,
         rule, node, new, ctx = found
         rule(node, _Context(simp, assumptions, as_written))     # again with the real simplifier: it records
         after = simp(_replace(e, node, new))        # the assumptions used, for the document
-        steps.append(Step(rule=rule.__name__[5:], of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
-                          cites=CITES.get(rule.__name__[5:], ""), note=ctx.note or IDENTITIES[rule.__name__[5:]],
+        name = rule.__name__[5:]
+        if rule is rule_entrywise_algebra and not (_entrywise_work(node) or _entrywise_work(new)):
+            name = "scalar_arithmetic"      # only numbers, scalars and signs moved: no ⊙ to speak of
+        steps.append(Step(rule=name, of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
+                          cites=CITES.get(name, ""), note=ctx.note or IDENTITIES[name],
                           note_args=ctx.note_args))
         e = after
     return e, tuple(steps)
