@@ -42,3 +42,47 @@ def test_only_numbers_and_signs_moving_is_scalar_arithmetic():
     assert "scalar_arithmetic" in rules and "entrywise_algebra" not in rules
     md = _md("vector/mse-and-attention")
     assert "*Scalar arithmetic:*" in md
+
+
+def test_a_function_of_the_variable_itself_names_its_own_rule():
+    sol = solve_problem(load_problem(ROOT / "problems/scalar/hyperbolic.yaml"))
+    rules = {s.rule for ps in sol.parts for r in ps.results for p in r.partials for s in _all(p.step)}
+    assert "derivative_sinh" in rules and "derivative_cosh" in rules
+    md = _md("scalar/hyperbolic")
+    assert "*Derivative of the hyperbolic sine:*" in md
+
+
+def _all(step):
+    yield step
+    for s in step.substeps:
+        yield from _all(s)
+
+
+def test_relu_is_cited_and_a_linear_map_of_a_function_is_a_chain_rule():
+    md = _md("vector/residual-block")
+    assert "*Elementwise function (Parr & Howard §5):*" in md
+    assert "*Chain rule through a linear map:*" in md
+
+
+def test_the_elementwise_note_uses_no_dummy_u_of_its_own():
+    from generator.calculus.rules import rule_fn  # noqa: F401 (the note is the rule's)
+    md = _md("vector/relu-two-layer")
+    assert r"\frac{\partial f_i}{\partial u_j}" not in md
+    assert r"so the Jacobian is $\operatorname{diag}(f'(" in md
+
+
+def test_the_log_softmax_jacobian_is_cited():
+    md = _md("vector/softmax-builtin")
+    assert "Jacobian of the log-softmax (Bishop, PRML §4.3.4, (4.106))" in md
+
+
+def test_a_hadamard_square_lists_its_factor_once():
+    md = _md("vector/mean-squared-error")
+    assert md.count(r"*Identity:* $\frac{\partial}{\partial \mathbf{r}}\left(\mathbf{r}\right)") == 1
+
+
+def test_the_hessian_steps_use_the_kept_name():
+    md = _md("vector/logsumexp-builtin")
+    hessian = md[md.index("**Second derivative.**"):md.index("**Result.**", md.index("**Second derivative.**"))]
+    assert r"\operatorname{diag}\left(\mathbf{p}\right) - \mathbf{p} \mathbf{p}^\top" in hessian
+    assert hessian.count(r"\operatorname{softmax}") == 2     # only in what is differentiated

@@ -612,7 +612,7 @@ def _refer_to_earlier(results: list[dict]) -> list[dict]:
 
 
 def _spaceless(latex: str) -> str:
-    """LaTeX without its spaces (``\,``, ``\;``, blanks): what a reader would call the same formula."""
+    """LaTeX without its spaces (thin and medium spaces, blanks): what a reader would call the same formula."""
     return re.sub(r"\\[,;!]|\s+", "", latex)
 
 
