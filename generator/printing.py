@@ -185,9 +185,19 @@ class LatexPrinter:
         return self._mul_body(Fraction(1), args)
 
     def _print_matmul(self, e: Expr) -> str:
+        first = e.args[0]
+        if first.op == "mul" and first.args[0].op == "num" and first.args[0].value < 0:
+            # −yᵀ log p, not (−yᵀ) log p: the sign of the first factor is the product's
+            sign, rest = _signed(first)
+            return "-" + juxtapose([self.factor(rest)] + [self.factor(f) for f in e.args[1:]], thin=False)
         return juxtapose([self.factor(f) for f in e.args], thin=False)
 
     def _print_had(self, e: Expr) -> str:
+        a, b = e.args
+        if _reciprocal(b) is not None and b.args[1].value == -1:     # y ⊙ (1 ⊘ p) is y ⊘ p
+            return self.paren(a, 3) + r" \oslash " + self.paren(_reciprocal(b), 3)
+        if _reciprocal(a) is not None and a.args[1].value == -1:
+            return self.paren(b, 3) + r" \oslash " + self.paren(_reciprocal(a), 3)
         return self.paren(e.args[0], 3) + r" \odot " + self.paren(e.args[1], 3)
 
     def _print_kron(self, e: Expr) -> str:

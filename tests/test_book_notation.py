@@ -86,3 +86,13 @@ def test_the_hessian_steps_use_the_kept_name():
     hessian = md[md.index("**Second derivative.**"):md.index("**Result.**", md.index("**Second derivative.**"))]
     assert r"\operatorname{diag}\left(\mathbf{p}\right) - \mathbf{p} \mathbf{p}^\top" in hessian
     assert hessian.count(r"\operatorname{softmax}") == 2     # only in what is differentiated
+
+
+def test_a_quotient_of_vectors_and_a_negative_first_factor_print_as_the_books():
+    from generator import expr as ex
+    from generator.printing import LatexPrinter
+    P = LatexPrinter()
+    scope = ex.Scope(dims=frozenset({"D"}), shapes={"y": ("D", 1), "p": ("D", 1)})
+    assert P(ex.parse("y * p**(-1)", scope)) == r"\mathbf{y} \oslash \mathbf{p}"
+    assert P(ex.parse("-y.T @ log(p)", scope)) == r"-\mathbf{y}^\top \log\left(\mathbf{p}\right)"
+    assert r"\left(-\mathbf{y}^\top\right)" not in _md("vector/softmax-builtin")

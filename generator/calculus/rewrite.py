@@ -525,7 +525,7 @@ IDENTITIES = {
                          r"$-(\mathbf{A} - \mathbf{B}) = \mathbf{B} - \mathbf{A}$",
     "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
     "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
-    "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
+    "reciprocal_cancels": r"$(\mathbf{a} \oslash \mathbf{p})^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \oslash \mathbf{p})^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
