@@ -96,3 +96,43 @@ def test_a_quotient_of_vectors_and_a_negative_first_factor_print_as_the_books():
     assert P(ex.parse("y * p**(-1)", scope)) == r"\mathbf{y} \oslash \mathbf{p}"
     assert P(ex.parse("-y.T @ log(p)", scope)) == r"-\mathbf{y}^\top \log\left(\mathbf{p}\right)"
     assert r"\left(-\mathbf{y}^\top\right)" not in _md("vector/softmax-builtin")
+
+
+RELU_SQUARED = """
+id: relu-squared
+symbols: {N: dim, D: dim, A: [N, D], x: [D], s: scalar}
+define:
+  f: norm(relu(A @ x))**2
+  g: relu(s)**2
+find: [df/dx, d2f/dx2, dg/ds]
+"""
+
+
+def test_the_step_function_squared_or_against_relu_goes_by_a_named_rewrite():
+    from generator import expr as ex
+    from generator.spec import parse_problem
+    from independent import rel_error, value
+    import numpy as np
+    sol = solve_problem(parse_problem(RELU_SQUARED, "relu-squared.yaml"))
+    assert not sol.failed, sol.failed
+    r = {r.text: r for r in sol.parts[0].results}
+    assert ex.to_text(r["d2f/dx2"].result) == "2 * A.T @ diag(step(A @ x)) @ A"
+    assert ex.to_text(r["dg/ds"].result) == "2 * relu(s)"
+    assert ex.to_text(r["df/dx"].result) == "2 * relu(A @ x).T @ A"
+    rules = {s.rule for x in r.values() for s in x.rewrites + x.hessian_rewrites + tuple(
+        t for p in x.partials for t in p.rewrites)}
+    assert "indicator_idempotent" in rules
+    # the Hessian against second differences of f, away from the kinks (independent evaluator)
+    rng = np.random.default_rng(5)
+    env = {"A": rng.uniform(-1, 1, (3, 2)), "x": rng.uniform(-1, 1, (2, 1)), "s": 0.5}
+    dims = {"N": 3, "D": 2}
+    h, H = 1e-4, np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            def f(di, dj):
+                x = env["x"].copy()
+                x[i, 0] += di
+                x[j, 0] += dj
+                return float(value("norm(relu(A @ x))**2", dict(env, x=x), dims))
+            H[i, j] = (f(h, h) - f(h, -h) - f(-h, h) + f(-h, -h)) / (4 * h * h)
+    assert rel_error(np.asarray(value(ex.to_text(r["d2f/dx2"].result), env, dims)), H) < 1e-5

@@ -47,6 +47,7 @@ TITLES = {
     "sum_of_entries": "A vector against the ones",
     "one_hot_sum": "A one-hot vector sums to 1",
     "scalar_arithmetic": "Scalar arithmetic",
+    "indicator_idempotent": "The step function is 0 or 1",
     "distribute_vector": "A vector into a sum",
 }
 
@@ -337,6 +338,31 @@ def rule_sum_of_entries(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def _is_step(e: Expr) -> bool:
+    return e.op == "fn" and e.name == "step"
+
+
+def _absorbs(f: Expr, s: Expr) -> bool:
+    """Whether f ⊙ 𝟙[u > 0] = f for the step s = 𝟙[u > 0]: f is s itself or ReLU(u)."""
+    return f == s or (f.op == "fn" and f.name == "relu" and f.args[0] == s.args[0])
+
+
+def rule_indicator_idempotent(e: Expr, c: _Context) -> Expr | None:
+    """𝟙[u > 0]ᵏ = 𝟙[u > 0] and ReLU(u) ⊙ 𝟙[u > 0] = ReLU(u): the step function is 0 or 1, and 1
+    where ReLU(u) is not 0"""
+    if e.op == "pow" and _is_step(e.args[0]) and e.args[1].op == "num" and e.args[1].value.denominator == 1 \
+            and e.args[1].value >= 1:
+        return e.args[0]
+    if e.op == "had":
+        a, b = e.args
+        return a if _is_step(b) and _absorbs(a, b) else b if _is_step(a) and _absorbs(b, a) else None
+    if e.op == "mul":
+        for i, s in enumerate(e.args):
+            if _is_step(s) and any(_absorbs(f, s) for j, f in enumerate(e.args) if j != i):
+                return ex.mul(*(e.args[:i] + e.args[i + 1:]))
+    return None
+
+
 def rule_one_hot_sum(e: Expr, c: _Context) -> Expr | None:
     """sum(y) = 1ᵀy = 1 for a one-hot y (declared ``assume: [one_hot]``)"""
     if e.op != "sum" or e.args[0].op != "sym" or "one_hot" not in c.assumptions.get(e.args[0].name, ()):
@@ -523,13 +549,14 @@ IDENTITIES = {
     "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
     "scalar_arithmetic": r"numbers and scalar factors collected, a sign moved: $a\,(b\mathbf{A}) = (ab)\mathbf{A}$, "
                          r"$-(\mathbf{A} - \mathbf{B}) = \mathbf{B} - \mathbf{A}$",
+    "indicator_idempotent": r"$\mathbb{1}[u > 0]^2 = \mathbb{1}[u > 0]$ and $\operatorname{ReLU}(u)\,\mathbb{1}[u > 0] = \operatorname{ReLU}(u)$, entry by entry: the step function is 0 or 1, and 1 where $\operatorname{ReLU}(u) \neq 0$",
     "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
     "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
     "reciprocal_cancels": r"$(\mathbf{a} \oslash \mathbf{p})^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \oslash \mathbf{p})^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
-         rule_sum_of_entries, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
+         rule_sum_of_entries, rule_indicator_idempotent, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 
