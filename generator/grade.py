@@ -212,6 +212,25 @@ class Grader:
     def _alternatives(self, answer: ex.Expr):
         yield from self._partials(answer)      # first: a part of the right derivative explains most
         yield from self._symmetrised(answer)
+        yield from self._one_hot(answer)
+
+    def _one_hot(self, answer: ex.Expr):
+        """Right if a vector not declared one-hot were (sum(y) = 1): (p − y)ᵀ for softmax cross-entropy."""
+        from .sizes import ORDERS
+        if not hasattr(self, "_hot"):
+            self._hot = []
+            vectors = [s for s in self.part.symbols if s.kind == "array" and s.shape[1] == 1 and s.shape[0] != 1
+                       and "one_hot" not in s.assume]
+            for s in vectors[:MAX_SYMMETRISED]:
+                decls = tuple(replace(t, assume=t.assume + ("one_hot",)) if t is s else t for t in self.part.symbols)
+                try:
+                    groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], f"one-hot-{s.name}")
+                except GradeUsage:
+                    continue
+                self._hot.append((s.name, groups, self._values(self.result.result, groups)))
+        for name, groups, expected in self._hot:
+            yield Alternative("assumption", f"it would be right if {name} were one-hot (sum({name}) = 1), which the "
+                              "problem does not assume", expected, self._values(answer, groups))
 
     def _symmetrised(self, answer: ex.Expr):
         from .sizes import ORDERS

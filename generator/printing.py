@@ -212,6 +212,11 @@ class LatexPrinter:
         return juxtapose(parts, thin=False)
 
     def _print_had(self, e: Expr) -> str:
+        a, b = e.args
+        if _reciprocal(b) is not None and b.args[1].value == -1:     # y ⊙ (1 ⊘ p) is y ⊘ p
+            return self.paren(a, 3) + r" \oslash " + self.paren(_reciprocal(b), 3)
+        if _reciprocal(a) is not None and a.args[1].value == -1:
+            return self.paren(b, 3) + r" \oslash " + self.paren(_reciprocal(a), 3)
         return self.paren(e.args[0], 3) + r" \odot " + self.paren(e.args[1], 3)
 
     def _print_kron(self, e: Expr) -> str:
@@ -278,6 +283,10 @@ class LatexPrinter:
             return r"\log" + self.LEFT + "1 + " + a + self.RIGHT
         if e.name == "abs":
             return self.LEFT.replace("(", r"\lvert ") + a + self.RIGHT.replace(")", r" \rvert")
+        sides = step_sides(e.args[0])
+        if sides is not None:       # 1[a − b > 0] as 1[a > b], 1[1 − ys > 0] as 1[ys < 1]
+            a = self.print(sides[0]) + f" {sides[1]} " + self.print(sides[2])
+            return r"\mathbb{1}" + self.LEFT.replace("(", "[") + a + self.RIGHT.replace(")", "]")
         return r"\mathbb{1}" + self.LEFT.replace("(", "[") + a + " > 0" + self.RIGHT.replace(")", "]")
 
     def _print_max(self, e: Expr) -> str:
@@ -499,6 +508,37 @@ def _signed(t: Expr) -> tuple[str, Expr]:
         from . import expr as ex
         return sign, ex.rebuild(t, (first,) + t.args[1:])
     return "+", t
+
+
+def step_sides(u: Expr) -> tuple[Expr, str, Expr] | None:
+    """The comparison the books write for the step function 1[u > 0]: a − b > 0 as (a, ">", b),
+    c − v > 0 with c a constant as (v, "<", c), −v > 0 as (v, "<", 0); None for a plain u > 0."""
+    from . import expr as ex
+    if u.op == "mul" and u.args[0].op == "num" and u.args[0].value < 0:
+        return _signed(u)[1], "<", ex.num(0)
+    if u.op != "add":
+        return None
+    plus = [t for t in u.args if _signed(t)[0] == "+"]
+    minus = [_signed(t)[1] for t in u.args if _signed(t)[0] == "-"]
+    if not plus or not minus:
+        return None
+    if all(t.op in ("num", "ones") for t in plus):
+        return ex.add(*minus), "<", ex.add(*plus)
+    return ex.add(*plus), ">", ex.add(*minus)
+
+
+def kink_places(exprs) -> list[tuple[Expr, Expr]]:
+    """Where the step and sign functions in ``exprs`` jump, each place once, in order: ``(a, b)`` for
+    a kink at a = b (the sides ``step_sides`` prints), ``(u, 0)`` for a kink at u = 0."""
+    from . import expr as ex
+    out: list[tuple[Expr, Expr]] = []
+    for n in ex.nodes(*exprs):
+        if n.op == "fn" and n.name in ("step", "sign"):
+            sides = step_sides(n.args[0])
+            place = (sides[0], sides[2]) if sides else (n.args[0], ex.num(0))
+            if place not in out:
+                out.append(place)
+    return out
 
 
 def _is_denominator(f: Expr) -> bool:

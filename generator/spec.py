@@ -46,6 +46,7 @@ FIND2_RE = re.compile(r"^\s*d2(?P<f>[A-Za-z][A-Za-z0-9_]*)\s*/\s*d(?P<x>[A-Za-z]
 METHODS = ("chain_rule", "componentwise", "direct")
 LAYOUTS = ("numerator", "denominator")
 ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
+ASSUMPTIONS += ("one_hot",)     # a label vector of the 1-of-K coding: entries 0 and one 1, so sum(y) = 1
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")
@@ -661,6 +662,9 @@ class _Reader:
                 self.err(path + ("assume", i), f"unknown assumption {a!r} (known: {', '.join(ASSUMPTIONS)})")
             elif a == "positive" and shape != ():
                 self.err(path + ("assume", i), "positive applies to scalars")
+            elif a == "one_hot":
+                if shape == () or shape[1] != 1:
+                    self.err(path + ("assume", i), "one_hot applies to column vectors")
             elif a != "positive" and (shape == () or shape[0] != shape[1]):
                 self.err(path + ("assume", i), f"{a} applies to square matrices")
         latex = decl.get("latex")

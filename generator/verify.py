@@ -236,6 +236,9 @@ def random_value(decl, sizes: dict[str, int], rng: np.random.Generator, positive
             return float(rng.uniform(0.5 * scale, 1.5 * scale))
         return float(rng.uniform(lo, hi))
     a = rng.uniform(lo, hi, size=shape)
+    if "one_hot" in assume:     # on the simplex: sum 1 as a one-hot label, no entry exactly 0
+        b = rng.uniform(0.5, 1.5, size=shape)
+        return b / b.sum()
     if len(shape) == 2 and shape[0] == shape[1] and shape[0] > 1:
         n = shape[0]
         if "orthogonal" in assume:

@@ -65,6 +65,9 @@ def random_env(symbols: dict, rng, positive=False, sizes=SIZES):
         if len(shp) == 1:
             shp = [shp[0], 1]
         a = rng.uniform(0.5, 1.5, size=shp) if positive else rng.uniform(-1, 1, size=shp)
+        if "one_hot" in assume:         # a label of the 1-of-K coding, as the problem declares
+            a = np.zeros(shp)
+            a[rng.integers(shp[0]), 0] = 1.0
         if shp[0] == shp[1] and shp[0] > 1:
             n = shp[0]
             if "orthogonal" in assume:

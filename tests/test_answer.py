@@ -307,7 +307,19 @@ def test_an_answer_undefined_at_the_points_is_refused_cleanly():
 
 def test_an_answer_right_only_under_an_undeclared_assumption_is_refused(root):
     # (p - y).T needs sum(y) = 1, which the problem does not declare
-    text = (root / "problems/vector/softmax-cross-entropy.yaml").read_text().replace("sum(y) * p", "p")
+    text = (root / "problems/vector/softmax-cross-entropy.yaml").read_text().replace(
+        "y: {shape: [M], assume: [one_hot]}", "y: [M]")
     sol = solve(text)
     assert len(sol.failed) == 1
     assert "answer.dL/dz: dL/dz: the answer" in sol.failed[0] and "it differs from the derived" in sol.failed[0]
+
+
+def test_an_answer_printed_as_the_result_is_not_printed_again(root):
+    """2/m * (X @ w - y).T @ X parses to another tree than the derived 2 (Xw − y)ᵀX / m, but reads
+    the same: the document says it agrees instead of printing it a second time."""
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import load_problem
+    sol = solve_problem(load_problem(root / "problems/vector/mse-and-attention.yaml"))
+    out = render_outputs(sol, ("md", "tex"))
+    assert "the textbook's form" not in out["md"].decode() and "the textbook's form" not in out["tex"].decode()
+    assert "This is the form the textbook gives." in out["md"].decode()

@@ -462,3 +462,23 @@ def test_an_empty_find_is_the_parts_only_find_and_an_error_where_there_are_sever
     res = run("grade", write(tmp_path, two), "--answers", tmp_path / "a.csv")
     assert res.exit_code == 2 and "a.csv:2:6: find: this problem has several finds: say which (df/dx, df/dmu)" \
         in res.output, res.output
+
+
+SOFTMAX_CE = """\
+id: ce
+symbols: {M: dim, N: dim, W: [M, N], x: [N], y: [M]}
+define:
+  L: -y.T @ log(p)
+  p: softmax(z)
+  z: W @ x
+find: dL/dz
+"""
+
+
+def test_an_answer_right_for_a_one_hot_label_is_diagnosed_or_right_when_declared():
+    v = verdict(SOFTMAX_CE, "(softmax(W @ x) - y).T", find="dL/dz")
+    assert not v.correct and v.diagnosis == ("assumption",)
+    assert "right if y were one-hot (sum(y) = 1)" in v.feedback
+    declared = SOFTMAX_CE.replace("y: [M]}", "y: {shape: [M], assume: [one_hot]}}")
+    assert verdict(declared, "(softmax(W @ x) - y).T", find="dL/dz").correct
+    assert verdict(SOFTMAX_CE, "(sum(y) * softmax(W @ x) - y).T", find="dL/dz").correct

@@ -71,7 +71,7 @@ def test_the_document_states_the_convention_at_a_kink_once():
     md = out["md"].decode()
     assert md.index("The derivative $dL / d\\mathbf{b}_{2}$") < md.index("At a kink") \
         < md.index("The derivative $dL / d\\mathbf{W}_{1}$") + 60
-    assert solution_text(sol).count("at a kink: step(u) = 1 where u > 0") == 1      # stepgen show
+    assert solution_text(sol).count("at a kink (W1 @ x + b1 = 0): step(u) = 1 where u > 0") == 1  # stepgen show
     sol = solve_problem(load_problem(ROOT / "problems/vector/logsumexp-builtin.yaml"))
     assert "At a kink" not in render_outputs(sol, ("md",))["md"].decode()
     assert "at a kink" not in solution_text(sol)
@@ -96,6 +96,9 @@ def test_bank_results_match_independent_finite_differences(path):
             env[name] = float(rng.uniform(0.5, 1.5))
         elif isinstance(decl, list):
             env[name] = rng.uniform(-1, 1, size=(dims[decl[0]], dims[decl[1]] if len(decl) > 1 else 1))
+        elif isinstance(decl, dict) and "one_hot" in decl.get("assume", []):     # a one-hot label
+            env[name] = np.zeros((dims[decl["shape"][0]], 1))
+            env[name][rng.integers(dims[decl["shape"][0]]), 0] = 1.0
     defs = raw["define"]
     full = {n: define_value(defs, n, env, dims) for n in defs}
     for r in trace["parts"][0]["results"]:
@@ -171,3 +174,27 @@ find: [da/dw, da/db, dhinge/ds, dr/dx, dL/dW1, dL/dW2, dc/dz, dg/ds]
     assert res.exit_code == 0, res.output
     sol = solve_problem(load_problem(f))
     assert not sol.failed and all(r.check.max_rel_error <= 1e-6 for r in sol.parts[0].results)
+
+
+@pytest.mark.parametrize("path, place", [
+    ("vector/relu-neuron", r"At $\mathbf{w}^\top \mathbf{x} + b = 0$ (a kink of $\max$)"),
+    ("vector/svm-hinge", r"At $y \, \left(\mathbf{w}^\top \mathbf{x} + b\right) = 1$ (a kink of $\max$)"),
+    ("vector/residual-block", r"Where an entry of $\mathbf{W}_{1} \mathbf{x}$ is $0$ (a kink of $\operatorname{ReLU}$)"),
+])
+def test_the_kink_note_names_the_problems_own_kink(path, place):
+    """Once, in the problem's own symbols: no placeholder u = a − b that clashes with its names, no
+    |u| or sign where neither occurs."""
+    md = render_outputs(solve_problem(load_problem(ROOT / f"problems/{path}.yaml")), ("md",))["md"].decode()
+    note = md[md.index("**At a kink.**"):].split("\n")[0]
+    assert place in note and r"\mathbb{1}[0 > 0] = 0" in note and "subgradient" in note
+    assert "u = a - b" not in note and "sign" not in note and "lvert" not in note
+
+
+def test_the_step_function_is_written_as_the_books_compare():
+    from generator.printing import LatexPrinter
+    P = LatexPrinter()
+    scope = ex.Scope(dims=frozenset(), shapes={"y": (), "s": (), "a": (), "b": ()})
+    assert P(ex.parse("step(1 - y * s)", scope)) == r"\mathbb{1}\left[y \, s < 1\right]"
+    assert P(ex.parse("step(a - b)", scope)) == r"\mathbb{1}\left[a > b\right]"
+    assert P(ex.parse("step(-a)", scope)) == r"\mathbb{1}\left[a < 0\right]"
+    assert P(ex.parse("step(a + b)", scope)) == r"\mathbb{1}\left[a + b > 0\right]"

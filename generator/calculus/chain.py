@@ -337,6 +337,11 @@ def _solve(part, target) -> Result:
                 display, hessian_rewrites = shown, (into,) + more
                 kept = _kept_pairs(display, part, defs, simp)
                 result = simp(substitute_all(display, defs))
+    if kept and target.order == 2:
+        # the Hessian's own steps in the kept names too: p, not softmax(Ax + b) five times
+        names = {n for n, _ in kept}
+        forms = [(v, n) for v, n, _ in _kept_forms(part, defs, simp) if n.op == "sym" and n.name in names]
+        extra = tuple(_folded_step(s, forms) for s in extra)
     return Result(
         of=f, wrt=x, order=target.order, text=target.text, layout=part.layout,
         paths=tuple(paths), partials=tuple(edges), chain=tuple(chain), product=product,
@@ -350,6 +355,12 @@ def _solve(part, target) -> Result:
                                    + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
+
+
+def _folded_step(s: Step, forms) -> Step:
+    """A step and its substeps with their results written in kept names (``forms``: pairs (value,
+    name)); what is differentiated stays written out (it depends on the variable through the name)."""
+    return replace(s, result=_fold(s.result, forms), substeps=tuple(_folded_step(t, forms) for t in s.substeps))
 
 
 def _is_matrix(shape: ex.Shape) -> bool:

@@ -47,6 +47,10 @@ TITLES = {
     "sum_of_entries": "A vector against the ones",
     "kron_transpose": "Transpose of a Kronecker product",
     "commutation_swap": "The commutation matrix swaps the factors",
+    "one_hot_sum": "A one-hot vector sums to 1",
+    "scalar_arithmetic": "Scalar arithmetic",
+    "indicator_idempotent": "The step function is 0 or 1",
+    "distribute_vector": "A vector into a sum",
 }
 
 MAX_ROUNDS = 12
@@ -167,6 +171,12 @@ def rule_entrywise_algebra(e: Expr, c: _Context):
     if e.shape == () or e.op not in _ENTRYWISE_OPS or _algebra_size(e) < 2:
         return None      # (a sum or a product of two atoms has nothing to cancel)
     return _forms(e, c.assumptions, False)
+
+
+def _entrywise_work(e: Expr) -> bool:
+    """Whether ``e`` has entrywise work in it: a ⊙, or an array divided, raised to a power or under an
+    elementwise function (not only numbers and scalar factors of arrays)."""
+    return any(n.op == "had" or (n.op in ("div", "pow", "fn") and n.shape != ()) for n in ex.nodes(e))
 
 
 def _algebra_size(e: Expr) -> int:
@@ -330,6 +340,89 @@ def rule_sum_of_entries(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def _is_step(e: Expr) -> bool:
+    return e.op == "fn" and e.name == "step"
+
+
+def _absorbs(f: Expr, s: Expr) -> bool:
+    """Whether f ⊙ 𝟙[u > 0] = f for the step s = 𝟙[u > 0]: f is s itself or ReLU(u)."""
+    return f == s or (f.op == "fn" and f.name == "relu" and f.args[0] == s.args[0])
+
+
+def rule_indicator_idempotent(e: Expr, c: _Context) -> Expr | None:
+    """𝟙[u > 0]ᵏ = 𝟙[u > 0] and ReLU(u) ⊙ 𝟙[u > 0] = ReLU(u): the step function is 0 or 1, and 1
+    where ReLU(u) is not 0"""
+    if e.op == "pow" and _is_step(e.args[0]) and e.args[1].op == "num" and e.args[1].value.denominator == 1 \
+            and e.args[1].value >= 1:
+        return e.args[0]
+    if e.op == "had":
+        a, b = e.args
+        return a if _is_step(b) and _absorbs(a, b) else b if _is_step(a) and _absorbs(b, a) else None
+    if e.op == "mul":
+        for i, s in enumerate(e.args):
+            if _is_step(s) and any(_absorbs(f, s) for j, f in enumerate(e.args) if j != i):
+                return ex.mul(*(e.args[:i] + e.args[i + 1:]))
+    return None
+
+
+def rule_one_hot_sum(e: Expr, c: _Context) -> Expr | None:
+    """sum(y) = 1ᵀy = 1 for a one-hot y (declared ``assume: [one_hot]``)"""
+    if e.op != "sum" or e.args[0].op != "sym" or "one_hot" not in c.assumptions.get(e.args[0].name, ()):
+        return None
+    c.note = r"$@0$ is one-hot, so $\mathbf{1}^\top @0 = \operatorname{sum}(@0) = 1$"
+    c.note_args = (e.args[0],)
+    return ex.ONE
+
+
+def rule_distribute_vector(e: Expr, c: _Context) -> Expr | None:
+    """vᵀ(A + B) = vᵀA + vᵀB, each term collected: vᵀ(1pᵀ − I) = (vᵀ1)pᵀ − vᵀ = sum(v)pᵀ − vᵀ
+    (and (A + B)ᵀv the same way from the right)"""
+    if e.op != "matmul":
+        return None
+    fs = e.args
+    for i, f in enumerate(fs):
+        inner = f.args[0] if f.op == "T" else f
+        if inner.op != "add" or inner.shape == ():
+            continue
+        terms = [c.simp(ex.transpose(t)) if f.op == "T" else t for t in inner.args]
+        if i > 0 and fs[i - 1].shape != () and fs[i - 1].shape[0] == 1:
+            v, lo = fs[i - 1], i - 1
+            done = [_entries_summed(c.simp(ex.matmul(v, t))) for t in terms]
+        elif i + 1 < len(fs) and fs[i + 1].shape != () and fs[i + 1].shape[1] == 1:
+            v, lo = fs[i + 1], i
+            done = [_entries_summed(c.simp(ex.matmul(t, v))) for t in terms]
+        else:
+            continue
+        if not any(ex.has_op(t, "sum") for t in done):
+            continue            # only where a sum of entries comes out: else the brackets stay
+        rest = fs[:lo] + (_positive_first(done),) + fs[lo + 2:]
+        return rest[0] if len(rest) == 1 else ex.matmul(*rest)
+    return None
+
+
+def _entries_summed(e: Expr) -> Expr:
+    """A product with vᵀ1 or 1ᵀv in it written with sum(v): p 1ᵀ y = sum(y) p."""
+    k, m = _coeff(e)
+    if m.op != "matmul":
+        return e
+    fs, scal = list(m.args), []
+    i = 0
+    while i + 1 < len(fs):
+        a, b = fs[i], fs[i + 1]
+        if a.op == "T" and a.args[0].op == "ones" and b.shape != () and b.shape[1] == 1:
+            scal.append(ex.vsum(b))
+        elif b.op == "ones" and a.op == "T" and a.args[0].shape != () and a.args[0].shape[1] == 1:
+            scal.append(ex.vsum(a.args[0]))
+        else:
+            i += 1
+            continue
+        del fs[i:i + 2]
+    if not scal:
+        return e
+    rest = [ex.matmul(*fs)] if len(fs) > 1 else fs
+    return ex.mul(*([ex.num(k)] if k != 1 else []), *scal, *rest)
+
+
 def rule_reciprocal_cancels(e: Expr, c: _Context) -> Expr | None:
     """(a ⊙ (1 ⊘ p))ᵀ diag(p) = aᵀ and (a ⊙ (1 ⊘ p))ᵀ p = sum(a), over a sum of such terms
     (and the transposes: diag(p) (a ⊙ (1 ⊘ p)) = a, pᵀ (a ⊙ (1 ⊘ p)) = sum(a))"""
@@ -456,11 +549,16 @@ IDENTITIES = {
     "trace_to_scalar": r"$\operatorname{tr}(\mathbf{A}\mathbf{u}\mathbf{v}^\top\mathbf{B}) = \mathbf{v}^\top\mathbf{B}\mathbf{A}\mathbf{u}$",
     "scalar_into_kept": r"$c \operatorname{diag}(\mathbf{v}) = \operatorname{diag}(c\mathbf{v})$, $c^2 \mathbf{v}\mathbf{v}^\top = (c\mathbf{v})(c\mathbf{v})^\top$,",
     "sum_of_entries": r"$\mathbf{v}^\top\mathbf{1} = \mathbf{1}^\top\mathbf{v} = \operatorname{sum}(\mathbf{v})$",
-    "reciprocal_cancels": r"$(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \odot (\mathbf{1} \oslash \mathbf{p}))^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
+    "scalar_arithmetic": r"numbers and scalar factors collected, a sign moved: $a\,(b\mathbf{A}) = (ab)\mathbf{A}$, "
+                         r"$-(\mathbf{A} - \mathbf{B}) = \mathbf{B} - \mathbf{A}$",
+    "indicator_idempotent": r"$\mathbb{1}[u > 0]^2 = \mathbb{1}[u > 0]$ and $\operatorname{ReLU}(u)\,\mathbb{1}[u > 0] = \operatorname{ReLU}(u)$, entry by entry: the step function is 0 or 1, and 1 where $\operatorname{ReLU}(u) \neq 0$",
+    "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
+    "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
+    "reciprocal_cancels": r"$(\mathbf{a} \oslash \mathbf{p})^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \oslash \mathbf{p})^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
-         rule_sum_of_entries, rule_entrywise_algebra,
+         rule_sum_of_entries, rule_indicator_idempotent, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 
@@ -476,6 +574,7 @@ CITES = {       # The Matrix Cookbook, 2012 numbering
     "transpose_of_sum": "Matrix Cookbook (4)",
     "trace_split": "Matrix Cookbook (13), (15)",
     "trace_to_scalar": "Matrix Cookbook (16)",
+    "one_hot_sum": "Bishop, PRML §4.3.4",
 }
 
 
@@ -540,8 +639,11 @@ def textbook_form(e: Expr, simp: Simplifier, assumptions: dict,
         rule, node, new, ctx = found
         rule(node, _Context(simp, assumptions, as_written))     # again with the real simplifier: it records
         after = simp(_replace(e, node, new))        # the assumptions used, for the document
-        steps.append(Step(rule=rule.__name__[5:], of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
-                          cites=CITES.get(rule.__name__[5:], ""), note=ctx.note or IDENTITIES[rule.__name__[5:]],
+        name = rule.__name__[5:]
+        if rule is rule_entrywise_algebra and not (_entrywise_work(node) or _entrywise_work(new)):
+            name = "scalar_arithmetic"      # only numbers, scalars and signs moved: no ⊙ to speak of
+        steps.append(Step(rule=name, of=e, wrt="", result=after, dims=ex.shape_str(after.shape),
+                          cites=CITES.get(name, ""), note=ctx.note or IDENTITIES[name],
                           note_args=ctx.note_args))
         e = after
     return e, tuple(steps)

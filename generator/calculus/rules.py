@@ -43,6 +43,7 @@ TITLES = {
     "constant_factor": "Constant factor",
     "product": "Product rule",
     "linear_map": "Linear map",
+    "linear_map_chain": "Chain rule through a linear map",
     "linear_form": "Linear form",
     "quadratic_form": "Quadratic form",
     "squared_norm": "Inner product with itself",
@@ -92,6 +93,7 @@ TITLES = {
     "logsumexp": "Gradient of the log-sum-exp",
     "mean": "Derivative of the mean",
 }
+TITLES.update({"derivative_" + name: "Derivative of " + word for name, word in scalar.NAMES.items()})
 TITLES.update(REWRITE_TITLES)       # the simplifier's named rewrites (calculus/rewrite.py)
 TITLES.update(SIMPLIFY_TITLES)      # its symmetry and scalar algebra (calculus/steps_of_simplify.py)
 
@@ -434,6 +436,9 @@ def rule_matmul(e: Expr, D: Differentiator) -> Step | None:
             else:
                 rule, cites = "linear_map", ""
                 note = "the linear map $@0$ applied to $@1$: its Jacobian is $@0$"
+                if not (f.op == "sym" and f.name == D.x):     # A u(x): A times the Jacobian of u
+                    rule = "linear_map_chain"
+                    note += r", times the Jacobian of $@1$: $\frac{\partial (\mathbf{A}\mathbf{u})}{\partial \mathbf{x}} = \mathbf{A}\,\frac{\partial \mathbf{u}}{\partial \mathbf{x}}$"
             return D.step(rule, e, ex.matmul(L, sub.result), cites=cites, note=note, args=(L, f),
                           subs=(sub,) if not (f.op == "sym" and f.name == D.x) else ())
         if f.shape != () and f.shape[0] == 1 and not left:
@@ -509,18 +514,21 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     direct = u.op == "sym" and u.name == D.x
     if u.shape == ():
         res = ex.mul(fprime, sub.result)
-        cites = identity_citation(e, D.x) if D.kind == "matrix" else ""
-        return D.step("scalar_chain", e, res, cites=cites, note="$" + scalar.LATEX_RULES[e.name] + "$" + _with("u", u, 0, "the inner function"),
+        cites = identity_citation(e, D.x) if D.kind == "matrix" else scalar.CITES.get(e.name, "")
+        # of the variable itself no chain: the rule is the function's own (d/dx sinh x = cosh x)
+        return D.step("derivative_" + e.name if direct else "scalar_chain", e, res, cites=cites,
+                      note="$" + scalar.LATEX_RULES[e.name] + "$" + _with("u", u, 0, "the inner function"),
                       args=(u,), subs=() if direct else (sub,))
     if D.kind == "scalar":
         return D.step("elementwise", e, ex.hadamard(fprime, sub.result), note=r"entrywise, with $" + scalar.LATEX_RULES[e.name] + "$",
-                      args=(u,), subs=() if direct else (sub,))
+                      args=(u,), subs=() if direct else (sub,), cites=scalar.CITES.get(e.name, ""))
     if u.shape[1] != 1 and u.shape[0] != 1:
         return None
     res = ex.matmul(ex.diag(col(fprime)), sub.result)
     return D.step("elementwise", e, res,
-                  note=r"the function acts on each entry of $@0$, so $\frac{\partial f_i}{\partial u_j} = f'(u_i)\,\delta_{ij}$: the Jacobian is diagonal, with $" + scalar.LATEX_RULES[e.name] + "$",
-                  args=(u,), subs=() if direct else (sub,))
+                  note=r"the function acts on each entry of $@0$: entry $i$ of the result depends only on entry $i$ "
+                       r"of $@0$, so the Jacobian is $\operatorname{diag}(f'(@0))$, with $" + scalar.LATEX_RULES[e.name] + "$",
+                  args=(u,), subs=() if direct else (sub,), cites=scalar.CITES.get(e.name, ""))
 
 
 def _indicator_times(s: Expr, t: Expr, jt: Expr, e: Expr, D: Differentiator) -> Expr:
@@ -539,7 +547,7 @@ def _indicator_times(s: Expr, t: Expr, jt: Expr, e: Expr, D: Differentiator) -> 
 
 
 def rule_max(e: Expr, D: Differentiator) -> Step | None:
-    """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5–6
+    """∂max(a, b)/∂x = 1[a > b] ∂a/∂x + 1[a ≤ b] ∂b/∂x, entry by entry — Parr & Howard §5
     (the neuron max(0, wᵀx + b)); 1[u > 0] is the step function, 0 at the kink u = 0."""
     if e.op != "max":
         return None
@@ -555,18 +563,18 @@ def rule_max(e: Expr, D: Differentiator) -> Step | None:
         ind = ex.fn("step", gap)
         sub = D.d(u)
         res = _indicator_times(ind, u, sub.result, e, D)
-        note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u - c > 0]$, with $c = @1$ fixed"
+        note = (r"$\frac{\partial}{\partial u} \max(c, u) = \mathbb{1}[u > c]$, with $c = @1$ fixed"
                 if c != ex.ZERO else r"$\frac{d}{du} \max(0, u) = \mathbb{1}[u > 0]$") + _with("u", u, 2)
-        return D.step("maximum", e, res, cites="Parr & Howard §5–6", note=note, args=(gap, c, u),
+        return D.step("maximum", e, res, cites="Parr & Howard §5", note=note, args=(gap, c, u),
                       subs=() if u == D.xvar else (sub,))
     gap = ex.sub(a, b)
     ind = ex.fn("step", gap)
     sa, sb = D.d(a), D.d(b)
     other = ex.add(ex.ONE, ex.neg(ind))
     res = ex.add(_indicator_times(ind, a, sa.result, e, D), _indicator_times(other, b, sb.result, e, D))
-    return D.step("maximum", e, res, cites="Parr & Howard §5–6", args=(gap,), subs=(sa, sb),
+    return D.step("maximum", e, res, cites="Parr & Howard §5", args=(gap,), subs=(sa, sb),
                   note=r"$\max(a, b)$ follows $a$ where $a > b$ and $b$ elsewhere: "
-                       r"$\mathbb{1}[a - b > 0]\,\partial a + (1 - \mathbb{1}[a - b > 0])\,\partial b$")
+                       r"$\mathbb{1}[a > b]\,\partial a + (1 - \mathbb{1}[a > b])\,\partial b$")
 
 
 def _n_entries(v: Expr) -> Expr:
@@ -580,7 +588,8 @@ VECTOR_FN_NOTES = {
                 r"\operatorname{diag}(\mathbf{p}) - \mathbf{p}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$",
                 "Bishop, PRML §4.3.4"),
     "log_softmax": (r"$\log\operatorname{softmax}(\mathbf{u}) = \mathbf{u} - \operatorname{logsumexp}(\mathbf{u})\,\mathbf{1}$, "
-                    r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$", ""),
+                    r"so its Jacobian is $\mathbf{I} - \mathbf{1}\mathbf{p}^\top$ with $\mathbf{p} = \operatorname{softmax}(\mathbf{u})$"
+                    r" (the softmax Jacobian divided row by row by $\mathbf{p}$)", "Bishop, PRML §4.3.4, (4.106)"),
     "logsumexp": (r"$\frac{\partial}{\partial \mathbf{u}} \log \sum_i e^{u_i} = \frac{\exp(\mathbf{u})^\top}{\sum_i e^{u_i}}"
                   r" = \operatorname{softmax}(\mathbf{u})^\top$", ""),
     "mean": (r"$\operatorname{mean}(\mathbf{u}) = \frac{1}{n} \mathbf{1}^\top \mathbf{u}$, linear in $\mathbf{u}$ "
@@ -723,7 +732,7 @@ def rule_hadamard(e: Expr, D: Differentiator) -> Step | None:
     else:
         return None
     return D.step("hadamard", e, res, note=r"$\mathbf{u} \odot \mathbf{v} = \operatorname{diag}(\mathbf{v})\,\mathbf{u} = \operatorname{diag}(\mathbf{u})\,\mathbf{v}$, then the product rule",
-                  subs=tuple(s for s in (su, sv) if s.rule != "constant"))
+                  subs=tuple(s for s in ((su,) if u == v else (su, sv)) if s.rule != "constant"))   # r ⊙ r: once
 
 
 def rule_sum_entries(e: Expr, D: Differentiator) -> Step | None:

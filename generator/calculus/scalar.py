@@ -38,6 +38,16 @@ DERIVATIVES = {
     "sign": (lambda u: ex.zero(u.shape), "d/du sign(u) = 0 (u != 0)"),
 }
 
+# What each function is called in a rule's title ("Derivative of the hyperbolic sine").
+NAMES = {"exp": "the exponential", "log": "the logarithm", "sin": "the sine", "cos": "the cosine",
+         "tan": "the tangent", "tanh": "the hyperbolic tangent", "sigmoid": "the logistic sigmoid",
+         "sqrt": "the square root", "softplus": "the softplus", "cosh": "the hyperbolic cosine",
+         "sinh": "the hyperbolic sine", "log1p": "log(1 + u)", "relu": "the ReLU", "abs": "the absolute value",
+         "step": "the step function", "sign": "the sign function"}
+
+# Where a rule is not a calculus textbook's first page: ReLU(u) = max(0, u), whose derivative is the step
+CITES = {"relu": "Parr & Howard §5"}
+
 # How the rule reads in LaTeX, with u the inner variable.
 LATEX_RULES = {
     "exp": r"\frac{d}{du} e^{u} = e^{u}",

@@ -5,6 +5,7 @@ import textwrap
 
 from .. import expr as ex
 from ..calculus.rules import TITLES
+from ..printing import kink_places
 from ..trace import Solution, Step
 
 
@@ -35,6 +36,15 @@ def _wrapped(line: str, indent: str) -> list[str]:
 
 KINK_TEXT = ("at a kink: step(u) = 1 where u > 0, else 0 (0 also at u = 0, where relu, abs and max have no "
              "derivative: a subgradient); sign(0) = 0")
+
+
+def _kink_text(sol: Solution) -> str:
+    """The convention at a kink, at this problem's own kinks: "at a kink (w.T @ x + b = 0): ..."."""
+    shown = [r.display if r.display is not None else r.result for ps in sol.parts for r in ps.results]
+    places = kink_places(shown) or kink_places([q.result for ps in sol.parts for r in ps.results
+                                                for q in r.partials])
+    where = ", ".join(f"{ex.to_text(a)} = {ex.to_text(b)}" for a, b in places)
+    return KINK_TEXT.replace("at a kink:", f"at a kink ({where}):" if where else "at a kink:")
 
 
 def _kinked(e: ex.Expr) -> bool:
@@ -92,7 +102,7 @@ def solution_text(sol: Solution) -> str:
             for name, value in r.kept:
                 lines += _wrapped(f"    where {name} = {ex.to_text(value)}", "      ")
             if not kink_said and any(_kinked(e) for e in [r.result] + [q.result for q in r.partials]):
-                lines += _wrapped(f"  {KINK_TEXT}", "      ")
+                lines += _wrapped(f"  {_kink_text(sol)}", "      ")
                 kink_said = True
             if r.check:
                 sizes = ", ".join(f"{n}={v}" for n, v in r.check.sizes) or "scalars"

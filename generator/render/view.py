@@ -17,6 +17,7 @@ from .. import texsafe
 from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
 from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
+from ..printing import kink_places
 from ..printing import MathMLPrinter, mml_of
 from ..trace import PartSolution, Result, Solution, Step
 
@@ -126,6 +127,37 @@ class PartView:
             if out:   # a number after a number needs its dot: 1 · 2x, never 1 2x
                 pieces[0] = (r"\cdot " if pieces[0][:1].isdigit() else r"\, ") + pieces[0]
             out += pieces
+        return out
+
+    def chain_steps(self, r: Result) -> list[dict]:
+        """The steps of a product through a tensor or a matrix; a contraction's closing "So ∂L/∂W = …"
+        left out where the product's equation right after it says the same (it is said once)."""
+        views = [self.step_view(s, 1) for s in r.chain_steps]
+        for s, v in zip(r.chain_steps, views):
+            if s.rule == "tensor_contraction" and s.result == r.product:
+                v["equation"] = ""
+        return views
+
+    def answer_same(self, r: Result, shown: Expr) -> bool:
+        """The instructor's answer reads as the boxed result: the same text, or the same formula once
+        printed (2/m * rᵀX and 2 * rᵀX / m are both (2/m) rᵀX): not printed a second time."""
+        if r.answer is None:
+            return False
+        return r.answer_same or _spaceless(self.P(r.answer)) == _spaceless(self.P(shown))
+
+    def kink_places(self, r: Result) -> list[str]:
+        """Where the result's step functions jump, in this problem's symbols (the boxed form; the
+        partials' where the result has none): "at wᵀx + b = 0", "where an entry of W₁x + b₁ is 0"."""
+        places = kink_places([r.display if r.display is not None else r.result]) or \
+            kink_places([p.result for p in r.partials])
+        out = []
+        for a, b in places:
+            if a.shape == () and b.shape == ():
+                out.append(f"at ${self.P(a)} = {self.P(b)}$")
+            elif b.op in ("num", "ones") or b.shape == ():
+                out.append(f"where an entry of ${self.P(a)}$ is ${'1' if b.op == 'ones' else self.P(b)}$")
+            else:
+                out.append(f"where ${self.P(a)}$ and ${self.P(b)}$ agree in an entry")
         return out
 
     def note(self, step: Step) -> str:
@@ -386,6 +418,10 @@ class PartView:
             "show_convention": True,
             "show_kink": False,
             "kinked": any(_kinked(e) for e in [r.result] + [p.result for p in r.partials]),
+            "kink_places": self.kink_places(r),
+            "kink_fns": [f for f in _KINK_FNS if any(_kink_fn(n) == f for d in self.part.define
+                                                     for n in ex.nodes(d.expr))],
+            "kink_sign": any(n.op == "fn" and n.name == "sign" for n in ex.nodes(r.result)),
             "gradient_ref": None,
             "show_chain": not single,    # one link: no chain rule to state, the derivation is the partial
             "of": self.name(r.of), "wrt": self.name(r.wrt), "text": r.text, "order": r.order,
@@ -414,19 +450,19 @@ class PartView:
                                                r" \in " + jac_space(_layout(r.dims, False, r.layout))),
             "result_equation_mml": self.M.equation(self.frac(r.of, r.wrt, False, r.order, _by_vec(r)), shown, DISPLAY - 1,
                                                    r" \in " + jac_space(_layout(r.dims, False, r.layout))),
-            "answer_mml": None if r.answer is None or r.answer_same else self.M.mml(r.answer),
+            "answer_mml": None if r.answer is None or self.answer_same(r, shown) else self.M.mml(r.answer),
             "kept_mml": [self.M.equation(self.name(n), e, 1e9) for n, e in r.kept],
             "result_text": ex.to_text(r.result),
             # the instructor's form under the box when it differs from ours, else a sentence saying it agrees
-            "answer": None if r.answer is None or r.answer_same else self.P(r.answer),
-            "answer_same": r.answer_same,
+            "answer": None if r.answer is None or self.answer_same(r, shown) else self.P(r.answer),
+            "answer_same": self.answer_same(r, shown),
             # (not under a product the exercise asks not to multiply out)
             "rewrites": [self.rewrite_view(s) for s in r.rewrites] if r.expand_product else [],
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
             "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
             "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
             "hessian_by_vec": any(s.rule == "vec_hessian" for s in r.extra_steps),
-            "chain_steps": [self.step_view(s, 1) for s in r.chain_steps],
+            "chain_steps": self.chain_steps(r),
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
@@ -525,11 +561,15 @@ class PartView:
         for scal, L, transposed, R in terms:
             a, b = (hl, hk) if transposed else (hk, hl)
             factors = [self.P(c) for c in scal] + [self._entry(L, oi, a), self._entry(R, b, oj)]
-            parts.append(" ".join(f for f in factors if f and f != "1"))
+            factors = [f for f in factors if f and f != "1"]
+            if len(factors) > 1 and factors[0] == "-1":     # −δ_ik, never −1 δ_ik
+                factors = ["-" + factors[1]] + factors[2:]
+            parts.append(" ".join(factors))
         lhs = (rf"\frac{{\partial {_plain(self.name(of))}_{{{''.join(i for i in (oi, oj) if i)}}}}}"
                rf"{{\partial {_plain(self.name(wrt))}_{{{''.join(i for i in (hk, hl) if i)}}}}}")
         parts = parts or ["0"]
-        rows = fill([parts[0]] + ["+ " + p for p in parts[1:]], DISPLAY - 2, latex_width(lhs) + 1.4)
+        rows = fill([parts[0]] + [("- " + p[1:]) if p.startswith("-") else "+ " + p for p in parts[1:]],
+                    DISPLAY - 2, latex_width(lhs) + 1.4)
         out["entries"] = aligned([lhs + " = " + rows[0]] + rows[1:])
         return out
 
@@ -544,13 +584,24 @@ class PartView:
             return _plain(self.name(M.name)) + (f"_{{{''.join(idx)}}}" if idx else "")
         if M.op == "diag" and len(idx) == 2:
             return self._vector_entry(M.args[0], idx[0]) + rf"\,\delta_{{{''.join(idx)}}}"
+        if M.op == "ones" or (M.op == "T" and M.args[0].op == "ones"):     # every entry of 1 is 1
+            return "1"
+        if M.op == "fn" and M.name == "step" and len(idx) == 1:
+            return self._step_entry(M.args[0], idx[0])
         return r"\left[" + self.P(M) + r"\right]" + (f"_{{{''.join(idx)}}}" if idx else "")
+
+    def _step_entry(self, u: Expr, i: str) -> str:
+        """Entry i of 𝟙[u > 0]: 𝟙[(u)_i > 0], not the nested [𝟙[u > 0]]_i."""
+        entry = (_plain(self.name(u.name)) if u.op == "sym" else r"\left(" + self.P(u) + r"\right)") + f"_{{{i}}}"
+        return r"\mathbb{1}\left[" + entry + r" > 0\right]"
 
     def _vector_entry(self, v: Expr, i: str) -> str:
         """Entry i of a vector expression, written with SymPy's index notation (1 - tanh²(z_i))."""
         from ..calculus.componentwise import _latex, _Translator
         from ..errors import UnsupportedError
         import sympy as sp
+        if v.op == "fn" and v.name == "step":
+            return self._step_entry(v.args[0], i)
         try:
             tr = _Translator(display=True, reserved=("i", "j", "k", "l"))
             return r"\left(" + _latex(tr.c(v, sp.Symbol(i), 1)) + r"\right)"
@@ -595,6 +646,11 @@ def _refer_to_earlier(results: list[dict]) -> list[dict]:
     return results
 
 
+def _spaceless(latex: str) -> str:
+    """LaTeX without its spaces (thin and medium spaces, blanks): what a reader would call the same formula."""
+    return re.sub(r"\\[,;!]|\s+", "", latex)
+
+
 def _anchor(label: str) -> str:
     """A Markdown anchor for an equation label: letters, digits and hyphens."""
     return re.sub(r"[^A-Za-z0-9]+", "-", label)
@@ -615,13 +671,33 @@ def _kinked(e: Expr) -> bool:
     return any(n.op == "fn" and n.name in ("step", "sign") for n in ex.nodes(e))
 
 
+_KINK_FNS = (r"$\max$", r"$\operatorname{ReLU}$", r"$\lvert\cdot\rvert$")
+
+
+def _kink_fn(n: Expr) -> str | None:
+    """Which of ``_KINK_FNS`` the node is: max, relu or abs."""
+    if n.op == "max":
+        return _KINK_FNS[0]
+    if n.op == "fn" and n.name in ("relu", "abs"):
+        return _KINK_FNS[1 if n.name == "relu" else 2]
+    return None
+
+
 def _kink_once(parts: list[dict]) -> list[dict]:
     """The convention at a kink (the step function's value at 0) stated once, before the first
-    derivative that uses it."""
-    for r in (r for part in parts for r in part["results"]):
-        if r["kinked"]:
-            r["show_kink"] = True
-            break
+    derivative that uses it, naming this problem's kinks in its own symbols."""
+    results = [r for part in parts for r in part["results"] if r["kinked"]]
+    if not results:
+        return parts
+    places = list(dict.fromkeys(p for r in results for p in r["kink_places"]))
+    fns = list(dict.fromkeys(f for r in results for f in r["kink_fns"]))
+    where = " and ".join(places) or "at the kink"
+    of = f" (a kink of {' and '.join(fns)})" if fns else ""
+    values = r"$\mathbb{1}[0 > 0] = 0$" + (r" and $\operatorname{sign}(0) = 0$"
+                                           if any(r["kink_sign"] for r in results) else "")
+    results[0]["show_kink"] = True
+    results[0]["kink"] = {"where": where[0].upper() + where[1:], "of": of, "values": values,
+                          "it": "these kinks" if len(places) > 1 else "the kink"}
     return parts
 
 
