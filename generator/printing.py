@@ -900,10 +900,18 @@ class MathMLPrinter(LatexPrinter):
         return self._mml_body(Fraction(1), args)
 
     def _mml_matmul(self, e: Expr) -> str:
-        return self.mjuxtapose([self.latex.factor(f) for f in e.args], [self.mfactor(f) for f in e.args], thin=False)
+        latex, mml = [self.latex.factor(f) for f in e.args], [self.mfactor(f) for f in e.args]
+        first = e.args[0]
+        if first.op == "mul" and first.args[0].op == "num" and first.args[0].value < 0:
+            latex[0], mml[0] = self.latex.print(first), self.mml(first)     # (−½A)x = −½Ax
+        return self.mjuxtapose(latex, mml, thin=False)
 
     def _mml_had(self, e: Expr) -> str:
-        return _mrow(self.mparen(e.args[0], 3), _mo("⊙"), self.mparen(e.args[1], 3))
+        a, b = e.args
+        for y, r in ((a, b), (b, a)):       # y ⊙ (1 ⊘ p) is y ⊘ p, as LatexPrinter._print_had
+            if _reciprocal(r) is not None and r.args[1].value == -1:
+                return _mrow(self.mparen(y, 3), _mo("⊘"), self.mparen(_reciprocal(r), 3))
+        return _mrow(self.mparen(a, 3), _mo("⊙"), self.mparen(b, 3))
 
     def _mml_kron(self, e: Expr) -> str:
         return _mrow(self.mparen(e.args[0], 3), _mo("⊗"), self.mparen(e.args[1], 3))
@@ -1006,6 +1014,10 @@ class MathMLPrinter(LatexPrinter):
             return _mrow("<mi>log</mi>", _APPLY, _fenced(_mrow("<mn>1</mn>", _mo("+"), a)))
         if e.name == "abs":
             return _fenced(a, "|", "|")
+        sides = step_sides(e.args[0])
+        if sides is not None:       # 𝟙[a − b > 0] as 𝟙[a > b], 𝟙[1 − ys > 0] as 𝟙[ys < 1]
+            a = _mrow(self.mml(sides[0]), _mo("&gt;" if sides[1] == ">" else "&lt;"), self.mml(sides[2]))
+            return _mrow("<mn>𝟙</mn>", _APPLY, _fenced(a, "[", "]"))
         return _mrow("<mn>𝟙</mn>", _APPLY, _fenced(_mrow(a, _mo("&gt;"), "<mn>0</mn>"), "[", "]"))
 
     def _mml_max(self, e: Expr) -> str:
@@ -1030,6 +1042,12 @@ class MathMLPrinter(LatexPrinter):
 
     def _mml_stack(self, e: Expr) -> str:
         """A list literal: a column of its entries in square brackets (``bmatrix``), a zero row 𝟎ᵀ."""
-        rows = "".join("<mtr><mtd>" + ("<msup><mn>𝟎</mn><mi>⊤</mi></msup>" if a.op == "zero" else self.mml(a))
+        rows = "".join("<mtr><mtd>" + ("<msup><mn>𝟎</mn><mi>⊤</mi></msup>" if a.op == "zero" else self._mml_stack_row(a))
                        + "</mtd></mtr>" for a in e.args)
         return _mrow('<mo stretchy="true">[</mo>', f"<mtable>{rows}</mtable>", '<mo stretchy="true">]</mo>')
+
+    def _mml_stack_row(self, a: Expr) -> str:
+        """``LatexPrinter._stack_row``: a row of scalars written [a, b].T is the cells a, b of the row."""
+        if a.op == "T" and a.args[0].op == "stack" and a.args[0].shape[1] == 1:
+            return "</mtd><mtd>".join(self.mml(c) for c in a.args[0].args)
+        return self.mml(a)

@@ -135,7 +135,7 @@ class PartView:
         views = [self.step_view(s, 1) for s in r.chain_steps]
         for s, v in zip(r.chain_steps, views):
             if s.rule == "tensor_contraction" and s.result == r.product:
-                v["equation"] = ""
+                v["equation"] = v["equation_mml"] = ""
         return views
 
     def answer_same(self, r: Result, shown: Expr) -> bool:
