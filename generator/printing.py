@@ -174,15 +174,7 @@ class LatexPrinter:
 
     def _fraction(self, e: Expr) -> tuple[str, str, list[Expr]]:
         """A product with scalar denominators as (sign, the scalar fraction, the array factors after it)."""
-        args = e.args
-        den = [f for f in args if _is_denominator(f)]
-        c = args[0].value if args[0].op == "num" else Fraction(1)
-        rest = [f for f in args if f not in den and f.op != "num"]
-        from . import expr as ex
-        bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
-                  for f in den]
-        upstairs = [f for f in rest if f.shape == ()]
-        rest = [f for f in rest if f.shape != ()]
+        c, upstairs, bottom, rest = fraction_parts(e)
         top = juxtapose(([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
                         + [self.factor(f) for f in upstairs], thin=False)
         below = ([str(c.denominator)] if c.denominator != 1 else []) + [
@@ -510,6 +502,19 @@ def _signed(t: Expr) -> tuple[str, Expr]:
     return "+", t
 
 
+def fraction_parts(e: Expr) -> tuple[Fraction, list[Expr], list[Expr], list[Expr]]:
+    """A product with scalar denominators as (its number, the scalar factors upstairs, the factors
+    downstairs, the array factors after the fraction): one reading for both printers."""
+    from . import expr as ex
+    args = e.args
+    den = [f for f in args if _is_denominator(f)]
+    c = args[0].value if args[0].op == "num" else Fraction(1)
+    rest = [f for f in args if f not in den and f.op != "num"]
+    bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
+              for f in den]
+    return c, [f for f in rest if f.shape == ()], bottom, [f for f in rest if f.shape != ()]
+
+
 def step_sides(u: Expr) -> tuple[Expr, str, Expr] | None:
     """The comparison the books write for the step function 1[u > 0]: a − b > 0 as (a, ">", b),
     c − v > 0 with c a constant as (v, "<", c), −v > 0 as (v, "<", 0); None for a plain u > 0."""
@@ -784,14 +789,7 @@ class MathMLPrinter(LatexPrinter):
         return sign, Twin(frac, self._mml_fraction(e)), rest
 
     def _mml_fraction(self, e: Expr) -> str:
-        args = e.args
-        den = [f for f in args if _is_denominator(f)]
-        c = args[0].value if args[0].op == "num" else Fraction(1)
-        rest = [f for f in args if f not in den and f.op != "num"]
-        from . import expr as ex
-        bottom = [f.args[0] if f.args[1].value == -1 else ex.power(f.args[0], ex.num(-f.args[1].value))
-                  for f in den]
-        upstairs = [f for f in rest if f.shape == ()]
+        c, upstairs, bottom, _ = fraction_parts(e)
         top_l = ([str(abs(c.numerator))] if abs(c.numerator) != 1 or not upstairs else [])
         top_m = [f"<mn>{t}</mn>" for t in top_l]
         top_l += [self.latex.factor(f) for f in upstairs]
