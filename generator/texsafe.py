@@ -139,18 +139,15 @@ class _Env(NamedTuple):
     columns: int
 
 
-class _Parser:
-    """A recursive reading of one formula; raises ``MathError`` at the first thing TeX would refuse."""
+class _Cursor:
+    """The tokens of one formula and the place reached in them, spaces skipped."""
 
     def __init__(self, math: str):
         self.toks = tokens(math)
-        self.n = len(math)
         self.i = 0
-        self.depth = 0
 
-    # token access
     def peek(self) -> _Tok | None:
-        while self.i < len(self.toks) and self.toks[self.i].value in " \n\t" and self.toks[self.i].kind == "char":
+        while self.i < len(self.toks) and self.toks[self.i].kind == "char" and self.toks[self.i].value in " \n\t":
             self.i += 1
         return self.toks[self.i] if self.i < len(self.toks) else None
 
@@ -158,6 +155,15 @@ class _Parser:
         t = self.peek()
         self.i += t is not None
         return t
+
+
+class _Parser(_Cursor):
+    """A recursive reading of one formula; raises ``MathError`` at the first thing TeX would refuse."""
+
+    def __init__(self, math: str):
+        super().__init__(math)
+        self.n = len(math)
+        self.depth = 0
 
     def fail(self, t: _Tok | None, message: str):
         raise MathError(t.at if t else self.n, message)
@@ -626,23 +632,12 @@ def styled(ch: str, variant: str | None) -> str:
     return ch
 
 
-class _MathML:
+class _MathML(_Cursor):
     """Tokens to MathML: a list of atoms, each a MathML element, scripts attached to the atom before."""
 
     def __init__(self, math: str, slots: tuple[str, ...] = ()):
-        self.toks = tokens(math)
-        self.i = 0
+        super().__init__(math)
         self.slots = slots
-
-    def peek(self) -> _Tok | None:
-        while self.i < len(self.toks) and self.toks[self.i].kind == "char" and self.toks[self.i].value in " \n\t":
-            self.i += 1
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self) -> _Tok | None:
-        t = self.peek()
-        self.i += t is not None
-        return t
 
     def row(self, items: list[str]) -> str:
         return items[0] if len(items) == 1 else "<mrow>" + "".join(items) + "</mrow>"
