@@ -216,39 +216,35 @@ class Grader:
 
     def _one_hot(self, answer: ex.Expr):
         """Right if a vector not declared one-hot were (sum(y) = 1): (p − y)ᵀ for softmax cross-entropy."""
-        from .sizes import ORDERS
-        if not hasattr(self, "_hot"):
-            self._hot = []
-            vectors = [s for s in self.part.symbols if s.kind == "array" and s.shape[1] == 1 and s.shape[0] != 1
-                       and "one_hot" not in s.assume]
-            for s in vectors[:MAX_SYMMETRISED]:
-                decls = tuple(replace(t, assume=t.assume + ("one_hot",)) if t is s else t for t in self.part.symbols)
-                try:
-                    groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], f"one-hot-{s.name}")
-                except GradeUsage:
-                    continue
-                self._hot.append((s.name, groups, self._values(self.result.result, groups)))
-        for name, groups, expected in self._hot:
-            yield Alternative("assumption", f"it would be right if {name} were one-hot (sum({name}) = 1), which the "
-                              "problem does not assume", expected, self._values(answer, groups))
+        vectors = [s for s in self.part.symbols if s.kind == "array" and s.shape[1] == 1 and s.shape[0] != 1
+                   and "one_hot" not in s.assume]
+        yield from self._assumed(answer, "one_hot", vectors,
+                                 "it would be right if {0} were one-hot (sum({0}) = 1), which the problem does "
+                                 "not assume")
 
     def _symmetrised(self, answer: ex.Expr):
+        square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
+                  and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)]
+        yield from self._assumed(answer, "symmetric", square,
+                                 "it would be right if {0} were symmetric, which the problem does not assume")
+
+    def _assumed(self, answer: ex.Expr, assumption: str, candidates, sentence: str):
+        """Right if one of ``candidates`` (at most MAX_SYMMETRISED) had ``assumption``: the derivation's
+        result and the answer compared at points drawn under it (drawn once per grader)."""
         from .sizes import ORDERS
-        if not hasattr(self, "_sym"):
-            self._sym = []
-            square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
-                      and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)]
-            for s in square[:MAX_SYMMETRISED]:
-                decls = tuple(replace(t, assume=t.assume + ("symmetric",)) if t is s else t for t in self.part.symbols)
-                part = replace(self.part, symbols=decls)
+        cache = self.__dict__.setdefault("_under", {})
+        if assumption not in cache:
+            cache[assumption] = []
+            for s in candidates[:MAX_SYMMETRISED]:
+                decls = tuple(replace(t, assume=t.assume + (assumption,)) if t is s else t for t in self.part.symbols)
+                label = f"{assumption.replace('_', '-')}-{s.name}"
                 try:
-                    groups = self._points(part, ORDERS[:1], f"symmetric-{s.name}")
+                    groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], label)
                 except GradeUsage:
                     continue
-                self._sym.append((s.name, groups, self._values(self.result.result, groups)))
-        for name, groups, expected in self._sym:
-            yield Alternative("assumption", f"it would be right if {name} were symmetric, which the problem does "
-                              "not assume", expected, self._values(answer, groups))
+                cache[assumption].append((s.name, groups, self._values(self.result.result, groups)))
+        for name, groups, expected in cache[assumption]:
+            yield Alternative("assumption", sentence.format(name), expected, self._values(answer, groups))
 
     def _partials(self, answer: ex.Expr):
         from .calculus.rules import transposed_in
