@@ -204,13 +204,14 @@ class PartView:
         display = latex_width(equation) > width
         # the formula on a line of its own when it does not fit beside the title (TeX would rather
         # run the line off the page than leave the title alone on a stretched line)
-        newline = not display and latex_width(equation) + 0.45 * len(title + step.cites) + 3 > width
+        note = self.note(step)
+        newline = not display and latex_width(equation) + 0.45 * len(title + step.cites + note) + 3 > width
         return {
             "rule": step.rule,
             "title": title,
             "cites": step.cites,
-            "note": self.note(step),
-            "note_tex": texsafe.markdown_to_latex(self.note(step)),
+            "note": note,
+            "note_tex": texsafe.markdown_to_latex(note),
             "note_mml": self.note_mml(step),
             "of": of,
             "wrt": self.name(step.wrt),
@@ -466,6 +467,10 @@ class PartView:
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
             if r.tensor else None,
             "layout": r.layout,
+            # a scalar by an M×N matrix: the matrix G with df = tr(Gᵀ dX), its size written 1×(M×N)
+            "by_matrix": r.shape_of == () and r.order == 1 and len(r.shape_wrt) == 2 and 1 not in r.shape_wrt
+            and not _by_vec(r) and r.layout == "numerator",
+            "show_by_matrix": False,
             "check": None if check is None else {
                 "sizes": ", ".join(f"{self.name(n)} = {v}" for n, v in check.sizes) or self.no_sizes(),
                 "points": check.points,
@@ -683,6 +688,15 @@ def _kink_fn(n: Expr) -> str | None:
     return None
 
 
+def _by_matrix_once(parts: list[dict]) -> list[dict]:
+    """How a scalar's derivative by a matrix is written (the matrix G, its size 1×(M×N)), said once,
+    before the first such result."""
+    first = next((r for part in parts for r in part["results"] if r.get("by_matrix")), None)
+    if first is not None:
+        first["show_by_matrix"] = True
+    return parts
+
+
 def _kink_once(parts: list[dict]) -> list[dict]:
     """The convention at a kink (the step function's value at 0) stated once, before the first
     derivative that uses it, naming this problem's kinks in its own symbols."""
@@ -824,7 +838,7 @@ def solution_view(sol: Solution, mathml: bool = True) -> dict:
         "statement": text(p.statement) if p.statement else None,
         "hint": text(p.hint) if p.hint else None,
         "has_parts": p.has_parts,
-        "parts": _kink_once(_convention_once([PartView(ps, p, mathml).view() for ps in sol.parts])),
+        "parts": _by_matrix_once(_kink_once(_convention_once([PartView(ps, p, mathml).view() for ps in sol.parts]))),
     }
 
 
