@@ -48,6 +48,12 @@ def _sources(folders, ext: str, sheet: bool, name: str) -> list[Path]:
     return [files[k] for k in sorted(files)]
 
 
+def title_of(name: str) -> str:
+    """The title a combined document gets from its NAME when --title is not given: problem-set → Problem set."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    return " ".join(words)[:1].upper() + " ".join(words)[1:] if words else name
+
+
 def combine_md(folders, name: str, title: str, sheet: bool) -> str:
     parts, contents = [], []
     for f in _sources(folders, "md", sheet, name):

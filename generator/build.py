@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from .assemble import title_of
 from .errors import ProblemErrors, ProblemTimeout, StepgenError, describe, internal_error
 from .files import clean_stale, replace_together, writable_folder, write_atomic  # noqa: F401 (write_atomic: API)
 from .spec import Problem, collect_files, duplicates, load_problem
@@ -451,7 +452,7 @@ def build(paths, out: Path | Options, formats=FORMATS, templates: str | None = N
 
 def _write_combined(solved: list[Solution], opts: Options, report: BuildReport) -> list[Path]:
     from .render.pdf import LatexError
-    title = opts.title or opts.combine
+    title = opts.title or title_of(opts.combine)
     written: list[Path] = []
     for solutions in opts.kinds:
         stem = _stem(opts.combine, solutions)

@@ -60,7 +60,7 @@ def main() -> None:
               help="Comma-separated outputs: md, tex, pdf, json, html.")
 @click.option("--combine", metavar="NAME", help="Also write one document NAME.{md,tex,pdf,html} for the whole set: "
               "a title page, the contents, one section per problem.")
-@click.option("--title", help="Title of the combined document (default: NAME).")
+@click.option("--title", help="Title of the combined document (default: NAME in words, problem-set: Problem set).")
 @click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",
               show_default=True, help="Worked solutions, the exercise sheet (statements only, <id>-sheet.*), "
               "or both from the same run.")
@@ -173,7 +173,7 @@ def check(paths) -> None:
 @main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--name", required=True, help="The combined document's file name (NAME.md, NAME.tex, NAME.pdf).")
-@click.option("--title", help="Its title (default: NAME).")
+@click.option("--title", help="Its title (default: NAME in words, problem-set: Problem set).")
 @click.option("--out", default="output", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", default="md,tex,pdf", show_default=True, help="Comma-separated: md, tex, pdf.")
 @click.option("--sheets", type=click.Choice(["solutions", "exercises", "both"]), default="solutions",
@@ -194,16 +194,16 @@ def combine(folders, name, title, out, fmt, sheets) -> None:
 
 
 def _combine(folders, name, title, out: Path, formats, kinds) -> None:
-    from .assemble import combine_md, combine_tex
+    from .assemble import combine_md, combine_tex, title_of
     from .files import write_atomic
     from .render.pdf import compile_pdf
     for sheet in kinds:
         stem = f"{name}-sheet" if sheet else name
         if "md" in formats:
-            write_atomic(out / f"{stem}.md", combine_md(folders, name, title or name, sheet).encode())
+            write_atomic(out / f"{stem}.md", combine_md(folders, name, title or title_of(name), sheet).encode())
             echo(f"wrote {out / f'{stem}.md'}")
         if "tex" in formats or "pdf" in formats:
-            tex = combine_tex(folders, name, title or name, sheet)
+            tex = combine_tex(folders, name, title or title_of(name), sheet)
             if "tex" in formats:
                 write_atomic(out / f"{stem}.tex", tex.encode())
                 echo(f"wrote {out / f'{stem}.tex'}")

@@ -68,3 +68,9 @@ def test_check_good_files(root):
     res = CliRunner().invoke(main, ["check", str(root / "problems")])
     assert res.exit_code == 0, res.output
     assert "OK" in res.output
+
+
+def test_a_combined_document_without_title_is_named_in_words():
+    from generator.assemble import title_of
+    assert title_of("problem-set") == "Problem set"
+    assert title_of("week_3-sheet") == "Week 3 sheet"
