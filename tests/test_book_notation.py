@@ -68,7 +68,8 @@ def test_the_elementwise_note_uses_no_dummy_u_of_its_own():
     from generator.calculus.rules import rule_fn  # noqa: F401 (the note is the rule's)
     md = _md("vector/relu-two-layer")
     assert r"\frac{\partial f_i}{\partial u_j}" not in md
-    assert r"so the Jacobian is $\operatorname{diag}(f'(" in md
+    assert "so the Jacobian is the diagonal matrix of the entries' derivatives, with $" in md
+    assert "f'(" not in md           # no letter f of the rule's own beside the problem's f
 
 
 def test_the_log_softmax_jacobian_is_cited():

@@ -527,7 +527,8 @@ def rule_fn(e: Expr, D: Differentiator) -> Step | None:
     res = ex.matmul(ex.diag(col(fprime)), sub.result)
     return D.step("elementwise", e, res,
                   note=r"the function acts on each entry of $@0$: entry $i$ of the result depends only on entry $i$ "
-                       r"of $@0$, so the Jacobian is $\operatorname{diag}(f'(@0))$, with $" + scalar.LATEX_RULES[e.name] + "$",
+                       r"of $@0$, so the Jacobian is the diagonal matrix of the entries' derivatives, with $"
+                       + scalar.LATEX_RULES[e.name] + "$",
                   args=(u,), subs=() if direct else (sub,), cites=scalar.CITES.get(e.name, ""))
 
 
