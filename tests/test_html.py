@@ -234,7 +234,7 @@ def test_the_combined_page_has_contents_and_one_h1():
     sols = [solve_problem(load_problem(p)) for p in (SEED, _bank(LONG))]
     html = render_combined(sols, "Problem set", "set", ["html"])["html"].decode()
     _check_accessible(html, nav=True)
-    assert html.count('<li><a href="#problem-') == 2
+    assert html.count('<li><a href="#problem:') == 2
 
 
 def test_templates_override_the_html_page(tmp_path):
