@@ -322,3 +322,27 @@ def test_ids_never_collide_on_the_combined_page(attacked):
 def test_a_deep_formula_gives_a_bounded_page(attacked):
     _, out = attacked
     assert (out / "deep.html").stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("label, message", [
+    ("lang: 'en\" onload=\"alert(1)'", "lang: 'en\" onload=\"alert(1)' is not a language tag"),
+    ("checked_text: 'at {0} points'", "checked_text: unknown placeholder {0}"),
+    ("checked_text: '{points:>999999999}'", "unknown placeholder {points:>999999999}"),
+    ("gradient_above: '{gradient.__class__.__mro__}'", "unknown placeholder {gradient.__class__.__mro__}"),
+    ("one_entry: 'an entry { at a time'", "one_entry: expected '}'"),
+])
+def test_a_bad_labels_file_is_one_clear_error(tmp_path, label, message):
+    """labels.yaml fills the page's lang and three str.format templates: a label that is no language tag,
+    or names a placeholder the template does not give, is refused by name (not an IndexError, not a
+    page with a megabyte of padding)."""
+    (tmp_path / "labels.yaml").write_text(label + "\n", encoding="utf-8")
+    report = build([str(ROOT / "problems" / "mml-5.8.yaml")], Options(tmp_path / "out", ("html", "md"), str(tmp_path)))
+    [(_, reason)] = report.failed
+    assert f"{tmp_path / 'labels.yaml'}: " in reason and message in reason and "internal error" not in reason, reason
+    (tmp_path / "labels.yaml").write_text("one_entry: 'one {entry} at a time, {{braces}} kept'\nlang: pt-BR\n")
+    from generator.render.templates import labels
+    labels.cache_clear()
+    report = build([str(ROOT / "problems" / "mml-5.8.yaml")], Options(tmp_path / "out", ("html",), str(tmp_path)))
+    assert not report.failed
+    page = (tmp_path / "out" / "mml-5.8.html").read_text(encoding="utf-8")
+    assert '<html lang="pt-BR">' in page and "at a time, {braces} kept" in page
