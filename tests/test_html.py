@@ -467,6 +467,23 @@ def test_printing_the_set_opens_every_step(browser, pages):
     page.close()
 
 
+def test_a_slash_and_a_sign_are_spaced_as_tex_spaces_them(browser):
+    """TeX's / is an ordinary symbol (df/dx, no space around it) and a minus after a relation or an
+    opening bracket is a sign (L = −y, (−1)); MathML's operator dictionary spaces both as infix operators
+    unless told. Measured: each formula as wide as the same glyphs with no operator spacing (<mi>)."""
+    page = browser.new_page()
+    pairs = [("df/dx", "<mi>d</mi><mi>f</mi><mi>/</mi><mi>d</mi><mi>x</mi>"),
+             ("L = -y", "<mi>L</mi><mo>=</mo><mi>−</mi><mi>y</mi>"),
+             ("(-1)", '<mo stretchy="false">(</mo><mi>−</mi><mn>1</mn><mo stretchy="false">)</mo>')]
+    page.set_content("<!DOCTYPE html><html><body>" + "".join(texsafe.math_to_mathml(m) + "<math>" + ref + "</math>"
+                                                             for m, ref in pairs) + "</body></html>")
+    widths = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width)")
+    for (m, _), ours, ref in zip(pairs, widths[::2], widths[1::2]):
+        assert abs(ours - ref) < 0.5, (m, ours, ref)
+    assert "<mo>−</mo>" in texsafe.math_to_mathml("a - b")       # a binary minus keeps its spaces
+    page.close()
+
+
 def test_build_writes_pages_and_sheets_and_combine_refuses_html(tmp_path):
     from click.testing import CliRunner
     from generator.cli import main
