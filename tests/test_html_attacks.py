@@ -330,6 +330,7 @@ def test_a_deep_formula_gives_a_bounded_page(attacked):
     ("checked_text: '{points:>999999999}'", "unknown placeholder {points:>999999999}"),
     ("gradient_above: '{gradient.__class__.__mro__}'", "unknown placeholder {gradient.__class__.__mro__}"),
     ("one_entry: 'an entry { at a time'", "one_entry: expected '}'"),
+    ('result: "Result\\u202e.sfdp"', "result: the invisible or control character U+202E is not allowed"),
 ])
 def test_a_bad_labels_file_is_one_clear_error(tmp_path, label, message):
     """labels.yaml fills the page's lang and three str.format templates: a label that is no language tag,

@@ -130,10 +130,16 @@ _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
 
 
 def _label_problem(extra: dict, builtin: dict) -> str | None:
-    """What is wrong with an instructor's labels: ``lang`` is a language tag (it is the page's ``lang``),
+    """What is wrong with an instructor's labels: no control or bidi characters (as in a problem file's
+    text: a label is printed to every page), ``lang`` is a language tag (it is the page's ``lang``),
     a label filled in by the templates names only the placeholders of the built-in one, plainly
     (``{points}``: no ``{0}``, ``{points.real}``, ``{points:>9999999}``)."""
     import string
+    from ..errors import is_unsafe_char
+    for key, text in extra.items():
+        bad = next((c for c in text if is_unsafe_char(c)), None)
+        if bad is not None:
+            return f"{key}: the invisible or control character U+{ord(bad):04X} is not allowed"
     if "lang" in extra and not _LANG.fullmatch(extra["lang"]):
         return f"lang: {extra['lang']!r} is not a language tag (en, de, pt-BR)"
     for key, names in FORMAT_LABELS.items():
