@@ -16,6 +16,7 @@ import pytest
 
 from generator.build import Options, build
 from generator.errors import is_unsafe_char
+from test_html import browser  # noqa: F401  (the fixture: headless Chromium)
 
 ROOT = Path(__file__).parent.parent
 
@@ -347,3 +348,26 @@ def test_a_bad_labels_file_is_one_clear_error(tmp_path, label, message):
     assert not report.failed
     page = (tmp_path / "out" / "mml-5.8.html").read_text(encoding="utf-8")
     assert '<html lang="pt-BR">' in page and "at a time, {braces} kept" in page
+
+
+def test_hostile_pages_in_chromium(browser, attacked):
+    """Opened in a real browser, every steps opened, on a phone: no dialog (alert), no request but the
+    page itself, no console error, nothing wider than the screen."""
+    from test_html import _OVERFLOW
+    _, out = attacked
+    for f in sorted(out.glob("*.html")):
+        page = browser.new_page()
+        events: list[str] = []
+        page.on("dialog", lambda d: (events.append("dialog " + d.message), d.dismiss()))
+        page.on("console", lambda m: events.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: events.append(str(exc)))
+        page.on("request", lambda r: events.append("request " + r.url) if r.url != f.as_uri() else None)
+        page.set_viewport_size({"width": 400, "height": 900})
+        page.goto(f.as_uri())
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        for summary in page.locator("summary").all()[:3]:
+            summary.click()
+        over = page.evaluate(_OVERFLOW)
+        assert over["scroll"] <= over["width"] and not over["outside"], (f.name, over)
+        assert not events, (f.name, events)
+        page.close()
