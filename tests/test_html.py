@@ -200,7 +200,7 @@ def test_the_seed_page(tmp_path):
     # every derivative's boxed result, every partial behind "Show the next step"
     assert html.count('<mrow class="boxed">') == md.count(r"\boxed{") == 3
     partials = len(re.findall(r"^#+ \$\\partial", md, re.M))
-    assert html.count("<summary>Show the next step: <math>") == partials == 5
+    assert html.count('<summary><span class="reveal">Show the next step: </span><math>') == partials == 5
     # the written-out outer product of 5.8(b), component by component, and the dims under the partials
     assert html.count("<mtable>") >= md.count(r"\begin{bmatrix}")
     assert html.count("⏟") == md.count(r"\underbrace")
@@ -463,7 +463,11 @@ def test_printing_the_set_opens_every_step(browser, pages):
     assert closed == page.evaluate("document.querySelectorAll('details').length") > 100
     page.emulate_media(media="print")
     assert page.evaluate(_HIDDEN_STEPS) == 0
-    assert page.evaluate("Array.from(document.querySelectorAll('summary')).every(s => !s.checkVisibility())")
+    # each step keeps its name as a title, without the words of the screen's button ("Show the …")
+    titles = page.evaluate("Array.from(document.querySelectorAll('details:not(.result-step) > summary'))"
+                           ".map(s => s.checkVisibility() ? s.innerText : '')")
+    assert titles and all(t.strip() for t in titles) and not any("Show the" in t for t in titles)
+    assert "Show the" not in page.evaluate("document.body.innerText")
     page.close()
 
 

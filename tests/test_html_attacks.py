@@ -156,7 +156,7 @@ ALLOWED: dict[str, dict] = {
     "article": {"id": "id", "aria-labelledby": "refs"}, "section": {"aria-labelledby": "refs"},
     **{f"h{k}": {"id": "id"} for k in range(1, 7)},
     "p": {"class": {"meta", "rule", "note"}}, "br": {}, "strong": {}, "em": {}, "code": {},
-    "span": {"class": {"math-scroll", "nowrap", "formula"}}, "div": {"class": {"formula"}, "id": "id"},
+    "span": {"class": {"math-scroll", "nowrap", "formula", "reveal"}}, "div": {"class": {"formula"}, "id": "id"},
     "a": {"href": "link"}, "ol": {}, "ul": {"class": {"steps"}}, "li": {},
     "details": {"id": "id", "class": {"result-step"}}, "summary": {},
     "figure": {}, "figcaption": {}, "table": {}, "caption": {}, "thead": {}, "tbody": {}, "tr": {}, "td": {},
