@@ -670,6 +670,8 @@ class _MathML(_Cursor):
                 self.script(out, variant)
                 continue
             atom = self.atom(variant)
+            if atom and out and t.kind == "char" and t.value in "+-" and not _ends_ordinary(out[-1]):
+                atom = atom.replace("<mo>", '<mo form="prefix">', 1)     # TeX's unary sign: = -y, (-1), a \cdot -b
             if atom and out and _operator_name(t) and _ends_ordinary(out[-1]):
                 out.append('<mspace width="0.1667em"></mspace>')       # TeX's thin space: x \sin y, (a) \cosh b
             if atom:
@@ -782,6 +784,8 @@ class _MathML(_Cursor):
                 return "<mn>" + "".join(styled(c, variant) for c in num) + "</mn>"
             if v in "()[]|":
                 return f'<mo stretchy="false">{v}</mo>'
+            if v == "/":        # TeX's / is an ordinary symbol: df/dx, no space around it
+                return '<mo lspace="0" rspace="0">/</mo>'
             if v in "&~":
                 return ""
             return "<mo>" + _xml({"-": "−", "*": "∗"}.get(v, v)) + "</mo>"

@@ -200,7 +200,7 @@ def test_the_seed_page(tmp_path):
     # every derivative's boxed result, every partial behind "Show the next step"
     assert html.count('<mrow class="boxed">') == md.count(r"\boxed{") == 3
     partials = len(re.findall(r"^#+ \$\\partial", md, re.M))
-    assert html.count("<summary>Show the next step: <math>") == partials == 5
+    assert html.count('<summary><span class="reveal">Show the next step: </span><math>') == partials == 5
     # the written-out outer product of 5.8(b), component by component, and the dims under the partials
     assert html.count("<mtable>") >= md.count(r"\begin{bmatrix}")
     assert html.count("⏟") == md.count(r"\underbrace")
@@ -234,7 +234,7 @@ def test_the_combined_page_has_contents_and_one_h1():
     sols = [solve_problem(load_problem(p)) for p in (SEED, _bank(LONG))]
     html = render_combined(sols, "Problem set", "set", ["html"])["html"].decode()
     _check_accessible(html, nav=True)
-    assert html.count('<li><a href="#problem-') == 2
+    assert html.count('<li><a href="#problem:') == 2
 
 
 def test_templates_override_the_html_page(tmp_path):
@@ -357,6 +357,134 @@ def test_printing_shows_every_step(browser, pages):
     assert not step.is_visible()
     page.emulate_media(media="print")
     assert step.is_visible()
+    page.close()
+
+
+# --- the exercise sheets, the keyboard, a dark preference, print -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def sheets(tmp_path_factory):
+    """The whole bank's exercise sheets and the combined sheet, beside the solutions."""
+    out = tmp_path_factory.mktemp("sheets")
+    report = build([str(ROOT / "problems")], Options(out, ("html",), sheets="both", combine="problem-set"))
+    assert not report.failed
+    return out
+
+
+# what only a worked solution has: its markup and its words (labels.yaml's)
+SOLUTION_ONLY = ["<details", "<summary", "<svg", "<table", "<figure", 'class="boxed"', 'class="rule"', "result-step",
+                 "Show the", "Result.", "The chain.", "Convention.", "Checked numerically", "the textbook's form",
+                 "the form the textbook gives", "Rule:", "derived above", "Could not be derived"]
+
+
+def test_no_sheet_has_any_solution_content(sheets):
+    """Not hidden, absent: no step, no result, no graph, no table, no check in any sheet of the bank or in
+    the combined sheet; and what a sheet says is all in the solution page (the statement, the givens)."""
+    files = sorted(sheets.glob("*-sheet.html"))
+    assert len(files) > 80 and (sheets / "problem-set-sheet.html") in files
+    for f in files:
+        page = f.read_text(encoding="utf-8")
+        _check_accessible(page, nav=f.name == "problem-set-sheet.html")
+        body = page[page.index("<body>"):]
+        found = [s for s in SOLUTION_ONLY if s in body]
+        assert not found, (f.name, found)
+        solution = (sheets / f.name.replace("-sheet.html", ".html")).read_text(encoding="utf-8")
+        assert not _html_prose(page) - _html_prose(solution) - _prose("Exercise sheet"), f.name
+
+
+@pytest.mark.parametrize("name", ["mml-5.8-sheet", "problem-set-sheet"])
+@pytest.mark.parametrize("width", [1280, 400])
+def test_sheets_in_chromium(browser, sheets, name, width, tmp_path):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: errors.append("request " + r.url) if not r.url.startswith("file:") else None)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto((sheets / f"{name}.html").as_uri())
+    assert page.evaluate("document.querySelectorAll('details, svg, table').length") == 0
+    levels = page.evaluate("Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map(h => +h.tagName[1])")
+    assert levels[0] == 1 and levels.count(1) == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:]))
+    sizes = page.evaluate(_MATH_SIZES)
+    assert sizes and all(w > 0 and h > 0 for w, h in sizes)
+    over = page.evaluate(_OVERFLOW)
+    assert over["scroll"] <= over["width"] and not over["outside"], over
+    assert page.evaluate(_CONTRAST)[0] >= 7.0
+    assert not errors, errors
+    page.screenshot(path=str(tmp_path / f"{name}-{width}.png"))
+    page.close()
+
+
+_FOCUS = """() => { const e = document.activeElement, s = getComputedStyle(e);
+  return [e.tagName, e.matches(':focus-visible'), s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor]; }"""
+
+
+def test_keyboard_focus_on_a_step_is_visible(browser, pages, tmp_path):
+    """Tab reaches "Show the next step", whose focus ring is drawn (solid, 2px or more, 3:1 against white
+    as WCAG 2.4.11 asks), and Enter opens the step."""
+    page = browser.new_page()
+    page.goto((pages / "mml-5.8.html").as_uri())
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "SUMMARY":
+            break
+    tag, visible, style, width, color = page.evaluate(_FOCUS)
+    assert tag == "SUMMARY" and visible and style != "none" and width >= 2, (tag, visible, style, width)
+    rgb = [int(v) / 255 for v in re.findall(r"\d+", color)[:3]]
+    lum = sum(k * (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4) for k, c in zip((0.2126, 0.7152, 0.0722), rgb))
+    assert 1.05 / (lum + 0.05) >= 3.0, color
+    page.screenshot(path=str(tmp_path / "focus.png"))
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.parentElement.open")
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["mml-5.8", "problem-set"])
+def test_a_dark_preference_keeps_the_text_readable(browser, pages, name, tmp_path):
+    """The page sets its own light colours: a reader's dark preference changes nothing unreadable."""
+    page = browser.new_page()
+    page.emulate_media(color_scheme="dark")
+    page.goto((pages / f"{name}.html").as_uri())
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    contrast, where = page.evaluate(_CONTRAST)
+    assert contrast >= 7.0, (contrast, where)
+    page.screenshot(path=str(tmp_path / f"{name}-dark.png"))
+    page.close()
+
+
+_HIDDEN_STEPS = """() => Array.from(document.querySelectorAll('details')).filter(d =>
+  Array.from(d.children).some(c => c.tagName !== 'SUMMARY' && !c.checkVisibility())).length"""
+
+
+def test_printing_the_set_opens_every_step(browser, pages):
+    page = browser.new_page()
+    page.goto((pages / "problem-set.html").as_uri())
+    closed = page.evaluate(_HIDDEN_STEPS)
+    assert closed == page.evaluate("document.querySelectorAll('details').length") > 100
+    page.emulate_media(media="print")
+    assert page.evaluate(_HIDDEN_STEPS) == 0
+    # each step keeps its name as a title, without the words of the screen's button ("Show the …")
+    titles = page.evaluate("Array.from(document.querySelectorAll('details:not(.result-step) > summary'))"
+                           ".map(s => s.checkVisibility() ? s.innerText : '')")
+    assert titles and all(t.strip() for t in titles) and not any("Show the" in t for t in titles)
+    assert "Show the" not in page.evaluate("document.body.innerText")
+    page.close()
+
+
+def test_a_slash_and_a_sign_are_spaced_as_tex_spaces_them(browser):
+    """TeX's / is an ordinary symbol (df/dx, no space around it) and a minus after a relation or an
+    opening bracket is a sign (L = −y, (−1)); MathML's operator dictionary spaces both as infix operators
+    unless told. Measured: each formula as wide as the same glyphs with no operator spacing (<mi>)."""
+    page = browser.new_page()
+    pairs = [("df/dx", "<mi>d</mi><mi>f</mi><mi>/</mi><mi>d</mi><mi>x</mi>"),
+             ("L = -y", "<mi>L</mi><mo>=</mo><mi>−</mi><mi>y</mi>"),
+             ("(-1)", '<mo stretchy="false">(</mo><mi>−</mi><mn>1</mn><mo stretchy="false">)</mo>')]
+    page.set_content("<!DOCTYPE html><html><body>" + "".join(texsafe.math_to_mathml(m) + "<math>" + ref + "</math>"
+                                                             for m, ref in pairs) + "</body></html>")
+    widths = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width)")
+    for (m, _), ours, ref in zip(pairs, widths[::2], widths[1::2]):
+        assert abs(ours - ref) < 0.5, (m, ours, ref)
+    assert "<mo>−</mo>" in texsafe.math_to_mathml("a - b")       # a binary minus keeps its spaces
     page.close()
 
 

@@ -101,7 +101,8 @@ def _svg_text(text: str, x: float, y: float, cls: str = "") -> str:
 def graph_svg(graph: dict, label: str) -> Markup:
     """The dependency graph of a derivative as inline SVG at the positions ``view.graph`` computes
     for TikZ; each edge labelled with its partial above and its dimensions below; the text
-    alternative in ``<title>`` and ``<desc>`` (and the caption the template writes under it)."""
+    alternative in ``<title>`` and ``<desc>`` (and the caption the template writes under it). ``label``
+    is the derivative's (``r.label``): the ids are ``html_id(label, kind)``."""
     from html import escape
     nodes = graph["nodes"]
     width = {n["id"]: 7.6 * len(n["text"]) + 18 for n in nodes}
@@ -113,10 +114,11 @@ def graph_svg(graph: dict, label: str) -> Markup:
     H = max(ys) - top + NODE_H + 24
     pos = {n["id"]: (x - left, y - top) for n, x, y in zip(nodes, xs, ys)}
     desc = "; ".join(f"{e['from']} to {e['to']}, {e['label']}" for e in graph["edges"])
+    title, dsc, arrow = (escape(html_id(label, k)) for k in ("graph-title", "graph-desc", "arrow"))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="graph" viewBox="0 0 {W:.0f} {H:.0f}" '
-           f'width="{W:.0f}" height="{H:.0f}" aria-labelledby="{label}-t {label}-d">',
-           f'<title id="{label}-t">Dependency graph</title><desc id="{label}-d">{escape(desc)}</desc>',
-           '<defs><marker id="arrow-' + label + '" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+           f'width="{W:.0f}" height="{H:.0f}" aria-labelledby="{title} {dsc}">',
+           f'<title id="{title}">Dependency graph</title><desc id="{dsc}">{escape(desc)}</desc>',
+           '<defs><marker id="' + arrow + '" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
            'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#1a1a1a"/></marker></defs>']
     for e in graph["edges"]:
         (x1, y1), (x2, y2) = pos[e["from"]], pos[e["to"]]
@@ -125,7 +127,7 @@ def graph_svg(graph: dict, label: str) -> Markup:
         bend = -2 * NODE_H if e["bend"] else 0
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2 + bend
         out.append(f'<path d="M {x1:.1f} {y1:.1f} Q {mx:.1f} {my + bend:.1f} {x2:.1f} {y2:.1f}" fill="none" '
-                   f'stroke="#1a1a1a" stroke-width="1.3" marker-end="url(#arrow-{label})"/>')
+                   f'stroke="#1a1a1a" stroke-width="1.3" marker-end="url(#{arrow})"/>')
         partial, _, dims = e["label"].partition(": ")
         out.append(_svg_text(partial, mx, my - 7, "edge"))
         out.append(_svg_text(dims, mx, my + 17, "edge"))
@@ -145,5 +147,14 @@ def anchor(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", str(s)).strip("-")
 
 
+def html_id(label: str, kind: str = "") -> str:
+    """An id attribute from a label (``eq:<problem>:<part>:<of>:<wrt>``, a problem's id), one to one:
+    ``kind:`` then the label as it is (ids are ``[a-z0-9._-]``, names identifiers, ``:`` their
+    separator), any other character as ``~hex~``. ``anchor`` (letters, digits and hyphens) made the
+    problems p.1, p-1 and p_1, or a problem p's part 1 and a problem p-1, share their ids."""
+    body = re.sub(r"[^A-Za-z0-9._:-]", lambda m: f"~{ord(m.group()):x}~", str(label))
+    return f"{kind}:{body}" if kind else body
+
+
 FILTERS = {"math": math, "display": display, "mathml": mathml, "markdown": markdown, "graph_svg": graph_svg,
-           "anchor": anchor, "mathml_body": mathml_body, "with_word": with_word}
+           "anchor": anchor, "html_id": html_id, "mathml_body": mathml_body, "with_word": with_word}

@@ -7,6 +7,7 @@ TeX's braces.  An override can extend the original with ``{% extends "!name" %}`
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -115,5 +116,41 @@ def labels(user: str | None = None) -> dict:
             raise StepgenError(f"{Path(user) / 'labels.yaml'}: {exc}") from None
         if not isinstance(extra, dict):
             raise StepgenError(f"{Path(user) / 'labels.yaml'}: a mapping of label: text")
-        out.update({str(k): str(v) for k, v in extra.items()})
+        extra = {str(k): str(v) for k, v in extra.items()}
+        problem = _label_problem(extra, out)
+        if problem:
+            raise StepgenError(f"{Path(user) / 'labels.yaml'}: {problem}")
+        out.update(extra)
     return out
+
+
+# labels the templates fill in with str.format, and the names they are given
+FORMAT_LABELS = {"gradient_above": {"gradient"}, "checked_text": {"points", "sizes", "error"}, "one_entry": {"entry"}}
+_LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def _label_problem(extra: dict, builtin: dict) -> str | None:
+    """What is wrong with an instructor's labels: no control or bidi characters (as in a problem file's
+    text: a label is printed to every page), ``lang`` is a language tag (it is the page's ``lang``),
+    a label filled in by the templates names only the placeholders of the built-in one, plainly
+    (``{points}``: no ``{0}``, ``{points.real}``, ``{points:>9999999}``)."""
+    import string
+    from ..errors import is_unsafe_char
+    for key, text in extra.items():
+        bad = next((c for c in text if is_unsafe_char(c)), None)
+        if bad is not None:
+            return f"{key}: the invisible or control character U+{ord(bad):04X} is not allowed"
+    if "lang" in extra and not _LANG.fullmatch(extra["lang"]):
+        return f"lang: {extra['lang']!r} is not a language tag (en, de, pt-BR)"
+    for key, names in FORMAT_LABELS.items():
+        if key not in extra:
+            continue
+        try:
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(extra[key]) if f is not None]
+        except ValueError as exc:
+            return f"{key}: {exc} (write {{{{ and }}}} for a brace)"
+        for f, spec, conv in fields:
+            if f not in names or spec or conv:
+                return (f"{key}: unknown placeholder {{{f}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                        f"(it may use {', '.join('{' + n + '}' for n in sorted(names))})")
+    return None
