@@ -243,6 +243,8 @@ def _in_wrapper(text: str, start: int, end: int) -> tuple[int, int]:
     for w in MATH_WRAPPERS:
         if text.startswith(w, start - len(w)) and text.startswith("}", end):
             return start - len(w), end + 1
+    if text[start - 1:start] == "\\":         # \{g}: the author's own backslash, \sin not \\sin
+        return start - 1, end
     return start, end
 
 
