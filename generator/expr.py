@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
+import keyword
 import math
+import tokenize
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -720,6 +723,28 @@ def _family(op: ast.operator) -> str | None:
     return {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.MatMult: "@"}.get(type(op))
 
 
+def _missing_operator(text: str) -> ExprError | None:
+    """Two operands side by side (``W x``, ``2x``), as a book writes a product: say which operator
+    to write, with the caret between them.  ``None`` where the text has no such pair."""
+    try:
+        toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                if t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.OP)]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    operand = (tokenize.NAME, tokenize.NUMBER)
+    for a, b in zip(toks, toks[1:]):
+        if keyword.iskeyword(a.string) or keyword.iskeyword(b.string) or a.start[0] != b.start[0]:
+            continue
+        if (a.type in operand or a.string in (")", "]")) and b.type in operand:
+            if a.type not in operand:
+                return ExprError(f"missing operator before {b.string}: write @ (or *) between the two operands",
+                                 col=a.end[1])
+            fix = f"{a.string} * {b.string}" if tokenize.NUMBER in (a.type, b.type) else \
+                f"{a.string} @ {b.string} (or {a.string} * {b.string})"
+            return ExprError(f"missing operator between {a.string} and {b.string}: write {fix}", col=a.end[1])
+    return None
+
+
 class _Parser:
     def __init__(self, text: str, scope: Scope, lookup: Callable[[str], Shape | None] | None):
         self.text = text
@@ -752,6 +777,9 @@ class _Parser:
             if not exc.offset and exc.msg == "invalid syntax":     # Python gives no column at the end
                 raise ExprError("syntax error: the expression ends too early (an operand is missing)",
                                 col=len(text.rstrip())) from None
+            missing = _missing_operator(text)
+            if missing:
+                raise missing from None
             col = max((exc.offset or 1) - 1, 0)
             raise ExprError(f"syntax error: {exc.msg}", col=col) from None
         except (RecursionError, MemoryError, ValueError) as exc:
