@@ -1161,6 +1161,8 @@ def to_text(e: Expr) -> str:
         return f"{_wrap(e.args[0], _PREC['atom'], False)}.T"
     if op == "fn":
         return f"{e.name}({to_text(e.args[0])})"
+    if op == "sum" and e.args[0].op == "ones":
+        return _count_text(e.args[0].name)
     if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
         name = "diag" if op == "diagpart" else op
         return f"{name}({to_text(e.args[0])})"
@@ -1179,6 +1181,13 @@ def to_text(e: Expr) -> str:
         name = "kron" if op == "kron" else e.name
         return f"{name}({', '.join(to_text(a) for a in e.args)})"
     raise ExprError(f"cannot print {op}")
+
+
+def _count_text(n) -> str:
+    """sum(ones(N)), the number of entries N, written as the README says a dim as a number is: ``N``
+    (a product of dims in parentheses, ``(M * N)``)."""
+    factors = [f.strip() for f in str(n).split("*")]
+    return factors[0] if len(factors) == 1 else "(" + " * ".join(factors) + ")"
 
 
 def _wrap(e: Expr, prec: float, right: bool) -> str:

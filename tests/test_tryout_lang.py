@@ -95,3 +95,71 @@ def test_an_unquoted_answer_with_a_comma_is_told_to_quote(tmp_path):
     res = CliRunner().invoke(main, ["grade", str(prob), "--answers", str(answers)])
     assert res.exit_code == 2
     assert "4 cells, but the header names 3 columns; quote the answer" in res.output
+
+
+# --- 3. the JSON expr writes a dim as a number as N, and parses back to the same value -------
+
+from pathlib import Path                                            # noqa: E402
+
+import numpy as np                                                  # noqa: E402
+
+from generator.verify import evaluate                               # noqa: E402
+from independent import value                                       # noqa: E402
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_a_dim_as_a_number_is_written_N_in_the_text():
+    scope = ex.Scope(dims=frozenset({"M", "N"}), shapes={"v": ("N", 1), "x": ("M*N", 1)})
+    assert ex.to_text(ex.parse("v.T / sum(ones(N))", scope)) == "v.T / N"
+    assert ex.to_text(ex.parse("x.T / sum(ones(M*N))", scope)) == "x.T / (M * N)"
+    assert ex.to_text(ex.parse("2**sum(ones(N))", scope)) == "2**N"
+
+
+def _size(d, sizes):
+    out = 1
+    for f in str(d).split("*"):
+        out *= int(f) if f.strip().isdigit() else sizes[f.strip()]
+    return out
+
+
+def _bank_results():
+    for path in sorted(ROOT.glob("problems/**/*.yaml")):
+        problem = load_problem(path)
+        golden = ROOT / "tests" / "golden" / f"{problem.id}.json"
+        if not golden.exists():
+            continue
+        trace = json.loads(golden.read_text(encoding="utf-8"))
+        for part, jpart in zip(problem.parts, trace["parts"]):
+            for r in jpart["results"]:
+                if r["expr"] is not None:
+                    yield problem.id, part, r["expr"]
+
+
+def test_the_bank_json_expr_parses_back_to_the_same_value():
+    """Every result's ``expr`` in the bank's JSON: no sum(ones(N)) for a dim as a number, and the
+    text parses to a value that its own printing back to text keeps (and an evaluator written
+    apart from the project's agrees)."""
+    rng = np.random.default_rng(3)
+    seen = 0
+    for pid, part, text in _bank_results():
+        assert "sum(ones(" not in text, (pid, text)
+        scope = ex.Scope(dims=frozenset(part.dims),
+                         shapes={s.name: s.shape for s in part.symbols if s.kind in ("scalar", "array")},
+                         functions={s.name: (s.args, s.shape) for s in part.symbols if s.kind == "function"})
+        if scope.functions:
+            continue                    # abstract functions have no values
+        sizes = {d: 2 + i for i, d in enumerate(sorted(part.dims))}
+        env = {s.name: (0.5 + rng.random() if s.shape == () else
+                        0.5 + rng.random((_size(s.shape[0], sizes), _size(s.shape[1], sizes))))
+               for s in part.symbols if s.kind in ("scalar", "array")}
+        e = ex.parse(text, scope)
+        again = ex.parse(ex.to_text(e), scope)
+        with np.errstate(all="ignore"):
+            a = np.asarray(evaluate(e, env, sizes), dtype=float)
+            b = np.asarray(evaluate(again, env, sizes), dtype=float)
+            c = np.asarray(value(text, env, sizes), dtype=float)
+        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-9, equal_nan=True), (pid, text)
+        assert np.allclose(a.reshape(-1), c.reshape(-1), rtol=1e-7, equal_nan=True), (pid, text)
+        seen += 1
+    assert seen > 50
