@@ -163,3 +163,33 @@ def test_the_bank_json_expr_parses_back_to_the_same_value():
         assert np.allclose(a.reshape(-1), c.reshape(-1), rtol=1e-7, equal_nan=True), (pid, text)
         seen += 1
     assert seen > 50
+
+
+# --- 4. JSON dims as the document labels them ------------------------------------------------
+
+from generator.printing import dims_latex                           # noqa: E402
+
+TRACE_AXBXT = """\
+    id: mn-trace
+    title: t
+    symbols: {M: dim, N: dim, A: [M, M], B: [N, N], X: [M, N], x: [N]}
+    define:
+      f: trace(A @ X @ B @ X.T)
+      g: x.T @ B @ x
+    layout: LAYOUT
+    find: [df/dX, dg/dx]
+    """
+
+
+@pytest.mark.parametrize("layout, by_matrix, by_vector", [("numerator", "1×(M×N)", "1×N"),
+                                                          ("denominator", "M×N", "N×1")])
+def test_json_dims_are_the_documents_label(tmp_path, layout, by_matrix, by_vector):
+    """A gradient by a matrix has the matrix's shape in denominator layout (README, the Cookbook):
+    the JSON says M×N there, as the document does, not 1×(M×N)."""
+    sol, trace = solve(tmp_path, TRACE_AXBXT.replace("LAYOUT", layout))
+    md = render_outputs(sol, ("md",))["md"].decode()
+    (rX, rx), = [p["results"] for p in trace["parts"]]
+    assert (rX["dims"], rX["partials"][0]["dims"], rx["dims"]) == (by_matrix, by_matrix, by_vector)
+    assert rX["shape"] == {"of": [], "wrt": ["M", "N"]}
+    for r in (rX, rx):
+        assert r"\in \mathbb{R}^{" + dims_latex(r["dims"]) + "}}" in md
