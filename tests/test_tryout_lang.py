@@ -193,3 +193,56 @@ def test_json_dims_are_the_documents_label(tmp_path, layout, by_matrix, by_vecto
     assert rX["shape"] == {"of": [], "wrt": ["M", "N"]}
     for r in (rX, rx):
         assert r"\in \mathbb{R}^{" + dims_latex(r["dims"]) + "}}" in md
+
+
+# --- 5. grade: a gradient by a matrix, both matrices symmetric, a Hessian by vec(Xᵀ) -----------
+
+from generator.grade import Session                                 # noqa: E402
+from generator.spec import parse_problem                            # noqa: E402
+
+AXBXT = """\
+id: mn-h
+title: t
+symbols: {M: dim, N: dim, A: [M, M], B: [N, N], X: [M, N], C: [M, M]}
+define:
+  f: trace(A @ X @ B @ X.T) + trace(C @ X @ X.T)
+find: [df/dX, d2f/dX2]
+"""
+_SESSION: dict = {}
+
+
+def grade(text, answer, find):
+    if text not in _SESSION:
+        _SESSION[text] = Session(parse_problem(text, "p.yaml"))
+    return _SESSION[text].grader(None, find).grade(answer)
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_the_transpose_of_a_gradient_by_a_matrix_is_not_the_other_layout(layout):
+    v = grade(AXBXT + f"layout: {layout}\n", "B @ X.T @ A + B.T @ X.T @ A.T + X.T @ (C + C.T)", "df/dX")
+    assert v.diagnosis == ("shape", "transposed")
+    assert v.feedback == "it is N×M, df/dX is M×N; it is the transpose of df/dX"
+
+
+def test_the_transpose_of_a_gradient_by_a_vector_is_still_the_other_layout():
+    v = grade("id: q\ntitle: t\nsymbols: {D: dim, x: [D], A: [D, D]}\ndefine: {f: x.T @ A @ x}\nfind: df/dx\n",
+              "(A + A.T) @ x", "df/dx")
+    assert v.diagnosis == ("shape", "transposed") and v.feedback.endswith("(the other layout)")
+
+
+def test_right_only_if_all_the_matrices_were_symmetric_at_once():
+    v = grade(AXBXT, "2 * A @ X @ B + 2 * C @ X", "df/dX")
+    assert v.diagnosis == ("assumption",)
+    assert v.feedback == ("it would be right if A, B and C were all symmetric, which the problem does not assume")
+    one = grade(AXBXT, "A @ X @ B + A.T @ X @ B.T + 2 * C @ X", "df/dX")     # C alone explains this one
+    assert one.feedback == "it would be right if C were symmetric, which the problem does not assume"
+
+
+def test_a_hessian_by_vec_of_the_transpose_is_said_so():
+    right = "kron(B.T, A) + kron(B, A.T) + kron(eye(N), C + C.T)"
+    assert grade(AXBXT, right, "d2f/dX2").correct
+    by_xt = "kron(A, B.T) + kron(A.T, B) + kron(C + C.T, eye(N))"
+    v = grade(AXBXT, by_xt, "d2f/dX2")
+    assert v.diagnosis == ("transposed",) and v.feedback.startswith("it is the Hessian by vec(Xᵀ), not by vec X")
+    v = grade(AXBXT, f"-({by_xt})", "d2f/dX2")
+    assert v.diagnosis == ("transposed", "sign") and v.feedback.endswith("; it has the opposite sign")
