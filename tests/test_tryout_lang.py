@@ -28,10 +28,10 @@ def test_a_declared_I_and_K_are_noted_as_not_the_built_in_matrices(tmp_path):
     sol, _ = solve(tmp_path, """\
         id: decli
         title: t
-        symbols: {D: dim, x: [D], I: {shape: [D, D], assume: [symmetric]}, K: [D, D]}
+        symbols: {D: dim, x: [D], I: {shape: [D, D], assume: [symmetric]}, K: [D, D], X: [D, D]}
         define:
-          f: x.T @ I @ x + x.T @ K @ x
-        find: df/dx
+          f: x.T @ I @ x + x.T @ K @ x + trace(X.T @ K @ X)
+        find: [df/dx, d2f/dX2]
         """)
     md = render_outputs(sol, ("md",))["md"].decode()
     assert ("here $\\mathbf{I}$ is the declared symbol, not the identity matrix (the identity matrix is "
@@ -246,3 +246,24 @@ def test_a_hessian_by_vec_of_the_transpose_is_said_so():
     assert v.diagnosis == ("transposed",) and v.feedback.startswith("it is the Hessian by vec(Xᵀ), not by vec X")
     v = grade(AXBXT, f"-({by_xt})", "d2f/dX2")
     assert v.diagnosis == ("transposed", "sign") and v.feedback.endswith("; it has the opposite sign")
+
+
+def test_a_K_where_no_commutation_matrix_can_appear_gets_no_note(tmp_path):
+    sol, _ = solve(tmp_path, """\
+        id: dimk
+        title: t
+        symbols: {K: dim, D: dim, W: [D, K], x: [K], Q: [D, D]}
+        define:
+          f: sum(W @ x) + x.T @ W.T @ Q @ W @ x
+        find: df/dx
+        """)
+    assert "commutation matrix" not in render_outputs(sol, ("md",))["md"].decode()
+    sol, _ = solve(tmp_path, """\
+        id: keys
+        title: t
+        symbols: {n: dim, d: dim, K: [n, d], q: [d]}
+        define:
+          s: K @ q
+        find: ds/dq
+        """)
+    assert "commutation matrix" not in render_outputs(sol, ("md",))["md"].decode()

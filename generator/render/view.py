@@ -281,7 +281,8 @@ class PartView:
         declared = [(s.name, "declared symbol") for s in self.part.symbols] + \
                    [(d.name, "name defined above") for d in self.part.define]
         for n, what in declared:
-            if n in PRINTS_LIKE_BUILTIN and n not in ex.builtin_names():
+            if n in PRINTS_LIKE_BUILTIN and n not in ex.builtin_names() and _BOLD.match(self.name(n)) \
+                    and (n != "K" or self.may_print_commutation()):
                 out.append(self.prints_like_note(n, what))
                 continue
             if n not in ex.builtin_names():
@@ -292,6 +293,13 @@ class PartView:
             builtin = {"e": "Euler's number", "pi": r"the constant $\pi$"}.get(n, f"the built-in function {n}")
             out.append(f"here ${self.name(n)}$ is the {what}, not {builtin}")
         return out
+
+    def may_print_commutation(self) -> bool:
+        """Whether the part's working may show a commutation matrix K: through vec or kron, or in a
+        Hessian by a matrix.  Elsewhere (attention's keys K) a bold K is only what was declared."""
+        by_matrix = any(t.order == 2 and len(getattr(self.part.symbol(t.wrt), "shape", ())) == 2
+                        and 1 not in self.part.symbol(t.wrt).shape for t in self.part.find)
+        return by_matrix or any(ex.has_op(d.expr, op) for d in self.part.define for op in ("vec", "kron"))
 
     def prints_like_note(self, n: str, what: str) -> str:
         """A declared name printed as a built-in matrix is (bold I, K): say it is not that matrix,
