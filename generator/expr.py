@@ -726,11 +726,13 @@ def _family(op: ast.operator) -> str | None:
 def _missing_operator(text: str) -> ExprError | None:
     """Two operands side by side (``W x``, ``2x``), as a book writes a product: say which operator
     to write, with the caret between them.  ``None`` where the text has no such pair."""
-    try:
-        toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
-                if t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.OP)]
+    toks = []
+    try:                # the tokens before an unclosed bracket still count: "sum(W x"
+        for t in tokenize.generate_tokens(io.StringIO(text).readline):
+            if t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.OP):
+                toks.append(t)
     except (tokenize.TokenError, SyntaxError):
-        return None
+        pass
     operand = (tokenize.NAME, tokenize.NUMBER)
     for a, b in zip(toks, toks[1:]):
         if keyword.iskeyword(a.string) or keyword.iskeyword(b.string) or a.start[0] != b.start[0]:

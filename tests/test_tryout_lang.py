@@ -61,6 +61,7 @@ SCOPE = ex.Scope(dims=frozenset({"D"}), shapes={"W": ("D", "D"), "x": ("D", 1), 
 @pytest.mark.parametrize("text, message, col", [
     ("W x", "missing operator between W and x: write W @ x (or W * x)", 1),
     ("sum(W x + b)", "missing operator between W and x: write W @ x (or W * x)", 5),
+    ("sum(W x", "missing operator between W and x: write W @ x (or W * x)", 5),
     ("2x.T @ b", "missing operator between 2 and x: write 2 * x", 1),
     ("(W + W.T) x", "missing operator before x: write @ (or *) between the two operands", 9),
 ])
