@@ -121,11 +121,14 @@ def compare(expected: list[np.ndarray], answer: list[np.ndarray]) -> Diagnosis:
     return Diagnosis(False, codes, error=error)
 
 
-def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "the result") -> str:
-    """One sentence on a diagnosis: ``expected_dims`` and ``answer_dims`` as ``1×D``."""
-    if d.codes and d.codes[0] in EXPLAINED:
-        rest = replace(d, codes=d.codes[1:])
-        return d.detail + ("; " + feedback(rest, expected_dims, answer_dims, "that") if rest.codes else "")
+def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "the result",
+             other_layout: bool = True) -> str:
+    """One sentence on a diagnosis: ``expected_dims`` and ``answer_dims`` as ``1×D``.  ``other_layout``:
+    whether the transpose is what the other layout gives (not for a gradient by a matrix: M×N in both)."""
+    if d.codes and (d.codes[0] in EXPLAINED or d.detail):
+        rest = replace(d, codes=d.codes[1:], detail="")
+        return d.detail + ("; " + feedback(rest, expected_dims, answer_dims, "that", other_layout)
+                           if rest.codes else "")
     if d.correct:
         return f"it equals {what}"
     said = []
@@ -133,7 +136,8 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
         said.append(f"it is {answer_dims} instead of {expected_dims}" if what == "that" else
                     f"it is {answer_dims}, {what} is {expected_dims}")
     if "transposed" in d.codes:
-        said.append(f"it is the transpose of {what}" + (" (the other layout)" if "shape" in d.codes else ""))
+        said.append(f"it is the transpose of {what}" + (" (the other layout)" if "shape" in d.codes and other_layout
+                                                         else ""))
     if "sign" in d.codes:
         said.append("it has the opposite sign" + (" as well" if "transposed" in d.codes else ""))
     if "factor" in d.codes:
@@ -197,5 +201,13 @@ def check_answer(checker, result, answer) -> ex.Expr:
     derived = ex.to_text(result.result)
     what = f"the derived {derived}" if len(derived) <= 80 else "the derived result"
     raise AnswerMismatch(f"{codes}the answer {answer.text.strip()} is wrong: "
-                         + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape), what),
+                         + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape), what,
+                                    not by_matrix(result)),
                          answer.loc)
+
+
+def by_matrix(result) -> bool:
+    """A first derivative of a scalar by a matrix: it has the matrix's shape in either layout, so its
+    transpose is a mistake, not the other layout."""
+    wrt = result.shape_wrt
+    return result.order == 1 and result.shape_of == () and len(wrt) == 2 and 1 not in wrt

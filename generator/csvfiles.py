@@ -106,7 +106,7 @@ def read_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
                 break
             if len(record) != len(header):
                 errors.append(ProblemError(Location(fname, line, 1), f"{len(record)} cells, but the header names "
-                                           f"{len(header)} columns", text))
+                                           f"{len(header)} columns" + _quote_hint(record, header), text))
                 continue
             cells = {h: c for h, c in zip(header, record) if h in required + optional}
             cells.update({h: cells[h][:MAX_CELL + 1] for h in lenient if h in cells})
@@ -176,3 +176,12 @@ def table_text(columns: tuple[str, ...], rows) -> str:
     for r in rows:
         w.writerow([cell(v) for v in r])
     return out.getvalue()
+
+
+def _quote_hint(record: list, header: list) -> str:
+    """More cells than columns: most likely a cell with a comma in it written without quotes."""
+    if len(record) <= len(header):
+        return ""
+    if "answer" in header:
+        return '; quote the answer: a cell with commas is written in double quotes ("kron(B.T, A)")'
+    return "; a cell with commas is written in double quotes"

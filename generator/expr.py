@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
+import keyword
 import math
+import tokenize
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -720,6 +723,30 @@ def _family(op: ast.operator) -> str | None:
     return {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.MatMult: "@"}.get(type(op))
 
 
+def _missing_operator(text: str) -> ExprError | None:
+    """Two operands side by side (``W x``, ``2x``), as a book writes a product: say which operator
+    to write, with the caret between them.  ``None`` where the text has no such pair."""
+    toks = []
+    try:                # the tokens before an unclosed bracket still count: "sum(W x"
+        for t in tokenize.generate_tokens(io.StringIO(text).readline):
+            if t.type in (tokenize.NAME, tokenize.NUMBER, tokenize.OP):
+                toks.append(t)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    operand = (tokenize.NAME, tokenize.NUMBER)
+    for a, b in zip(toks, toks[1:]):
+        if keyword.iskeyword(a.string) or keyword.iskeyword(b.string) or a.start[0] != b.start[0]:
+            continue
+        if (a.type in operand or a.string in (")", "]")) and b.type in operand:
+            if a.type not in operand:
+                return ExprError(f"missing operator before {b.string}: write @ (or *) between the two operands",
+                                 col=a.end[1])
+            fix = f"{a.string} * {b.string}" if tokenize.NUMBER in (a.type, b.type) else \
+                f"{a.string} @ {b.string} (or {a.string} * {b.string})"
+            return ExprError(f"missing operator between {a.string} and {b.string}: write {fix}", col=a.end[1])
+    return None
+
+
 class _Parser:
     def __init__(self, text: str, scope: Scope, lookup: Callable[[str], Shape | None] | None):
         self.text = text
@@ -752,6 +779,9 @@ class _Parser:
             if not exc.offset and exc.msg == "invalid syntax":     # Python gives no column at the end
                 raise ExprError("syntax error: the expression ends too early (an operand is missing)",
                                 col=len(text.rstrip())) from None
+            missing = _missing_operator(text)
+            if missing:
+                raise missing from None
             col = max((exc.offset or 1) - 1, 0)
             raise ExprError(f"syntax error: {exc.msg}", col=col) from None
         except (RecursionError, MemoryError, ValueError) as exc:
@@ -1133,6 +1163,8 @@ def to_text(e: Expr) -> str:
         return f"{_wrap(e.args[0], _PREC['atom'], False)}.T"
     if op == "fn":
         return f"{e.name}({to_text(e.args[0])})"
+    if op == "sum" and e.args[0].op == "ones":
+        return _count_text(e.args[0].name)
     if op in ("inv", "det", "trace", "sum", "norm", "diag", "diagpart"):
         name = "diag" if op == "diagpart" else op
         return f"{name}({to_text(e.args[0])})"
@@ -1151,6 +1183,13 @@ def to_text(e: Expr) -> str:
         name = "kron" if op == "kron" else e.name
         return f"{name}({', '.join(to_text(a) for a in e.args)})"
     raise ExprError(f"cannot print {op}")
+
+
+def _count_text(n) -> str:
+    """sum(ones(N)), the number of entries N, written as the README says a dim as a number is: ``N``
+    (a product of dims in parentheses, ``(M * N)``)."""
+    factors = [f.strip() for f in str(n).split("*")]
+    return factors[0] if len(factors) == 1 else "(" + " * ".join(factors) + ")"
 
 
 def _wrap(e: Expr, prec: float, right: bool) -> str:

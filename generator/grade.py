@@ -8,7 +8,8 @@ An answer is untrusted text: it is parsed with the part's names (declared symbol
 its arrays are bounded before they are evaluated (``sizes.expr_size_error``) and it
 gets ``MAX_ANSWER_SECONDS``; it is evaluated at the same points (``compare.values``)
 and judged by ``compare.diagnose``, with the alternatives that name a mistake
-(``assumption``: right if a matrix were symmetric; ``partial``: one partial of the
+(``assumption``: right if a matrix, or all of them at once, were symmetric; ``transposed``: a
+Hessian by vec(Xᵀ) instead of vec X; ``partial``: one partial of the
 chain, or the product in another order).  An answer that does not parse is
 ``unknown_name`` or ``syntax`` (with the column).
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import expr as ex
 from .compare import Alternative, Diagnosis, diagnose, feedback, unreadable, values
+from .compare import by_matrix
 from .errors import ExprError, Location, ProblemError, ProblemErrors, ProblemTimeout, StepgenError
 from .spec import Part, Problem, Target, _find_key, _scope, load_problem, parse_problem
 
@@ -132,6 +134,8 @@ class Grader:
         self.expected = self._values(result.result, self.groups)
         self.expected_dims = ex.shape_str(result.result.shape)
         self.what = f"{target.text} in {result.layout} layout"
+        if by_matrix(result):       # M×N in both layouts: the layout is no part of what it is
+            self.what = target.text
         self.cache: dict[str, Verdict] = {}
 
     def _points(self, part: Part, orders, salt: str) -> list[tuple[dict, list]]:
@@ -191,7 +195,8 @@ class Grader:
         if not d.correct and answer.shape != self.result.result.shape and "shape" not in d.codes \
                 and not d.codes[:1] == ("partial",):
             d = replace(d, codes=("shape",) + d.codes)
-        return Verdict(d.correct, d.codes, feedback(d, self.expected_dims, answer_dims, self.what),
+        return Verdict(d.correct, d.codes, feedback(d, self.expected_dims, answer_dims, self.what,
+                                                    not by_matrix(self.result)),
                        self.expected_dims, answer_dims)
 
     def _unreadable(self, exc: ExprError) -> Diagnosis:
@@ -212,7 +217,9 @@ class Grader:
     def _alternatives(self, answer: ex.Expr):
         yield from self._partials(answer)      # first: a part of the right derivative explains most
         yield from self._symmetrised(answer)
+        yield from self._all_symmetrised(answer)
         yield from self._one_hot(answer)
+        yield from self._vec_transposed(answer)
 
     def _one_hot(self, answer: ex.Expr):
         """Right if a vector not declared one-hot were (sum(y) = 1): (p − y)ᵀ for softmax cross-entropy."""
@@ -227,6 +234,48 @@ class Grader:
                   and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)]
         yield from self._assumed(answer, "symmetric", square,
                                  "it would be right if {0} were symmetric, which the problem does not assume")
+
+    def _all_symmetrised(self, answer: ex.Expr):
+        """Right only if all the square matrices (at most MAX_SYMMETRISED) were symmetric at once: 2AXB
+        for d tr(AXBXᵀ)/dX needs A and B symmetric, and neither alone explains it."""
+        from .sizes import ORDERS
+        square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
+                  and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)][:MAX_SYMMETRISED]
+        if len(square) < 2:
+            return
+        cache = self.__dict__.setdefault("_under", {})
+        if "symmetric-all" not in cache:
+            cache["symmetric-all"] = []
+            names = [s.name for s in square]
+            decls = tuple(replace(t, assume=t.assume + ("symmetric",)) if t.name in names else t
+                          for t in self.part.symbols)
+            try:
+                groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], "symmetric-" + "-".join(names))
+                cache["symmetric-all"].append((names, groups, self._values(self.result.result, groups)))
+            except GradeUsage:
+                pass
+        for names, groups, expected in cache["symmetric-all"]:
+            said = ", ".join(names[:-1]) + " and " + names[-1] + (" were both" if len(names) == 2 else " were all")
+            yield Alternative("assumption", f"it would be right if {said} symmetric, which the problem "
+                              "does not assume", expected, self._values(answer, groups))
+
+    def _vec_transposed(self, answer: ex.Expr):
+        """A Hessian by a matrix X taken by vec(Xᵀ) instead of vec X: the expected one with rows and
+        columns permuted by the commutation matrix (K H Kᵀ)."""
+        from .verify import concrete
+        r = self.result
+        wrt = r.shape_wrt
+        if r.order != 2 or len(wrt) != 2 or 1 in wrt or answer.shape != r.result.shape:
+            return
+        permuted = []
+        for sizes, points in self.groups:
+            m, n = concrete(wrt, sizes)
+            perm = np.arange(m * n).reshape(n, m).T.ravel()     # vec(Xᵀ)[i n + j] = vec(X)[j m + i]
+            permuted += [v[np.ix_(perm, perm)] if v.shape == (m * n, m * n) else v
+                         for v in self._values(r.result, [(sizes, points)])]
+        x = r.wrt
+        yield Alternative("transposed", f"it is the Hessian by vec({x}ᵀ), not by vec {x}: its rows and columns are "
+                          f"permuted by the commutation matrix (K H Kᵀ)", permuted, self._values(answer, self.groups))
 
     def _assumed(self, answer: ex.Expr, assumption: str, candidates, sentence: str):
         """Right if one of ``candidates`` (at most MAX_SYMMETRISED) had ``assumption``: the derivation's

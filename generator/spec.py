@@ -18,6 +18,7 @@ whether it is *right* is decided after solving (``compare.py``).
 """
 from __future__ import annotations
 
+import difflib
 import gc
 import os
 import re
@@ -47,6 +48,12 @@ METHODS = ("chain_rule", "componentwise", "direct")
 LAYOUTS = ("numerator", "denominator")
 ASSUMPTIONS = ("symmetric", "positive_definite", "diagonal", "orthogonal", "invertible", "positive")
 ASSUMPTIONS += ("one_hot",)     # a label vector of the 1-of-K coding: entries 0 and one 1, so sum(y) = 1
+
+
+def _did_you_mean(word, known) -> str:
+    """``"; did you mean one_hot?"`` for a near miss (``onehot``), as for unknown functions."""
+    near = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
+    return f"; did you mean {near[0]}?" if near else ""
 
 _FIELDS = ("id", "title", "source", "statement", "hint", "symbols", "define", "find",
            "method", "layout", "expand_product", "answer", "keep")
@@ -659,7 +666,8 @@ class _Reader:
             assume = []
         for i, a in enumerate(assume):
             if a not in ASSUMPTIONS:
-                self.err(path + ("assume", i), f"unknown assumption {a!r} (known: {', '.join(ASSUMPTIONS)})")
+                self.err(path + ("assume", i), f"unknown assumption {a!r} (known: {', '.join(ASSUMPTIONS)})"
+                         + _did_you_mean(a, ASSUMPTIONS))
             elif a == "positive" and shape != ():
                 self.err(path + ("assume", i), "positive applies to scalars")
             elif a == "one_hot":

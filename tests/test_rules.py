@@ -201,7 +201,7 @@ def test_the_identification_names_the_variable():
     ("-z.T @ log_softmax(A @ x)", "x", "linear_form", None, "1×D"),
     ("logsumexp(x)", "x", "logsumexp", "softmax(x).T", "1×D"),
     ("logsumexp(A @ x) - b.T @ A @ x", "x", "sum", None, "1×D"),
-    ("mean(x)", "x", "mean", "ones(D).T / sum(ones(D))", "1×D"),
+    ("mean(x)", "x", "mean", "ones(D).T / D", "1×D"),
     ("mean(s * x)", "s", "mean", None, "1×1"),
     ("mean(x.T)", "x", "mean", None, "1×D"),
     ("softmax(s * x)", "s", "softmax", None, "D×1"),

@@ -17,6 +17,7 @@ from ..calculus.simplify import simplify
 from ..printing import LatexPrinter
 from ..trace import Result, Solution, Step
 from .view import names_of, part_error
+from .view import _layout as layout_dims     # dims as the document labels them
 
 
 def _shape(shape) -> list[str]:
@@ -54,7 +55,7 @@ def _result(r: Result, P: LatexPrinter, declared: frozenset = frozenset()) -> di
         res = simplify(ex.transpose(p.result)) if flip else p.result
         partials.append({
             "of": p.of, "wrt": p.wrt, "layout": r.layout,
-            "dims": _swap(p.step.dims) if flip else p.step.dims,
+            "dims": layout_dims(p.step.dims, flip, r.layout),
             "shape": {"of": _shape(p.of_shape), "wrt": _shape(p.wrt_shape)},
             "expr": None if p.tensor or ex.has_op(res, "pd") or ex.shadowed_in_text(res, declared)
             else ex.to_text(res),
@@ -70,7 +71,7 @@ def _result(r: Result, P: LatexPrinter, declared: frozenset = frozenset()) -> di
                  "max_rel_error": _rounded(r.check.max_rel_error), "ok": r.check.ok}
     return {
         "of": r.of, "wrt": r.wrt, "order": r.order, "find": r.text, "layout": r.layout,
-        "dims": r.dims,
+        "dims": r.dims if r.order == 2 else layout_dims(r.dims, False, r.layout),
         "shape": {"of": _shape(r.shape_of), "wrt": _shape(r.shape_wrt)},
         "expr": None if r.tensor or ex.has_op(r.result, "pd") or ex.shadowed_in_text(r.result, declared)
         else ex.to_text(r.result),
@@ -101,11 +102,6 @@ def _rewrite(s: Step) -> dict:
 def _rounded(x: float | None) -> float | None:
     """One significant digit: enough to read, stable from machine to machine."""
     return None if x is None else float(f"{x:.0e}")
-
-
-def _swap(dims: str) -> str:
-    a, _, b = dims.partition("×")
-    return f"{b}×{a}" if b else dims
 
 
 def trace_json(sol: Solution) -> str:

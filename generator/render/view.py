@@ -18,6 +18,7 @@ from ..calculus.rules import TITLES, jacobian_dims, transposed_in
 from ..expr import Expr
 from ..printing import INDENT, InlinePrinter, LatexPrinter, aligned, dims_latex, fill, latex_width, symbol_latex
 from ..printing import kink_places
+from ..printing import dim_latex
 from ..printing import MathMLPrinter, mml_of
 from ..trace import PartSolution, Result, Solution, Step
 
@@ -281,6 +282,10 @@ class PartView:
         declared = [(s.name, "declared symbol") for s in self.part.symbols] + \
                    [(d.name, "name defined above") for d in self.part.define]
         for n, what in declared:
+            if n in PRINTS_LIKE_BUILTIN and n not in ex.builtin_names() and _BOLD.match(self.name(n)) \
+                    and (n != "K" or self.may_print_commutation()):
+                out.append(self.prints_like_note(n, what))
+                continue
             if n not in ex.builtin_names():
                 continue
             if n == "T":
@@ -289,6 +294,23 @@ class PartView:
             builtin = {"e": "Euler's number", "pi": r"the constant $\pi$"}.get(n, f"the built-in function {n}")
             out.append(f"here ${self.name(n)}$ is the {what}, not {builtin}")
         return out
+
+    def may_print_commutation(self) -> bool:
+        """Whether the part's working may show a commutation matrix K: through vec or kron, or in a
+        Hessian by a matrix.  Elsewhere (attention's keys K) a bold K is only what was declared."""
+        by_matrix = any(t.order == 2 and len(getattr(self.part.symbol(t.wrt), "shape", ())) == 2
+                        and 1 not in self.part.symbol(t.wrt).shape for t in self.part.find)
+        return by_matrix or any(ex.has_op(d.expr, op) for d in self.part.define for op in ("vec", "kron"))
+
+    def prints_like_note(self, n: str, what: str) -> str:
+        """A declared name printed as a built-in matrix is (bold I, K): say it is not that matrix,
+        and how the built-in one is written (with its size)."""
+        matrix, example = PRINTS_LIKE_BUILTIN[n]
+        shape = next((s.shape for s in self.part.symbols if s.name == n), ())
+        if len(shape) == 2 and shape[0] == shape[1] and n == "I":
+            example = dim_latex(shape[0])
+        return (f"here ${self.name(n)}$ is the {what}, not the {matrix} (the {matrix} is written "
+                f"${self.name(n)}$ with its size, e.g. ${self.name(n)}_{{{example}}}$)")
 
     def chain_equation(self, r: Result, chains: list[dict], space: str, dims: str) -> str:
         """∂f/∂x = the named partials, each with its dims under it, and the product of the dims."""
@@ -675,6 +697,10 @@ def _kinked(e: Expr) -> bool:
     """Whether ``e`` holds the step or the sign function: a derivative of relu, abs or max."""
     return any(n.op == "fn" and n.name in ("step", "sign") for n in ex.nodes(e))
 
+
+# Names that are no built-in of the language but PRINT like a built-in matrix: a declared I is a
+# bold I, as the identity is; a declared K a bold K, as the commutation matrix is.  The note says so.
+PRINTS_LIKE_BUILTIN = {"I": ("identity matrix", "D"), "K": ("commutation matrix", "m, n")}
 
 _KINK_FNS = (r"$\max$", r"$\operatorname{ReLU}$", r"$\lvert\cdot\rvert$")
 
