@@ -536,6 +536,6 @@ def test_a_combined_document_never_overwrites_a_problem(tmp_path, name):
     # the combined documents are whole, and hold the other problem only
     for stem in ("all", "all-sheet"):
         text = (out / f"{stem}.md").read_text()
-        assert text.startswith("# all\n") and "Other" in text and "Mine" not in text
+        assert text.startswith("# All\n") and "Other" in text and "Mine" not in text
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".md") == \
         ["all-sheet.md", "all.md", "other-sheet.md", "other.md"]
