@@ -219,3 +219,11 @@ def test_no_vec_order_note_without_a_kronecker_hessian():
     text = "id: q\nsymbols: {M: dim, N: dim, X: [M, N], S: [M*N, M*N]}\ndefine: {f: vec(X).T @ S @ vec(X)}\nfind: d2f/dX2\n"
     md = render_outputs(solve_problem(parse_problem(text, "q.yaml")), ("md",))["md"].decode()
     assert "Kronecker form" not in md
+
+
+def test_the_vec_order_note_uses_letters_the_problem_does_not():
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import parse_problem
+    text = "id: t\nsymbols: {M: dim, N: dim, X: [M, N], A: [M, M]}\ndefine: {f: trace(X.T @ A @ X)}\nfind: d2f/dX2\n"
+    md = render_outputs(solve_problem(parse_problem(text, "t.yaml")), ("md",))["md"].decode()
+    assert r"each $\mathbf{B} \otimes \mathbf{P}$ reads $\mathbf{P} \otimes \mathbf{B}$" in md

@@ -296,9 +296,12 @@ class PartView:
                 continue
             seen.add(r.wrt)
             x = self.name(r.wrt)
+            taken = {s.name for s in self.part.symbols} | {d.name for d in self.part.define}
+            free = [rf"\mathbf{{{c}}}" for c in "ABPQUVCDGF" if c not in taken]
+            a, b = (free + [r"\mathbf{P}_1", r"\mathbf{P}_2"])[:2]
             out.append(rf"the Kronecker form of the Hessian by ${x}$ belongs to $\operatorname{{vec}} {x}$, the columns "
                        rf"of ${x}$ stacked; ordered by the rows of ${x}$ ($\operatorname{{vec}} {x}^\top$, a block "
-                       r"for each pair of rows) each $\mathbf{A} \otimes \mathbf{B}$ reads $\mathbf{B} \otimes \mathbf{A}$ "
+                       rf"for each pair of rows) each ${a} \otimes {b}$ reads ${b} \otimes {a}$ "
                        "(Magnus & Neudecker (1999), ch. 3)")
         return out
 
