@@ -360,3 +360,15 @@ def test_the_structured_gradient_by_a_symmetric_matrix_is_named_at_the_answer():
 def test_the_structured_form_is_not_suggested_where_s_is_not_symmetric():
     said = failure(SYMMETRIC_BY.format(assume="invertible", answer=STRUCTURED_ANSWER))
     assert "structured" not in said and "is wrong" in said
+
+
+def test_a_row_answer_by_vec_x_is_accepted_where_the_engine_gives_the_row():
+    """f = vec(X)ᵀ S vec(X): the engine writes ∂f/∂(vec X)ᵀ, a 1×MN row; an answer of that shape is read."""
+    text = ("id: q\nsymbols: {M: dim, N: dim, X: [M, N], S: [M*N, M*N]}\ndefine: {f: vec(X).T @ S @ vec(X)}\n"
+            "find: [df/dX, d2f/dX2]\nanswer: {df/dX: vec(X).T @ (S + S.T), d2f/dX2: S + S.T}\n")
+    sol = solve(text)
+    assert not sol.failed, sol.failed
+    first, second = sol.parts[0].results
+    assert first.answer is not None and first.result.shape == (1, "M*N") and second.answer is not None
+    said = load_error(text.replace("df/dX: vec(X).T @ (S + S.T)", "df/dX: S"))
+    assert "answer.df/dX: the answer is M*N×M*N, but df/dX in numerator layout is M×N" in said
