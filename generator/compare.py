@@ -150,7 +150,7 @@ def feedback(d: Diagnosis, expected_dims: str, answer_dims: str, what: str = "th
 
 # --- diagnoses that need other values ---------------------------------------------------------
 
-EXPLAINED = ("assumption", "partial", "unknown_name", "syntax")   # codes whose sentence is ``detail``
+EXPLAINED = ("assumption", "partial", "unknown_name", "syntax", "structured")   # codes whose sentence is ``detail``
 _FITS = ("transposed", "sign", "factor")
 
 
@@ -191,6 +191,28 @@ def unreadable(code: str, detail: str) -> Diagnosis:
     return Diagnosis(False, (code,), error=float("inf"), detail=detail)
 
 
+# --- the structured gradient by a symmetric matrix (Matrix Cookbook (138)) -------------------------
+
+STRUCTURED = ("it is the structured gradient for a symmetric {0} (Matrix Cookbook (138)), G + Gᵀ − G ⊙ I; "
+              "stepgen's is the gradient with independent entries, G")
+
+
+def symmetric_wrt(part, result) -> str | None:
+    """The name of the matrix a scalar's gradient is by, when that matrix is declared symmetric: there the
+    structured gradient G + Gᵀ − G ⊙ I (Cookbook (138)) is a common answer, and not stepgen's G."""
+    if result.order != 1 or result.shape_of != () or getattr(result, "tensor", False):
+        return None
+    s = next((s for s in part.symbols if s.name == result.wrt and s.kind == "array"), None)
+    if s is None or s.shape[0] != s.shape[1] or s.shape[0] == 1:
+        return None
+    return s.name if {"symmetric", "positive_definite"} & set(s.assume) else None
+
+
+def structured(expected: list[np.ndarray]) -> list[np.ndarray]:
+    """G + Gᵀ − G ⊙ I of each G: the gradient within symmetric matrices (Matrix Cookbook (138))."""
+    return [g + g.T - np.diag(np.diag(g)) if g.ndim == 2 and g.shape[0] == g.shape[1] else g for g in expected]
+
+
 def check_answer(checker, result, answer) -> ex.Expr:
     """The instructor's answer, if it equals ``result`` at the checker's points; else ``AnswerMismatch``."""
     d = compare(values(result.result, checker.points, checker.sizes),
@@ -200,6 +222,12 @@ def check_answer(checker, result, answer) -> ex.Expr:
     codes = f"[{', '.join(d.codes)}] " if d.codes else ""
     derived = ex.to_text(result.result)
     what = f"the derived {derived}" if len(derived) <= 80 else "the derived result"
+    name = symmetric_wrt(checker.part, result)
+    if name and not d.codes and compare(structured(values(result.result, checker.points, checker.sizes)),
+                                        values(answer.expr, checker.points, checker.sizes)).correct:
+        said = STRUCTURED.format(name).replace("it is", f"the answer {answer.text.strip()} is", 1)
+        raise AnswerMismatch(f"[structured] {said}" + (f" = {derived}" if len(derived) <= 80 else "")
+                             + ": write G as the answer", answer.loc)
     raise AnswerMismatch(f"{codes}the answer {answer.text.strip()} is wrong: "
                          + feedback(d, ex.shape_str(result.result.shape), ex.shape_str(answer.expr.shape), what,
                                     not by_matrix(result)),

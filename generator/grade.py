@@ -220,6 +220,15 @@ class Grader:
         yield from self._all_symmetrised(answer)
         yield from self._one_hot(answer)
         yield from self._vec_transposed(answer)
+        yield from self._structured(answer)
+
+    def _structured(self, answer: ex.Expr):
+        """G + Gᵀ − G ⊙ I, the gradient within symmetric matrices (Cookbook (138)), by a declared symmetric X."""
+        from .compare import STRUCTURED, structured, symmetric_wrt
+        name = symmetric_wrt(self.part, self.result)
+        if name:
+            yield Alternative("structured", STRUCTURED.format(name), structured(self.expected),
+                              self._values(answer, self.groups))
 
     def _one_hot(self, answer: ex.Expr):
         """Right if a vector not declared one-hot were (sum(y) = 1): (p − y)ᵀ for softmax cross-entropy."""

@@ -905,7 +905,8 @@ class _Reader:
                                     by_vec=written_with_vec(t.of, define))
             if want is None:
                 self.err(vpath, f"{t.text} is a tensor, which no expression writes; remove its answer")
-            elif expr.shape != want:
+            elif expr.shape != want and expr.shape != vec_row_shape(shapes[t.of], wrt_shape, layout, t.order,
+                                                                    written_with_vec(t.of, define)):
                 flipped = expr.shape != () and want != () and (expr.shape[1], expr.shape[0]) == want
                 self.err(vpath, f"the answer is {ex.shape_str(expr.shape)}, but {t.text} in {layout} layout is "
                                 f"{ex.shape_str(want)}" + (" (the transpose: the other layout?)" if flipped else ""))
@@ -927,6 +928,15 @@ def written_with_vec(name: str, define: tuple[Definition, ...]) -> bool:
             return True
         todo.extend(ex.free_symbols(defs[n]))
     return False
+
+
+def vec_row_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int, by_vec: bool) -> ex.Shape | None:
+    """The row 1×(m·n) ∂f/∂(vec X)ᵀ that the engine may give for a scalar written with vec, by the matrix X
+    (Magnus & Neudecker's first identification theorem), where ``derivative_shape`` says m×n: which of
+    the two is known only once derived (norm(vec(X))**2 gives 2X)."""
+    if by_vec and order == 1 and of_shape == () and wrt_shape != () and 1 not in wrt_shape and layout == "numerator":
+        return (1, ex.dim_product(*wrt_shape))
+    return None
 
 
 def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order: int = 1,

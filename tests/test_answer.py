@@ -323,3 +323,52 @@ def test_an_answer_printed_as_the_result_is_not_printed_again(root):
     out = render_outputs(sol, ("md", "tex"))
     assert "the textbook's form" not in out["md"].decode() and "the textbook's form" not in out["tex"].decode()
     assert "This is the form the textbook gives." in out["md"].decode()
+
+
+# --- the structured gradient by a symmetric matrix (Matrix Cookbook (138)) -------------------------------
+
+SYMMETRIC_BY = """\
+id: sym
+symbols: {{D: dim, x: [D], S: {{shape: [D, D], assume: [{assume}]}}}}
+define:
+  f: x.T @ S @ x
+find: df/dS
+answer: {answer}
+"""
+STRUCTURED_ANSWER = "2 * x @ x.T - diag(diag(x @ x.T))"
+
+
+def test_the_structured_gradient_by_a_symmetric_matrix_is_named_at_the_answer():
+    """2xxᵀ − diag(diag(xxᵀ)) is the derivative within symmetric S (each S_ij = S_ji moved together):
+    a teaching error at the answer's line:col, not "wrong"."""
+    rng = np.random.default_rng(3)
+    x, A = rng.normal(size=3), rng.normal(size=(3, 3))
+    S, h = A + A.T, 1e-6
+    f = lambda M: x @ M @ x                                         # noqa: E731
+    for i, j in ((0, 0), (0, 2), (1, 2)):
+        E = np.zeros((3, 3))
+        E[i, j] = E[j, i] = 1.0
+        by_pair = (f(S + h * E) - f(S - h * E)) / (2 * h)
+        assert abs(by_pair - (2 * np.outer(x, x) - np.diag(x * x))[i, j]) < 1e-6
+    said = failure(SYMMETRIC_BY.format(assume="symmetric", answer=STRUCTURED_ANSWER))
+    assert said.startswith("t.yaml:6:9: answer: df/dS: [structured]"), said
+    assert "structured gradient for a symmetric S (Matrix Cookbook (138))" in said
+    assert "stepgen's is the gradient with independent entries, G = x @ x.T" in said
+    assert not solve(SYMMETRIC_BY.format(assume="symmetric", answer="x @ x.T")).failed
+
+
+def test_the_structured_form_is_not_suggested_where_s_is_not_symmetric():
+    said = failure(SYMMETRIC_BY.format(assume="invertible", answer=STRUCTURED_ANSWER))
+    assert "structured" not in said and "is wrong" in said
+
+
+def test_a_row_answer_by_vec_x_is_accepted_where_the_engine_gives_the_row():
+    """f = vec(X)ᵀ S vec(X): the engine writes ∂f/∂(vec X)ᵀ, a 1×MN row; an answer of that shape is read."""
+    text = ("id: q\nsymbols: {M: dim, N: dim, X: [M, N], S: [M*N, M*N]}\ndefine: {f: vec(X).T @ S @ vec(X)}\n"
+            "find: [df/dX, d2f/dX2]\nanswer: {df/dX: vec(X).T @ (S + S.T), d2f/dX2: S + S.T}\n")
+    sol = solve(text)
+    assert not sol.failed, sol.failed
+    first, second = sol.parts[0].results
+    assert first.answer is not None and first.result.shape == (1, "M*N") and second.answer is not None
+    said = load_error(text.replace("df/dX: vec(X).T @ (S + S.T)", "df/dX: S"))
+    assert "answer.df/dX: the answer is M*N×M*N, but df/dX in numerator layout is M×N" in said

@@ -482,3 +482,23 @@ def test_an_answer_right_for_a_one_hot_label_is_diagnosed_or_right_when_declared
     declared = SOFTMAX_CE.replace("y: [M]}", "y: {shape: [M], assume: [one_hot]}}")
     assert verdict(declared, "(softmax(W @ x) - y).T", find="dL/dz").correct
     assert verdict(SOFTMAX_CE, "(sum(y) * softmax(W @ x) - y).T", find="dL/dz").correct
+
+
+SYMMETRIC_BY = """\
+id: sym
+symbols: {D: dim, x: [D], S: {shape: [D, D], assume: [symmetric]}}
+define: {f: x.T @ S @ x}
+find: df/dS
+"""
+
+
+@pytest.mark.parametrize("answer, codes", [
+    ("2 * x @ x.T - diag(diag(x @ x.T))", ("structured",)),
+    ("diag(diag(x @ x.T)) - 2 * x @ x.T", ("structured", "sign")),
+])
+def test_the_structured_gradient_by_a_symmetric_matrix_is_named(answer, codes):
+    v = verdict(SYMMETRIC_BY, answer, find="df/dS")
+    assert not v.correct and v.diagnosis == codes, v
+    assert "structured gradient for a symmetric S (Matrix Cookbook (138))" in v.feedback
+    assert "stepgen's is the gradient with independent entries, G" in v.feedback
+    assert verdict(SYMMETRIC_BY, "x @ x.T", find="df/dS").correct

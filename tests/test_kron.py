@@ -198,3 +198,26 @@ def test_a_jacobian_by_vec_x_is_not_transposed_silently():
     sol = solve_problem(parse_problem(text + "layout: denominator\n", "k.yaml"))
     (error,) = sol.failed
     assert "numerator layout" in error
+
+
+VEC_QUADRATIC = """\
+id: k
+symbols: {{M: dim, N: dim, X: [M, N], S: [M*N, M*N]}}
+define:
+{define}
+find: [df/dX, d2f/dX2]
+"""
+
+
+@pytest.mark.parametrize("define", ["  f: vec(X).T @ S @ vec(X)", "  f: v.T @ S @ v\n  v: vec(X)"])
+def test_the_hessian_of_a_quadratic_form_in_vec_x(define):
+    """d²(vec(X)ᵀ S vec X) = S + Sᵀ by vec X (Magnus & Neudecker, ch. 10), also through a define."""
+    sol = solve_problem(parse_problem(VEC_QUADRATIC.format(define=define), "k.yaml"))
+    assert not sol.failed, sol.failed
+    _, r = sol.parts[0].results
+    (step,) = r.extra_steps
+    assert step.rule == "vec_hessian" and r.dims == "M*N×M*N"
+    values = _values({"X": (2, 3), "S": (6, 6)}, np.random.default_rng(7))
+    assert vec_hessian_error("vec(X).T @ S @ vec(X)", "X", ex.to_text(r.result), values) < 1e-5
+    assert not np.allclose(values["S"], values["S"].T)      # S itself would not do
+    assert vec_hessian_error("vec(X).T @ S @ vec(X)", "X", "S", values) > 1e-2

@@ -177,3 +177,53 @@ def test_a_symmetric_matrix_differentiated_by_says_once_what_the_derivative_mean
     assert r"\mathbf{G} + \mathbf{G}^\top - \mathbf{G} \odot \mathbf{I}" in md
     # a symmetric matrix that is only a constant: nothing to say
     assert "treats its entries" not in _md("problems/matrix/symmetric-construction.yaml")
+
+
+SOFTMAX = """\
+id: s
+symbols: {K: dim, M: dim, W: [K, M], phi: [M], t: {shape: [K], assume: [one_hot]}}
+define:
+  E: -t.T @ log(y)
+  y: softmax(W @ phi)
+find: d2E/dW2
+"""
+
+
+def test_a_kronecker_hessian_says_which_vec_order_it_belongs_to():
+    """kron(φφᵀ, diag(p) − ppᵀ) is the Hessian by vec W (columns stacked); by the rows of W (Bishop's blocks
+    by w_k, vec Wᵀ) it is (diag(p) − ppᵀ) ⊗ φφᵀ: the note says so, and the swap holds numerically."""
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import parse_problem
+    from independent import value
+    sol = solve_problem(parse_problem(SOFTMAX, "s.yaml"))
+    assert not sol.failed, sol.failed
+    (r,) = sol.parts[0].results
+    md = render_outputs(sol, ("md",))["md"].decode()
+    assert md.count("the Kronecker form of the Hessian by") == 1
+    assert r"belongs to $\operatorname{vec} \mathbf{W}$, the columns of $\mathbf{W}$ stacked" in md
+    assert r"each $\mathbf{A} \otimes \mathbf{B}$ reads $\mathbf{B} \otimes \mathbf{A}$" in md
+    K, M = 3, 4
+    rng = np.random.default_rng(8)
+    W, phi = rng.normal(size=(K, M)), rng.normal(size=(M, 1))
+    env = {"W": W, "phi": phi, "t": np.eye(K)[:, [1]]}
+    H = np.asarray(value(ex.to_text(r.result), env, {"K": K, "M": M}))
+    rows = np.arange(K * M).reshape(M, K).T.reshape(-1)      # vec Wᵀ's entries as positions in vec W
+    p = np.exp(W @ phi) / np.exp(W @ phi).sum()
+    assert np.allclose(H[np.ix_(rows, rows)], np.kron(np.diagflat(p) - p @ p.T, phi @ phi.T))
+    assert not np.allclose(H, np.kron(np.diagflat(p) - p @ p.T, phi @ phi.T))
+
+
+def test_no_vec_order_note_without_a_kronecker_hessian():
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import parse_problem
+    text = "id: q\nsymbols: {M: dim, N: dim, X: [M, N], S: [M*N, M*N]}\ndefine: {f: vec(X).T @ S @ vec(X)}\nfind: d2f/dX2\n"
+    md = render_outputs(solve_problem(parse_problem(text, "q.yaml")), ("md",))["md"].decode()
+    assert "Kronecker form" not in md
+
+
+def test_the_vec_order_note_uses_letters_the_problem_does_not():
+    from generator.build import render_outputs, solve_problem
+    from generator.spec import parse_problem
+    text = "id: t\nsymbols: {M: dim, N: dim, X: [M, N], A: [M, M]}\ndefine: {f: trace(X.T @ A @ X)}\nfind: d2f/dX2\n"
+    md = render_outputs(solve_problem(parse_problem(text, "t.yaml")), ("md",))["md"].decode()
+    assert r"each $\mathbf{B} \otimes \mathbf{P}$ reads $\mathbf{P} \otimes \mathbf{B}$" in md

@@ -190,6 +190,8 @@ def solve_target(part, target) -> Result:
             # a scalar written with vec X (aᵀ vec X): its derivative as Magnus & Neudecker write it,
             # the row ∂f/∂(vec X)ᵀ of the first identification theorem (ch. 9)
             try:
+                if target.order == 2:
+                    return _solve_hessian_by_vec(part, target)
                 return _solve_by_vec(part, target, shapes_of(part), Simplifier(assumptions_of(part)))
             except UnsupportedError:
                 raise first from None
@@ -381,7 +383,7 @@ def _scalar_by_vec(part, target) -> bool:
     """A scalar written with vec, by a matrix, to first order."""
     defs = {d.name: d.expr for d in part.define}
     shapes = shapes_of(part)
-    return (target.order == 1 and shapes[target.of] == () and _is_matrix(shapes[target.wrt])
+    return (target.order in (1, 2) and shapes[target.of] == () and _is_matrix(shapes[target.wrt])
             and ex.has_op(substitute_all(defs[target.of], defs), "vec"))
 
 
@@ -412,6 +414,28 @@ def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
         substitutions=tuple((n, defs[n]) for n in _ordered_defs(paths, f, x)), expanded=step.result,
         result=result, dims=step.dims, shape_of=fshape, shape_wrt=xshape, assumptions_used=tuple(simp.used),
         expand_product=part.expand_product, rewrites=rewrites)
+
+
+def _solve_hessian_by_vec(part, target) -> Result:
+    """The Hessian with respect to vec X of a scalar written with vec X (vec(X)ᵀ S vec(X)): the row
+    ∂f/∂(vec X)ᵀ as ``_solve_by_vec`` reads it, then d of its transpose, the column g linear in vec X,
+    written d g = H vec(dX) — Magnus & Neudecker (1999), ch. 10 (S + Sᵀ for the quadratic form)."""
+    shapes, simp = shapes_of(part), Simplifier(assumptions_of(part))
+    first = _solve_by_vec(part, replace(target, order=1), shapes, simp)
+    x, xshape = target.wrt, shapes[target.wrt]
+    grad = simp(ex.add(*[ex.transpose(t) for t in linear._expand(first.expanded, x)]))
+    try:
+        step2 = vec_jacobian_step(grad, x, xshape, simp, rule="vec_hessian")
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"{target.text}: {exc}") from None
+    defs = {d.name: d.expr for d in part.define}
+    values = tuple((ex.sym(n, shapes[n]), simp(substitute_all(defs[n], defs))) for n in defs if n != target.of)
+    named = frozenset(v for _, v in values)
+    result, hessian_rewrites = visible_simplification(step2.result, simp, assumptions_of(part), values)
+    result, more = textbook_form(result, simp, assumptions_of(part), named)
+    hessian_rewrites += with_intermediates(more, assumptions_of(part))
+    return replace(first, order=2, text=target.text, result=result, dims=vec_dims(xshape, xshape),
+                   extra_steps=(step2,), hessian_rewrites=hessian_rewrites, assumptions_used=tuple(simp.used))
 
 
 AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat

@@ -77,6 +77,16 @@ class _NoMathML:
     applied = equation
 
 
+def _kron_terms(e: Expr) -> bool:
+    """Every term of ``e`` a Kronecker product, up to a scalar factor or divisor."""
+    for t in e.args if e.op == "add" else (e,):
+        while t.op in ("mul", "div") and sum(a.shape != () for a in t.args) == 1:
+            t = next(a for a in t.args if a.shape != ())
+        if t.op != "kron":
+            return False
+    return True
+
+
 class PartView:
     def __init__(self, ps: PartSolution, problem, mathml: bool = True):
         self.ps = ps
@@ -259,6 +269,7 @@ class PartView:
                 assumptions.append(f"${self.name(s.name)}$ is {a.replace('_', ' ')}")
             assumptions += self.symmetric_wrt_note(s)
         assumptions += self.shadow_notes()
+        assumptions += self.vec_order_notes()
         display_mml = [self.M.equation(self.name(d.name), d.expr, DISPLAY, "," if i < len(self.part.define) - 1 else "")
                        for i, d in enumerate(self.part.define)]
         return {"defs": defs, "display": display, "where": where, "assumptions": assumptions,
@@ -275,6 +286,26 @@ class PartView:
                 f"the symmetry of ${x}$ only to simplify; the derivative within symmetric matrices is "
                 rf"$\mathbf{{G}} + \mathbf{{G}}^\top - \mathbf{{G}} \odot \mathbf{{I}}$, with $\mathbf{{G}}$ the one derived here "
                 "(Matrix Cookbook (138))"]
+
+    def vec_order_notes(self) -> list[str]:
+        """For a Hessian by a matrix written with Kronecker products, once per matrix: the order of vec it
+        belongs to (the columns stacked); ordered by the rows (blocks by the rows wₖ, as Bishop's), the
+        factors swap: K (A ⊗ B) Kᵀ = B ⊗ A with vec(Xᵀ) = K vec(X) (Magnus & Neudecker (1999), ch. 3)."""
+        out, seen = [], set()
+        for r in self.ps.results:
+            if r.order != 2 or r.wrt in seen or not any(s.rule == "vec_hessian" for s in r.extra_steps) \
+                    or not _kron_terms(r.result) or ex.has_op(r.result, "commutation"):
+                continue
+            seen.add(r.wrt)
+            x = self.name(r.wrt)
+            taken = {s.name for s in self.part.symbols} | {d.name for d in self.part.define}
+            free = [rf"\mathbf{{{c}}}" for c in "ABPQUVCDGF" if c not in taken]
+            a, b = (free + [r"\mathbf{P}_1", r"\mathbf{P}_2"])[:2]
+            out.append(rf"the Kronecker form of the Hessian by ${x}$ belongs to $\operatorname{{vec}} {x}$, the columns "
+                       rf"of ${x}$ stacked; ordered by the rows of ${x}$ ($\operatorname{{vec}} {x}^\top$, a block "
+                       rf"for each pair of rows) each ${a} \otimes {b}$ reads ${b} \otimes {a}$ "
+                       "(Magnus & Neudecker (1999), ch. 3)")
+        return out
 
     def shadow_notes(self) -> list[str]:
         """One note per declared name that is also a built-in one: here it means what was declared."""
