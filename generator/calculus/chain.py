@@ -306,6 +306,7 @@ def _solve(part, target) -> Result:
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
     if transposed:
         result = simp(ex.transpose(result))
+        rewrites = flipped(rewrites, simp)
     display, kept, fold = keep_names(result, part, defs, x, simp)
     if kept:
         # the rewrites written with the kept names too, then those the names make shorter ((p − y)ᵀ)
@@ -327,6 +328,7 @@ def _solve(part, target) -> Result:
             result = simp(substitute_all(display, defs))
             if transposed:
                 display, result = simp(ex.transpose(display)), simp(ex.transpose(result))
+                rewrites = flipped(rewrites, simp)
     if part.keep and target.order == 2:
         # the Hessian written in the kept names: diag(p) − p pᵀ for p = softmax(x)
         start = simp(tidy(extra[0].result, assumptions_of(part)))
@@ -355,6 +357,18 @@ def _solve(part, target) -> Result:
                                    + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
+
+
+def flipped(steps: tuple[Step, ...], simp) -> tuple[Step, ...]:
+    """Named rewrites of a numerator-layout Jacobian written in denominator layout: each side
+    transposed, so every line conforms as the layout writes it; a rewrite the transpose makes
+    empty (both sides the same) is left out."""
+    out = []
+    for s in steps:
+        of, result = simp(ex.transpose(s.of)), simp(ex.transpose(s.result))
+        if of != result:
+            out.append(replace(s, of=of, result=result))
+    return tuple(out)
 
 
 def _folded_step(s: Step, forms) -> Step:
