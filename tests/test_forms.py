@@ -233,6 +233,15 @@ define:
 find: df/dX
 """
 
+ATTENTION = """
+symbols: {n: dim, d: dim, m: dim, K: [n, d], V: [n, m], q: [d]}
+define:
+  o: V.T @ a
+  a: softmax(s)
+  s: K @ q / sqrt(d)
+find: [da/dq, do/dq]
+"""
+
 FORMS = [
     # logistic regression and softmax cross-entropy
     ("logistic gradient", LOGISTIC, "dL/dw", "(sigmoid(X @ w) - y).T @ X"),
@@ -270,6 +279,8 @@ FORMS = [
     ("det of a cube", DET_CUBE, "df/dX", "3 * det(X)**3 * inv(X).T"),
     ("MML 9.2 by the noise", MML_NOISE, "dL/dsigma", "N / sigma - 1 / sigma**3 * norm(y - Phi @ theta)**2"),
     ("log |det X|", LOG_ABS_DET, "df/dX", "inv(X).T"),
+    ("attention, a kept", ATTENTION, "da/dq", "1/sqrt(d) * (diag(a) - a @ a.T) @ K"),
+    ("attention output, a kept", ATTENTION, "do/dq", "1/sqrt(d) * V.T @ (diag(a) - a @ a.T) @ K"),
     ("power of det", DET_POWER, "df/dX", "3 * det(X)**3 * inv(X).T"),
     ("log det AXB", LOG_DET_AXB, "df/dX", "inv(X).T"),
     # symmetry from the construction
@@ -446,3 +457,11 @@ def _all(step):
     yield step
     for s in step.substeps:
         yield from _all(s)
+
+
+def test_a_name_whose_value_uses_a_kept_name_is_kept_too():
+    """a = softmax(s) with s kept: the result writes a, not softmax(s) three times, and says
+    where a = softmax(s), s = Kq/√d (each name as the user defined it)."""
+    r = _solved(ATTENTION, "da/dq")
+    assert "softmax" not in ex.to_text(r.display)
+    assert [(n, ex.to_text(v)) for n, v in r.kept] == [("a", "softmax(s)"), ("s", "K @ q / sqrt(d)")]

@@ -451,11 +451,18 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
         forms = [(value, ex.sym(n, value.shape))]
         if value.shape != () and simp(ex.transpose(value)) != value:
             forms.append((simp(ex.transpose(value)), ex.transpose(ex.sym(n, value.shape))))
+        # written in the names kept so far: a = softmax(s) is found in a result that already keeps s
+        forms += [(_fold(f, folds), name) for f, name in forms if folds and _fold(f, folds) != f]
         count = sum(_occurrences(shown, f) for f, _ in forms)
         if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
-            kept.append((n, _fold(written, folds)))     # in the names kept so far
+            folded = _fold(written, folds)     # in the names kept so far
+            if folded == written and _fold(value, folds) != value:
+                folded = _fold(value, folds)
+            kept.append((n, folded))
             folds.extend(forms)
             shown = _fold(shown, folds)
+    # a name kept early that a later one took in (s in a = softmax(s)): said only where it is still used
+    kept = [(n, v) for n, v in kept if ex.depends_on(shown, n) or any(ex.depends_on(w, n) for m, w in kept if m != n)]
     if not kept:
         return None, (), None
     return shown, tuple(reversed(kept)), lambda e: _fold(_scalars_in_front(e, simp), folds)
