@@ -242,6 +242,16 @@ define:
 find: [da/dq, do/dq]
 """
 
+MLP_RELU = """
+symbols: {D: dim, H: dim, K: dim, x: [D], W1: [H, D], b1: [H], W2: [K, H], b2: [K], y: {shape: [K], assume: [one_hot]}}
+define:
+  L: -y.T @ log_softmax(z)
+  z: W2 @ h + b2
+  h: relu(a)
+  a: W1 @ x + b1
+find: [dL/db2, dL/dh, dL/dW1]
+"""
+
 FORMS = [
     # logistic regression and softmax cross-entropy
     ("logistic gradient", LOGISTIC, "dL/dw", "(sigmoid(X @ w) - y).T @ X"),
@@ -279,6 +289,9 @@ FORMS = [
     ("det of a cube", DET_CUBE, "df/dX", "3 * det(X)**3 * inv(X).T"),
     ("MML 9.2 by the noise", MML_NOISE, "dL/dsigma", "N / sigma - 1 / sigma**3 * norm(y - Phi @ theta)**2"),
     ("log |det X|", LOG_ABS_DET, "df/dX", "inv(X).T"),
+    ("MLP by b2, z kept", MLP_RELU, "dL/db2", "(softmax(z) - y).T"),
+    ("MLP by h, z kept", MLP_RELU, "dL/dh", "(softmax(z) - y).T @ W2"),
+    ("MLP by W1, z kept", MLP_RELU, "dL/dW1", "diag(step(a)) @ W2.T @ (softmax(z) - y) @ x.T"),
     ("attention, a kept", ATTENTION, "da/dq", "1/sqrt(d) * (diag(a) - a @ a.T) @ K"),
     ("attention output, a kept", ATTENTION, "do/dq", "1/sqrt(d) * V.T @ (diag(a) - a @ a.T) @ K"),
     ("power of det", DET_POWER, "df/dX", "3 * det(X)**3 * inv(X).T"),
@@ -465,3 +478,11 @@ def test_a_name_whose_value_uses_a_kept_name_is_kept_too():
     r = _solved(ATTENTION, "da/dq")
     assert "softmax" not in ex.to_text(r.display)
     assert [(n, ex.to_text(v)) for n, v in r.kept] == [("a", "softmax(s)"), ("s", "K @ q / sqrt(d)")]
+
+
+def test_a_long_name_defined_through_others_is_kept_even_once():
+    """Backpropagation (Goodfellow et al. alg. 6.4): softmax(z) − y with z = W2 relu(W1x + b1) + b2
+    said once under the box, not z written out in every box."""
+    for find in ("dL/db2", "dL/dh", "dL/dW1"):
+        r = _solved(MLP_RELU, find)
+        assert "z" in dict(r.kept) and "relu" not in ex.to_text(r.display), find

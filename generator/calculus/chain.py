@@ -430,6 +430,7 @@ def _solve_by_vec(part, target, shapes: dict, simp: Simplifier) -> Result:
 
 AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat
 AUTO_KEEP_TRIALS = 3      # long names tried as kept without keep:, outermost first
+AUTO_KEEP_LONG = 12       # a name defined through other names is kept, even once, when its value is this long
 
 
 def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
@@ -454,7 +455,8 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
         # written in the names kept so far: a = softmax(s) is found in a result that already keeps s
         forms += [(_fold(f, folds), name) for f, name in forms if folds and _fold(f, folds) != f]
         count = sum(_occurrences(shown, f) for f, _ in forms)
-        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
+        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)
+                      or (cost(value) >= AUTO_KEEP_LONG and ex.free_symbols(defs[n]) & defs.keys())):
             folded = _fold(written, folds)     # in the names kept so far
             if folded == written and _fold(value, folds) != value:
                 folded = _fold(value, folds)

@@ -782,14 +782,26 @@ def _flipped_step(step: Step, layout: str) -> Step:
     """A step and its substeps in denominator layout: each derivative by a scalar or a vector
     transposed (a differential is the same in both layouts)."""
     flip = not step.direction and step.result.shape != ()
-    return replace(step, result=_transposed(step.result) if flip else step.result,
+    cites = step.cites.replace(", transposed", "") if flip else step.cites    # the Cookbook's own layout
+    return replace(step, result=_transposed(step.result) if flip else step.result, cites=cites,
                    dims=_layout(step.dims, flip, layout),
                    substeps=tuple(_flipped_step(s, layout) for s in step.substeps))
 
 
 def _transposed(e: Expr) -> Expr:
     from ..calculus.simplify import simplify
-    return simplify(ex.transpose(e))
+    return _self_transposed_sums(simplify(ex.transpose(e)))
+
+
+def _self_transposed_sums(e: Expr) -> Expr:
+    """``e`` with (B + Bᵀ)ᵀ written B + Bᵀ: a sum whose terms transposed are its terms again."""
+    from ..calculus.simplify import simplify
+    if e.op == "T" and e.args[0].op == "add":
+        terms = e.args[0].args
+        if sorted(map(ex.to_text, terms)) == sorted(ex.to_text(simplify(ex.transpose(t))) for t in terms):
+            return e.args[0]
+    args = tuple(_self_transposed_sums(a) for a in e.args)
+    return e if all(a is b for a, b in zip(args, e.args)) else ex.rebuild(e, args)
 
 
 def _positional_partials(e: Expr) -> set:
