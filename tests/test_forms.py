@@ -219,6 +219,39 @@ define:
 find: [df/dW, df/ds]
 """
 
+MML_NOISE = """
+symbols: {N: dim, D: dim, Phi: [N, D], y: [N], theta: [D], sigma: {shape: [], assume: [positive]}}
+define:
+  L: 1/(2*sigma**2) * norm(y - Phi @ theta)**2 + N/2 * log(sigma**2)
+find: dL/dsigma
+"""
+
+LOG_ABS_DET = """
+symbols: {D: dim, X: [D, D]}
+define:
+  f: log(abs(det(X)))
+find: df/dX
+"""
+
+ATTENTION = """
+symbols: {n: dim, d: dim, m: dim, K: [n, d], V: [n, m], q: [d]}
+define:
+  o: V.T @ a
+  a: softmax(s)
+  s: K @ q / sqrt(d)
+find: [da/dq, do/dq]
+"""
+
+MLP_RELU = """
+symbols: {D: dim, H: dim, K: dim, x: [D], W1: [H, D], b1: [H], W2: [K, H], b2: [K], y: {shape: [K], assume: [one_hot]}}
+define:
+  L: -y.T @ log_softmax(z)
+  z: W2 @ h + b2
+  h: relu(a)
+  a: W1 @ x + b1
+find: [dL/db2, dL/dh, dL/dW1]
+"""
+
 FORMS = [
     # logistic regression and softmax cross-entropy
     ("logistic gradient", LOGISTIC, "dL/dw", "(sigmoid(X @ w) - y).T @ X"),
@@ -254,6 +287,13 @@ FORMS = [
     ("transpose of a sum", TRACE_AXX, "df/dX", "(X @ A + A @ X).T"),
     # determinants and inverses
     ("det of a cube", DET_CUBE, "df/dX", "3 * det(X)**3 * inv(X).T"),
+    ("MML 9.2 by the noise", MML_NOISE, "dL/dsigma", "N / sigma - 1 / sigma**3 * norm(y - Phi @ theta)**2"),
+    ("log |det X|", LOG_ABS_DET, "df/dX", "inv(X).T"),
+    ("MLP by b2, z kept", MLP_RELU, "dL/db2", "(softmax(z) - y).T"),
+    ("MLP by h, z kept", MLP_RELU, "dL/dh", "(softmax(z) - y).T @ W2"),
+    ("MLP by W1, z kept", MLP_RELU, "dL/dW1", "diag(step(a)) @ W2.T @ (softmax(z) - y) @ x.T"),
+    ("attention, a kept", ATTENTION, "da/dq", "1/sqrt(d) * (diag(a) - a @ a.T) @ K"),
+    ("attention output, a kept", ATTENTION, "do/dq", "1/sqrt(d) * V.T @ (diag(a) - a @ a.T) @ K"),
     ("power of det", DET_POWER, "df/dX", "3 * det(X)**3 * inv(X).T"),
     ("log det AXB", LOG_DET_AXB, "df/dX", "inv(X).T"),
     # symmetry from the construction
@@ -408,3 +448,41 @@ def test_a_contraction_note_names_an_indexed_weight_in_valid_tex(tmp_path):
     assert res.exit_code == 0, res.output
     tex = (tmp_path / "out" / "two-layer.tex").read_text()
     assert r"\partial {\mathbf{W}_{2}}_{kl}" in tex and r"\texttt{\$" not in tex
+
+
+def test_powers_of_one_scalar_are_collected():
+    """σ/σ⁴ is 1/σ³, in the quotient rule's own line and in the result (MML (9.11) ff.)."""
+    r = _solved(MML_NOISE, "dL/dsigma")
+    texts = [ex.to_text(r.result)] + [ex.to_text(s.result) for p in r.partials for s in _all(p.step)]
+    assert not [t for t in texts if "sigma / sigma" in t or "sigma**4" in t], texts
+    assert "sigma**3" in ex.to_text(r.result)
+
+
+def test_sign_times_the_value_is_the_absolute_value():
+    """d log|det X| / dX = X⁻ᵀ (Matrix Cookbook (57)), by a named step sign(u) u = |u|."""
+    r = _solved(LOG_ABS_DET, "df/dX")
+    X = ex.sym("X", ("D", "D"))
+    assert r.result == ex.transpose(ex.inv(X))
+    assert "sign_times_value" in {s.rule for s in r.rewrites + tuple(x for p in r.partials for x in p.rewrites)}
+
+
+def _all(step):
+    yield step
+    for s in step.substeps:
+        yield from _all(s)
+
+
+def test_a_name_whose_value_uses_a_kept_name_is_kept_too():
+    """a = softmax(s) with s kept: the result writes a, not softmax(s) three times, and says
+    where a = softmax(s), s = Kq/√d (each name as the user defined it)."""
+    r = _solved(ATTENTION, "da/dq")
+    assert "softmax" not in ex.to_text(r.display)
+    assert [(n, ex.to_text(v)) for n, v in r.kept] == [("a", "softmax(s)"), ("s", "K @ q / sqrt(d)")]
+
+
+def test_a_long_name_defined_through_others_is_kept_even_once():
+    """Backpropagation (Goodfellow et al. alg. 6.4): softmax(z) − y with z = W2 relu(W1x + b1) + b2
+    said once under the box, not z written out in every box."""
+    for find in ("dL/db2", "dL/dh", "dL/dW1"):
+        r = _solved(MLP_RELU, find)
+        assert "z" in dict(r.kept) and "relu" not in ex.to_text(r.display), find

@@ -308,6 +308,7 @@ def _solve(part, target) -> Result:
     transposed = target.order == 1 and not tensor and transposed_in(part.layout, xshape)
     if transposed:
         result = simp(ex.transpose(result))
+        rewrites = flipped(rewrites, simp)
     display, kept, fold = keep_names(result, part, defs, x, simp)
     if kept:
         # the rewrites written with the kept names too, then those the names make shorter ((p − y)ᵀ)
@@ -329,6 +330,7 @@ def _solve(part, target) -> Result:
             result = simp(substitute_all(display, defs))
             if transposed:
                 display, result = simp(ex.transpose(display)), simp(ex.transpose(result))
+                rewrites = flipped(rewrites, simp)
     if part.keep and target.order == 2:
         # the Hessian written in the kept names: diag(p) − p pᵀ for p = softmax(x)
         start = simp(tidy(extra[0].result, assumptions_of(part)))
@@ -357,6 +359,18 @@ def _solve(part, target) -> Result:
                                    + tuple(x for p in edges for x in p.rewrites))),
         chain_steps=tuple(chain_steps),
     )
+
+
+def flipped(steps: tuple[Step, ...], simp) -> tuple[Step, ...]:
+    """Named rewrites of a numerator-layout Jacobian written in denominator layout: each side
+    transposed, so every line conforms as the layout writes it; a rewrite the transpose makes
+    empty (both sides the same) is left out."""
+    out = []
+    for s in steps:
+        of, result = simp(ex.transpose(s.of)), simp(ex.transpose(s.result))
+        if of != result:
+            out.append(replace(s, of=of, result=result))
+    return tuple(out)
 
 
 def _folded_step(s: Step, forms) -> Step:
@@ -440,6 +454,7 @@ def _solve_hessian_by_vec(part, target) -> Result:
 
 AUTO_KEEP_TOKENS = 8      # a define name is kept when its value (this many tokens or more) would repeat
 AUTO_KEEP_TRIALS = 3      # long names tried as kept without keep:, outermost first
+AUTO_KEEP_LONG = 12       # a name defined through other names is kept, even once, when its value is this long
 
 
 def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
@@ -461,11 +476,19 @@ def keep_names(result: Expr, part, defs: dict[str, Expr], x: str, simp):
         forms = [(value, ex.sym(n, value.shape))]
         if value.shape != () and simp(ex.transpose(value)) != value:
             forms.append((simp(ex.transpose(value)), ex.transpose(ex.sym(n, value.shape))))
+        # written in the names kept so far: a = softmax(s) is found in a result that already keeps s
+        forms += [(_fold(f, folds), name) for f, name in forms if folds and _fold(f, folds) != f]
         count = sum(_occurrences(shown, f) for f, _ in forms)
-        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)):
-            kept.append((n, _fold(written, folds)))     # in the names kept so far
+        if count and (n in part.keep or (count > 1 and cost(value) >= AUTO_KEEP_TOKENS)
+                      or (cost(value) >= AUTO_KEEP_LONG and ex.free_symbols(defs[n]) & defs.keys())):
+            folded = _fold(written, folds)     # in the names kept so far
+            if folded == written and _fold(value, folds) != value:
+                folded = _fold(value, folds)
+            kept.append((n, folded))
             folds.extend(forms)
             shown = _fold(shown, folds)
+    # a name kept early that a later one took in (s in a = softmax(s)): said only where it is still used
+    kept = [(n, v) for n, v in kept if ex.depends_on(shown, n) or any(ex.depends_on(w, n) for m, w in kept if m != n)]
     if not kept:
         return None, (), None
     return shown, tuple(reversed(kept)), lambda e: _fold(_scalars_in_front(e, simp), folds)

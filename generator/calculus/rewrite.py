@@ -51,6 +51,7 @@ TITLES = {
     "scalar_arithmetic": "Scalar arithmetic",
     "indicator_idempotent": "The step function is 0 or 1",
     "distribute_vector": "A vector into a sum",
+    "sign_times_value": "The sign times the value",
 }
 
 MAX_ROUNDS = 12
@@ -365,6 +366,29 @@ def rule_indicator_idempotent(e: Expr, c: _Context) -> Expr | None:
     return None
 
 
+def _power_of(f: Expr) -> tuple:
+    """A factor as (base, numeric power): sign(u)² as (sign(u), 2), u as (u, 1)."""
+    return (f.args[0], f.args[1].value) if f.op == "pow" and f.args[1].op == "num" else (f, 1)
+
+
+def rule_sign_times_value(e: Expr, c: _Context) -> Expr | None:
+    """sign(u)ᵏ uᵏ = |u|ᵏ for a scalar u, so sign(u) u / |u| = 1 (away from the kink u = 0)"""
+    if e.op != "mul":
+        return None
+    fs = list(e.args)
+    for i, f in enumerate(fs):
+        s, k = _power_of(f)
+        if not (s.op == "fn" and s.name == "sign" and s.shape == ()):
+            continue
+        for j, g in enumerate(fs):
+            if j != i and _power_of(g) == (s.args[0], k):
+                a = ex.fn("abs", s.args[0])
+                fs[i] = a if k == 1 else ex.power(a, ex.num(k))
+                del fs[j]
+                return fs[0] if len(fs) == 1 else ex.mul(*fs)
+    return None
+
+
 def rule_one_hot_sum(e: Expr, c: _Context) -> Expr | None:
     """sum(y) = 1ᵀy = 1 for a one-hot y (declared ``assume: [one_hot]``)"""
     if e.op != "sum" or e.args[0].op != "sym" or "one_hot" not in c.assumptions.get(e.args[0].name, ()):
@@ -552,13 +576,14 @@ IDENTITIES = {
     "scalar_arithmetic": r"numbers and scalar factors collected, a sign moved: $a\,(b\mathbf{A}) = (ab)\mathbf{A}$, "
                          r"$-(\mathbf{A} - \mathbf{B}) = \mathbf{B} - \mathbf{A}$",
     "indicator_idempotent": r"$\mathbb{1}[u > 0]^2 = \mathbb{1}[u > 0]$ and $\operatorname{ReLU}(u)\,\mathbb{1}[u > 0] = \operatorname{ReLU}(u)$, entry by entry: the step function is 0 or 1, and 1 where $\operatorname{ReLU}(u) \neq 0$",
+    "sign_times_value": r"$\operatorname{sign}(u)\,u = |u|$, so $\operatorname{sign}(u)\,u \,/\, |u| = 1$ for $u \neq 0$ (away from the kink)",
     "one_hot_sum": r"a one-hot $\mathbf{y}$ has $\mathbf{1}^\top\mathbf{y} = \operatorname{sum}(\mathbf{y}) = 1$",
     "distribute_vector": r"$\mathbf{v}^\top(\mathbf{A} + \mathbf{B}) = \mathbf{v}^\top\mathbf{A} + \mathbf{v}^\top\mathbf{B}$ and $\mathbf{v}^\top\mathbf{1} = \operatorname{sum}(\mathbf{v})$",
     "reciprocal_cancels": r"$(\mathbf{a} \oslash \mathbf{p})^\top \operatorname{diag}(\mathbf{p}) = \mathbf{a}^\top$, $(\mathbf{a} \oslash \mathbf{p})^\top \mathbf{p} = \operatorname{sum}(\mathbf{a})$",
 }
 
 RULES = (rule_symmetric_transpose, rule_det_of_product, rule_inverse_of_product, rule_reciprocal_cancels,
-         rule_sum_of_entries, rule_indicator_idempotent, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
+         rule_sum_of_entries, rule_indicator_idempotent, rule_sign_times_value, rule_one_hot_sum, rule_distribute_vector, rule_entrywise_algebra,
          rule_sign_into_sum, rule_common_right_factor, rule_common_left_factor, rule_transpose_of_sum,
          rule_scalar_out_of_diag, rule_trace_split, rule_trace_to_scalar, rule_tanh_form, rule_sigmoid_form)
 

@@ -103,11 +103,17 @@ class Simplifier:
                 return self._mul(tuple(rest), e.shape) if rest else ex.ONE
             if a == b and a.shape == ():
                 return ex.ONE
+            powers = _powers_over(a, b)
+            if powers is not None:          # σ / σ⁴ = σ⁻³, (c σ) / σ⁴ = c σ⁻³: one scalar's powers collected
+                return self._mul(powers, e.shape)
             ca, ra = _split_coeff(a)
             cb, rb = _split_coeff(b)
             if (ca != 1 or cb != 1) and cb != 0:
                 # (c a) / (d b) = (c/d) (a / b)
                 inner = ra if rb == ex.ONE else (ex.div(ra, rb) if ra != ex.ONE else ex.power(rb, ex.num(-1)))
+                powers = _powers_over(ra, rb) if inner.op == "div" else None
+                if powers is not None:      # (−4σ) / (4σ⁴) = −σ⁻³
+                    inner = self._mul(powers, e.shape)
                 return self._mul((ex.num(ca / cb), inner), e.shape)
             return ex.div(a, b)
         if op == "pow":
@@ -415,6 +421,27 @@ class Simplifier:
         if op == "matmul":
             return self._matmul(tuple(self._transpose(f) for f in reversed(a.args)), (a.shape[1], a.shape[0]))
         return ex.transpose(a)
+
+
+def _base_power(f: Expr):
+    """A scalar factor as (base, its numeric power): σ⁴ as (σ, 4), σ as (σ, 1)."""
+    return (f.args[0], f.args[1].value) if f.op == "pow" and f.args[1].op == "num" else (f, Fraction(1))
+
+
+def _powers_over(a: Expr, b: Expr) -> tuple | None:
+    """``a / b`` for a scalar ``b`` that is a power of a factor of ``a`` (σ / σ⁴, x σ² / σ): the
+    factors of ``a`` with that one's power lowered by ``b``'s, else None."""
+    if b.shape != () or b.op == "num":
+        return None
+    base, q = _base_power(b)
+    factors = list(a.args) if a.op == "mul" else [a]
+    for i, f in enumerate(factors):
+        fb, p = _base_power(f)
+        if f.shape == () and fb == base and f.op != "num":
+            total = p - q
+            factors[i] = ex.ONE if total == 0 else (base if total == 1 else ex.power(base, ex.num(total)))
+            return tuple(factors)
+    return None
 
 
 def _inverse_transposes(a: Expr, b: Expr) -> bool:

@@ -12,6 +12,7 @@ import json
 
 from .. import __version__
 from .. import expr as ex
+from ..calculus.chain import flipped
 from ..calculus.rules import TITLES, transposed_in
 from ..calculus.simplify import simplify
 from ..printing import LatexPrinter
@@ -62,7 +63,7 @@ def _result(r: Result, P: LatexPrinter, declared: frozenset = frozenset()) -> di
             "differential": ex.to_text(p.step.result) if p.tensor else None,
             "latex": P(res),
             "rule": p.step.rule,
-            "rewrites": [_rewrite(s) for s in p.rewrites],
+            "rewrites": [_rewrite(s) for s in (flipped(p.rewrites, simplify) if flip else p.rewrites)],
             "check": _rounded(dict(r.partial_checks).get(f"{p.of}/{p.wrt}")),
         })
     check = None

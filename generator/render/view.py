@@ -364,10 +364,7 @@ class PartView:
             # direct, or through a tensor or a matrix: no plain product of the partials to show
             return self.P.segments(r.product, DISPLAY - INDENT)
         out: list[str] = []
-        for links in r.chain:
-            results = [l.result for l in links]
-            if denominator:
-                results = [_transposed(e) for e in reversed(results)]
+        for results in as_written(r)["product"]:
             path = self.juxtapose(results)
             if out:
                 path[0] = "- " + path[0][1:] if path[0].startswith("-") else "+ " + path[0]
@@ -401,16 +398,16 @@ class PartView:
             })
         denominator = transposed_in(r.layout, r.shape_wrt)
         if denominator:
-            for c in chain_views:
+            for c, links in zip(chain_views, r.chain):
                 c["factors"] = list(reversed(c["factors"]))
+                for f, l in zip(c["factors"], reversed(links)):      # each partial's dims as this layout writes it
+                    f["dims"] = dims_latex(_layout(l.step.dims, transposed_in(r.layout, l.wrt_shape), r.layout))
         dims_product = " + ".join("".join(f"({f['dims']})" for f in c["factors"]) for c in chain_views)
         partials = []
+        written = as_written(r)
         # innermost link first, as a student works
-        for p in reversed(r.partials):
-            res, raw = p.result, p.step.result
-            if denominator and transposed_in(r.layout, p.wrt_shape):
-                from ..calculus.simplify import simplify
-                res, raw = simplify(ex.transpose(res)), simplify(ex.transpose(raw))
+        for p, w in reversed(list(zip(r.partials, written["partials"]))):
+            res, raw = w["result"], w["raw"]
             partials.append({
                 "key": (p.of, p.wrt, ex.to_text(p.expr), ex.to_text(res)),
                 "label": f"eq:{self.label}:{p.of}:{p.wrt}",
@@ -424,10 +421,10 @@ class PartView:
                 "definition_display": (self.P.equation(self.name(p.of), p.expr, DISPLAY, ".")
                                        if latex_width(self.P(p.expr)) > DISPLAY / 2 else None),
                 "definition_mml": self.M.equation(self.name(p.of), p.expr, DISPLAY, "."),
-                "step": self.step_view(p.step),
+                "step": self.step_view(w["step"]),
                 "result": self.P(res),
                 "raw": self.P(raw),         # before the rewrites
-                "rewrites": [self.rewrite_view(s) for s in p.rewrites],
+                "rewrites": [self.rewrite_view(s) for s in w["rewrites"]],
                 "equation": self.P.equation(self.frac(p.of, p.wrt, True, vec=p.step.rule == "vec_jacobian"), raw, DISPLAY, r" \in " + jac_space(
                     _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout)) + "."),
                 "table": self.P(res) if not p.tensor and latex_width(self.P(res)) <= TABLE_WIDTH else None,
@@ -514,7 +511,7 @@ class PartView:
             "rewrites": [self.rewrite_view(s) for s in r.rewrites] if r.expand_product else [],
             "hessian_rewrites": [self.rewrite_view(s) for s in r.hessian_rewrites],
             "kept": [f"{self.name(n)} = {self.P(e)}" for n, e in r.kept],
-            "hessian_steps": [self.step_view(s, 1) for s in r.extra_steps],
+            "hessian_steps": [self.step_view(s, 1) for s in written["extra_steps"]],
             "hessian_by_vec": any(s.rule == "vec_hessian" for s in r.extra_steps),
             "chain_steps": self.chain_steps(r),
             "tensor": self.tensor_entries(r.of, r.wrt, r.shape_of, r.shape_wrt, r.result, r.direction)
@@ -552,6 +549,7 @@ class PartView:
     def graph(self, r: Result) -> dict:
         """The dependency graph x -> y -> z -> f, each edge labelled with its partial and dims."""
         edges = [(p.wrt, p.of, p) for p in r.partials]
+        written = {p: w["dims"] for p, w in zip(r.partials, as_written(r)["partials"])}    # as the layout writes them
         names: list[str] = []
         for a, b, _ in edges:
             for n in (a, b):
@@ -572,7 +570,7 @@ class PartView:
         gap = {}
         for a, b, p in edges:
             if level[b] == level[a] + 1:
-                label = max(0.7 * latex_width(self.frac(p.of, p.wrt, True)), 0.7 * latex_width(dims_latex(p.step.dims)))
+                label = max(0.7 * latex_width(self.frac(p.of, p.wrt, True)), 0.7 * latex_width(dims_latex(written[p])))
                 gap[level[a]] = max(gap.get(level[a], 0.0), GRAPH_EM * label + 0.6)
         x = [0.0]
         for k in range(1, max(level.values()) + 1):
@@ -590,7 +588,7 @@ class PartView:
             "scale": "%.2f" % min(1.0, GRAPH_WIDTH / width),
             "nodes": nodes,
             "edges": [{"from": a, "to": b, "frac": self.frac(p.of, p.wrt, True),
-                       "label": f"∂{p.of}/∂{p.wrt}: {p.step.dims}", "dims": dims_latex(p.step.dims),
+                       "label": f"∂{p.of}/∂{p.wrt}: {written[p]}", "dims": dims_latex(written[p]),
                        "bend": "bend left=30" if level[b] - level[a] > 1 else "",
                        # an edge between rows: its labels on the side away from the edges along the rows
                        "slant": "" if y[a] == y[b] else "below left" if y[b] < y[a] else "below right"}
@@ -820,9 +818,61 @@ def _layout(dims: str, denominator: bool, layout: str = "") -> str:
     return f"{b}×{a}" if b else dims
 
 
+def as_written(r: Result) -> dict:
+    """The trees the document prints for ``r``, in its layout: in denominator layout every Jacobian
+    by a scalar or a vector is the transpose of ours (numerator), so its step tree, its rewrites and
+    the factors of the product are written transposed, each line conforming as written. Keys:
+    ``partials`` (per partial, as ``r.partials``: dims, step, raw, result, rewrites), ``product`` (per
+    path, the factors in the order printed, or None where the product is printed whole),
+    ``extra_steps`` (the Hessian's)."""
+    from ..calculus.chain import flipped
+    from ..calculus.simplify import simplify
+    denominator = transposed_in(r.layout, r.shape_wrt)
+    partials = []
+    for p in r.partials:
+        flip = denominator and transposed_in(r.layout, p.wrt_shape) and not p.tensor
+        partials.append({
+            "dims": _layout(p.step.dims, denominator and transposed_in(r.layout, p.wrt_shape), r.layout),
+            "step": _flipped_step(p.step, r.layout) if flip else p.step,
+            "raw": _transposed(p.step.result) if flip else p.step.result,
+            "result": _transposed(p.result) if flip else p.result,
+            "rewrites": flipped(p.rewrites, simplify) if flip else p.rewrites,
+        })
+    product = []
+    for links in r.chain:
+        results = [l.result for l in links]
+        product.append([_transposed(e) for e in reversed(results)] if denominator else results)
+    extra = r.extra_steps
+    if r.order == 2 and r.layout == "denominator" and transposed_in(r.layout, r.shape_wrt):
+        # the Hessian is symmetric: its own line stays, the derivatives under it are written in the layout
+        extra = tuple(replace(s, substeps=tuple(_flipped_step(t, r.layout) for t in s.substeps)) for s in extra)
+    return {"partials": partials, "product": product, "extra_steps": extra}
+
+
+def _flipped_step(step: Step, layout: str) -> Step:
+    """A step and its substeps in denominator layout: each derivative by a scalar or a vector
+    transposed (a differential is the same in both layouts)."""
+    flip = not step.direction and step.result.shape != ()
+    cites = step.cites.replace(", transposed", "") if flip else step.cites    # the Cookbook's own layout
+    return replace(step, result=_transposed(step.result) if flip else step.result, cites=cites,
+                   dims=_layout(step.dims, flip, layout),
+                   substeps=tuple(_flipped_step(s, layout) for s in step.substeps))
+
+
 def _transposed(e: Expr) -> Expr:
     from ..calculus.simplify import simplify
-    return simplify(ex.transpose(e))
+    return _self_transposed_sums(simplify(ex.transpose(e)))
+
+
+def _self_transposed_sums(e: Expr) -> Expr:
+    """``e`` with (B + Bᵀ)ᵀ written B + Bᵀ: a sum whose terms transposed are its terms again."""
+    from ..calculus.simplify import simplify
+    if e.op == "T" and e.args[0].op == "add":
+        terms = e.args[0].args
+        if sorted(map(ex.to_text, terms)) == sorted(ex.to_text(simplify(ex.transpose(t))) for t in terms):
+            return e.args[0]
+    args = tuple(_self_transposed_sums(a) for a in e.args)
+    return e if all(a is b for a, b in zip(args, e.args)) else ex.rebuild(e, args)
 
 
 def _positional_partials(e: Expr) -> set:
