@@ -854,7 +854,9 @@ def _flipped_step(step: Step, layout: str) -> Step:
     transposed (a differential is the same in both layouts)."""
     flip = not step.direction and step.result.shape != ()
     cites = step.cites.replace(", transposed", "") if flip else step.cites    # the Cookbook's own layout
-    return replace(step, result=_transposed(step.result) if flip else step.result, cites=cites,
+    # the rule's identity is stated in numerator layout: said so where the line is its transpose
+    note = step.note + " (in numerator layout; the line is its transpose)" if flip and step.note else step.note
+    return replace(step, result=_transposed(step.result) if flip else step.result, cites=cites, note=note,
                    dims=_layout(step.dims, flip, layout),
                    substeps=tuple(_flipped_step(s, layout) for s in step.substeps))
 
