@@ -3,23 +3,14 @@ write, the JSON ``expr`` of a dim as a number, ``dims`` in denominator layout, g
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
 from generator import expr as ex
-from generator.build import render_outputs, solve_problem
+from generator.build import render_outputs
 from generator.errors import ExprError, ProblemErrors
-from generator.render.json import trace_json
 from generator.spec import load_problem
-
-
-def solve(tmp_path, text, name="p.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text), encoding="utf-8")
-    sol = solve_problem(load_problem(p))
-    assert not sol.failed, sol.failed
-    return sol, json.loads(trace_json(sol))
+from test_lang import solve
 
 
 # --- 1. a declared I or K prints as the identity or the commutation matrix does --------------
