@@ -232,41 +232,31 @@ class Grader:
 
     def _one_hot(self, answer: ex.Expr):
         """Right if a vector not declared one-hot were (sum(y) = 1): (p − y)ᵀ for softmax cross-entropy."""
-        vectors = [s for s in self.part.symbols if s.kind == "array" and s.shape[1] == 1 and s.shape[0] != 1
-                   and "one_hot" not in s.assume]
-        yield from self._assumed(answer, "one_hot", vectors,
-                                 "it would be right if {0} were one-hot (sum({0}) = 1), which the problem does "
-                                 "not assume")
+        vectors = [(s.name,) for s in self.part.symbols if s.kind == "array" and s.shape[1] == 1
+                   and s.shape[0] != 1 and "one_hot" not in s.assume]
+        yield from self._assumed(answer, "one_hot", vectors[:MAX_SYMMETRISED],
+                                 lambda n: f"it would be right if {n[0]} were one-hot (sum({n[0]}) = 1), which the "
+                                           "problem does not assume")
+
+    def _square(self) -> list[str]:
+        """The square matrices not declared symmetric, at most MAX_SYMMETRISED."""
+        return [s.name for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
+                and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)][:MAX_SYMMETRISED]
 
     def _symmetrised(self, answer: ex.Expr):
-        square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
-                  and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)]
-        yield from self._assumed(answer, "symmetric", square,
-                                 "it would be right if {0} were symmetric, which the problem does not assume")
+        yield from self._assumed(answer, "symmetric", [(n,) for n in self._square()],
+                                 lambda n: f"it would be right if {n[0]} were symmetric, which the problem does "
+                                           "not assume")
 
     def _all_symmetrised(self, answer: ex.Expr):
-        """Right only if all the square matrices (at most MAX_SYMMETRISED) were symmetric at once: 2AXB
-        for d tr(AXBXᵀ)/dX needs A and B symmetric, and neither alone explains it."""
-        from .sizes import ORDERS
-        square = [s for s in self.part.symbols if s.kind == "array" and s.shape[0] == s.shape[1]
-                  and s.shape[0] != 1 and not set(s.assume) & set(_SYMMETRIC)][:MAX_SYMMETRISED]
+        """Right only if all the square matrices were symmetric at once: 2AXB for d tr(AXBXᵀ)/dX needs A
+        and B symmetric, and neither alone explains it."""
+        square = tuple(self._square())
         if len(square) < 2:
             return
-        cache = self.__dict__.setdefault("_under", {})
-        if "symmetric-all" not in cache:
-            cache["symmetric-all"] = []
-            names = [s.name for s in square]
-            decls = tuple(replace(t, assume=t.assume + ("symmetric",)) if t.name in names else t
-                          for t in self.part.symbols)
-            try:
-                groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], "symmetric-" + "-".join(names))
-                cache["symmetric-all"].append((names, groups, self._values(self.result.result, groups)))
-            except GradeUsage:
-                pass
-        for names, groups, expected in cache["symmetric-all"]:
-            said = ", ".join(names[:-1]) + " and " + names[-1] + (" were both" if len(names) == 2 else " were all")
-            yield Alternative("assumption", f"it would be right if {said} symmetric, which the problem "
-                              "does not assume", expected, self._values(answer, groups))
+        said = ", ".join(square[:-1]) + " and " + square[-1] + (" were both" if len(square) == 2 else " were all")
+        yield from self._assumed(answer, "symmetric", [square],
+                                 lambda n: f"it would be right if {said} symmetric, which the problem does not assume")
 
     def _vec_transposed(self, answer: ex.Expr):
         """A Hessian by a matrix X taken by vec(Xᵀ) instead of vec X: the expected one with rows and
@@ -286,23 +276,26 @@ class Grader:
         yield Alternative("transposed", f"it is the Hessian by vec({x}ᵀ), not by vec {x}: its rows and columns are "
                           f"permuted by the commutation matrix (K H Kᵀ)", permuted, self._values(answer, self.groups))
 
-    def _assumed(self, answer: ex.Expr, assumption: str, candidates, sentence: str):
-        """Right if one of ``candidates`` (at most MAX_SYMMETRISED) had ``assumption``: the derivation's
-        result and the answer compared at points drawn under it (drawn once per grader)."""
+    def _assumed(self, answer: ex.Expr, assumption: str, sets: list[tuple[str, ...]], sentence):
+        """Right if the symbols of one of ``sets`` had ``assumption`` (all of a set at once): the
+        derivation's result and the answer compared at points drawn under it (drawn once per grader)."""
         from .sizes import ORDERS
         cache = self.__dict__.setdefault("_under", {})
-        if assumption not in cache:
-            cache[assumption] = []
-            for s in candidates[:MAX_SYMMETRISED]:
-                decls = tuple(replace(t, assume=t.assume + (assumption,)) if t is s else t for t in self.part.symbols)
-                label = f"{assumption.replace('_', '-')}-{s.name}"
+        for names in sets:
+            key = (assumption, names)
+            if key not in cache:
+                cache[key] = None
+                decls = tuple(replace(t, assume=t.assume + (assumption,)) if t.name in names else t
+                              for t in self.part.symbols)
+                label = f"{assumption.replace('_', '-')}-{'-'.join(names)}"
                 try:
                     groups = self._points(replace(self.part, symbols=decls), ORDERS[:1], label)
+                    cache[key] = (groups, self._values(self.result.result, groups))
                 except GradeUsage:
-                    continue
-                cache[assumption].append((s.name, groups, self._values(self.result.result, groups)))
-        for name, groups, expected in cache[assumption]:
-            yield Alternative("assumption", sentence.format(name), expected, self._values(answer, groups))
+                    pass
+            if cache[key] is not None:
+                groups, expected = cache[key]
+                yield Alternative("assumption", sentence(names), expected, self._values(answer, groups))
 
     def _partials(self, answer: ex.Expr):
         from .calculus.rules import transposed_in
