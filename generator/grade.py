@@ -35,7 +35,7 @@ from . import expr as ex
 from .compare import Alternative, Diagnosis, diagnose, feedback, unreadable, values
 from .compare import by_matrix
 from .errors import ExprError, Location, ProblemError, ProblemErrors, ProblemTimeout, StepgenError
-from .spec import Part, Problem, Target, _find_key, _scope, load_problem, parse_problem
+from .spec import Part, Problem, Target, find_key, load_problem, parse_problem, scope_of
 
 MAX_ANSWER_SECONDS = 2.0     # per distinct answer: parse, bound, evaluate
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -112,9 +112,9 @@ def pick_target(part: Part, find: str) -> Target:
             return part.find[0]
         raise GradeUsage(f"{'part ' + part.id if part.id else 'this problem'} has several finds: say which "
                          f"({', '.join(t.text for t in part.find)})")
-    key = _find_key(find)
+    key = find_key(find)
     for t in part.find:
-        if key is not None and _find_key(t.text) == key:
+        if key is not None and find_key(t.text) == key:
             return t
     raise GradeUsage(f"{find!r} is not a find of {'part ' + part.id if part.id else 'this problem'} "
                      f"(finds: {', '.join(t.text for t in part.find)})")
@@ -128,7 +128,7 @@ class Grader:
     def __init__(self, problem: Problem, part: Part, target: Target, result):
         from .sizes import ORDERS
         self.problem, self.part, self.target, self.result = problem, part, target, result
-        self.scope = _scope({s.name: s for s in part.symbols})
+        self.scope = scope_of({s.name: s for s in part.symbols})
         self.shapes = {d.name: d.expr.shape for d in part.define}
         self.groups = self._points(part, ORDERS, "grade")
         self.expected = self._values(result.result, self.groups)

@@ -722,7 +722,7 @@ class _Reader:
             if n in symbols:
                 self.err(path + (n,), f"{n!r} is both declared in symbols and defined", key=True)
                 return ()
-        scope = _scope(symbols)
+        scope = scope_of(symbols)
         scope_key = tuple(sorted(symbols.items()))
         parsed: dict[str, ex.Expr] = {}
         visiting: list[str] = []
@@ -876,13 +876,13 @@ class _Reader:
             self.err(path, f"this part has {len(find)} finds: write answer as a mapping, "
                            f"{{{find[0].text}: ...}}")
             return find
-        keyed = {_find_key(t.text): i for i, t in enumerate(find)}
-        scope = _scope(symbols)
+        keyed = {find_key(t.text): i for i, t in enumerate(find)}
+        scope = scope_of(symbols)
         shapes = {d.name: d.expr.shape for d in define}
         out = list(find)
         for key, value in items:
             vpath = path + (key,) if isinstance(data, dict) else path
-            i = keyed.get(_find_key(key)) if isinstance(key, str) else None
+            i = keyed.get(find_key(key)) if isinstance(key, str) else None
             if i is None:
                 split = isinstance(data, dict) and _split_by_flow_comma(key, data)
                 self.err(vpath, f"{key!r} is not a find of this part (finds: {', '.join(t.text for t in find)})"
@@ -965,7 +965,7 @@ def derivative_shape(of_shape: ex.Shape, wrt_shape: ex.Shape, layout: str, order
     return ex.norm_shape(shape[1], shape[0]) if layout == "denominator" and shape != () else shape
 
 
-def _find_key(text: str) -> tuple | None:
+def find_key(text: str) -> tuple | None:
     """``df/dx`` and ``d f / d x`` name the same find."""
     m2, m1 = FIND2_RE.match(text), FIND_RE.match(text)
     if m2:
@@ -1018,7 +1018,7 @@ def _split_owner(key, data: dict) -> str | None:
     return None
 
 
-def _scope(symbols: dict[str, SymbolDecl]) -> ex.Scope:
+def scope_of(symbols: dict[str, SymbolDecl]) -> ex.Scope:
     return ex.Scope(
         dims=frozenset(s.name for s in symbols.values() if s.kind == "dim"),
         shapes={s.name: s.shape for s in symbols.values() if s.kind in ("scalar", "array")},

@@ -10,15 +10,8 @@ from generator import expr as ex
 from generator.build import solve_problem
 from generator.spec import parse_problem
 from independent import jacobian_error, vec_hessian_error as _vec_hessian_error, vec_jacobian_error as _vec_jacobian_error
+from test_limits import KRON as PROBLEM     # the same one-function problem, with a Kronecker product in it
 
-PROBLEM = """\
-id: k
-symbols:
-  {symbols}
-define:
-  f: "{expr}"
-find: {find}
-"""
 
 SIZES = {"M": 2, "N": 3, "P": 4, "Q": 3}
 

@@ -199,18 +199,21 @@ def test_a_list_prints_as_a_bracketed_column():
     assert latex.startswith(r"\begin{bmatrix}") and r" \\ " in latex
 
 
+PARR_HOWARD_4_5_3 = """\
+    id: ph
+    title: t
+    symbols: {x: scalar}
+    define:
+      y: [log(g1), sin(g2)]
+      g1: x**2
+      g2: 3*x
+    find: dy/dx
+    """
+
+
 def test_parr_howard_vector_chain_rule(tmp_path):
     """Parr & Howard §4.5.3: y = [ln(g1), sin(g2)], g = [x², 3x]: dy/dx = [2/x, 3cos(3x)]."""
-    sol, trace = solve(tmp_path, """\
-        id: ph
-        title: t
-        symbols: {x: scalar}
-        define:
-          y: [log(g1), sin(g2)]
-          g1: x**2
-          g2: 3*x
-        find: dy/dx
-        """)
+    sol, trace = solve(tmp_path, PARR_HOWARD_4_5_3)
     r = trace["parts"][0]["results"][0]
     assert r["expr"] == "[2 / x, 3 * cos(3 * x)]"
     rules = {p["rule"] for p in r["partials"]}
@@ -222,16 +225,7 @@ def test_parr_howard_vector_chain_rule(tmp_path):
 def test_the_vector_chain_rule_is_one_link_through_g(tmp_path):
     """Parr & Howard §4.5.3 multiply the 2×2 Jacobian ∂y/∂g (diagonal, columns g₁, g₂) by the
     2×1 ∂g/∂x: one vector link g = [g₁, g₂], not a sum over two scalar paths."""
-    sol, trace = solve(tmp_path, """\
-        id: ph
-        title: t
-        symbols: {x: scalar}
-        define:
-          y: [log(g1), sin(g2)]
-          g1: x**2
-          g2: 3*x
-        find: dy/dx
-        """)
+    sol, trace = solve(tmp_path, PARR_HOWARD_4_5_3)
     r = sol.parts[0].results[0]
     assert r.paths == (("y", "g", "x"),)
     outer, inner = r.partials

@@ -141,20 +141,14 @@ def graph_svg(graph: dict, label: str) -> Markup:
     return Markup("".join(out))
 
 
-def anchor(s: str) -> str:
-    """An id attribute from a label: letters, digits and hyphens."""
-    import re
-    return re.sub(r"[^A-Za-z0-9]+", "-", str(s)).strip("-")
-
-
 def html_id(label: str, kind: str = "") -> str:
     """An id attribute from a label (``eq:<problem>:<part>:<of>:<wrt>``, a problem's id), one to one:
     ``kind:`` then the label as it is (ids are ``[a-z0-9._-]``, names identifiers, ``:`` their
-    separator), any other character as ``~hex~``. ``anchor`` (letters, digits and hyphens) made the
+    separator), any other character as ``~hex~``; letters, digits and hyphens alone would make the
     problems p.1, p-1 and p_1, or a problem p's part 1 and a problem p-1, share their ids."""
     body = re.sub(r"[^A-Za-z0-9._:-]", lambda m: f"~{ord(m.group()):x}~", str(label))
     return f"{kind}:{body}" if kind else body
 
 
 FILTERS = {"math": math, "display": display, "mathml": mathml, "markdown": markdown, "graph_svg": graph_svg,
-           "anchor": anchor, "html_id": html_id, "mathml_body": mathml_body, "with_word": with_word}
+           "html_id": html_id, "mathml_body": mathml_body, "with_word": with_word}
